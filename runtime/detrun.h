@@ -1,0 +1,301 @@
+/*
+ * detrun.h - the public embedding API of detrun, a deep-learning runtime whose
+ * training is reproducible bit for bit.
+ *
+ * This is the only header a host program includes. It feels like Lua's C API:
+ * an opaque handle, one prefix, functions that return a status, and the
+ * message of the last error kept on the handle. Nothing in the library prints
+ * and exits on bad input.
+ *
+ *     #include <stdio.h>
+ *     #include <detrun.h>
+ *
+ *     int main(void)
+ *     {
+ *         detrun_options opt = DETRUN_OPTIONS_INIT;   // deterministic, seed 0, all cores
+ *         opt.threads = 2;
+ *         detrun_runtime *rt = NULL;
+ *         if (detrun_open(&rt, &opt) != DETRUN_OK) {
+ *             fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+ *             detrun_close(rt);
+ *             return 1;
+ *         }
+ *         detrun_results *res = NULL;
+ *         if (detrun_run_file(rt, "experiments/quick.lua", &res) != DETRUN_OK) {
+ *             fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+ *             detrun_close(rt);
+ *             return 1;
+ *         }
+ *         printf("%s\n", detrun_results_fingerprint(res, "deterministic", 0));
+ *         detrun_results_free(res);
+ *         detrun_close(rt);
+ *         return 0;
+ *     }
+ *
+ * Groups below: the runtime handle; data sets and splits; models, training
+ * and fingerprints; scripts and results (implemented by the Lua front end,
+ * which the library links in).
+ *
+ * Every function that can fail returns a detrun_status; on failure the
+ * message (naming the file, line, layer or step that was wrong) is available
+ * from detrun_errmsg(rt) until the next failing call.
+ */
+#ifndef DETRUN_H
+#define DETRUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(DETRUN_STATIC_ONLY)
+#define DETRUN_API __attribute__((visibility("default")))
+#else
+#define DETRUN_API
+#endif
+
+#define DETRUN_VERSION_MAJOR 0
+#define DETRUN_VERSION_MINOR 1
+#define DETRUN_VERSION_PATCH 0
+#define DETRUN_VERSION "0.1.0"
+
+/* ===================================================================== */
+/* Status codes                                                          */
+/* ===================================================================== */
+
+typedef enum detrun_status {
+    DETRUN_OK = 0,
+    DETRUN_ERR_MEMORY,      /* an allocation failed */
+    DETRUN_ERR_ARG,         /* a bad argument (a NULL handle, a negative size, ...) */
+    DETRUN_ERR_SHAPE,       /* shapes that do not fit (a kernel larger than its input, ...) */
+    DETRUN_ERR_IO,          /* a file could not be opened, read or written */
+    DETRUN_ERR_FORMAT,      /* a file is not what it claims (bad IDX header, checkpoint, ...) */
+    DETRUN_ERR_NUMERIC,     /* a NaN or an infinity in training */
+    DETRUN_ERR_SCRIPT,      /* an error in an experiment script */
+    DETRUN_ERR_DEVICE,      /* no such device, or the device failed */
+    DETRUN_ERR_UNSUPPORTED  /* asked for something this build cannot do */
+} detrun_status;
+
+DETRUN_API const char *detrun_status_string(detrun_status s);
+DETRUN_API const char *detrun_version(void);
+
+/* ===================================================================== */
+/* The runtime handle                                                    */
+/* ===================================================================== */
+
+typedef struct detrun_runtime detrun_runtime;
+
+typedef enum detrun_mode {
+    DETRUN_DETERMINISTIC = 0,   /* the default: bits depend on script, data, seed, version */
+    DETRUN_FAST = 1             /* anything that only reorders additions */
+} detrun_mode;
+
+/* Lua-style allocator: nsize == 0 frees ptr and returns NULL; otherwise
+ * behaves like realloc(ptr, nsize). osize is the old size (0 for new blocks). */
+typedef void *(*detrun_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+
+typedef struct detrun_options {
+    int threads;              /* worker threads; 0 = all cores */
+    detrun_mode mode;         /* deterministic (default) or fast */
+    uint64_t seed;            /* default seed of runs */
+    const char *device;       /* "cpu" (default), "cuda", "cuda:N" */
+    const char *gpu_kernels;  /* "cudnn" (default) or "portable" */
+    detrun_alloc_fn alloc;    /* NULL = malloc/realloc/free */
+    void *alloc_ud;
+} detrun_options;
+
+#define DETRUN_OPTIONS_INIT { 0, DETRUN_DETERMINISTIC, 0, "cpu", "cudnn", NULL, NULL }
+
+/* Opens a runtime. On failure *rt may still hold a handle whose errmsg says
+ * why; detrun_close() accepts it (and NULL). */
+DETRUN_API detrun_status detrun_open(detrun_runtime **rt, const detrun_options *opt);
+DETRUN_API void detrun_close(detrun_runtime *rt);
+DETRUN_API const char *detrun_errmsg(const detrun_runtime *rt);
+
+/* Mode, threads and seed can change between runs (never during one). */
+DETRUN_API detrun_status detrun_set_mode(detrun_runtime *rt, detrun_mode mode);
+DETRUN_API detrun_mode detrun_get_mode(const detrun_runtime *rt);
+DETRUN_API detrun_status detrun_set_threads(detrun_runtime *rt, int threads);
+DETRUN_API int detrun_get_threads(const detrun_runtime *rt);
+DETRUN_API void detrun_set_seed(detrun_runtime *rt, uint64_t seed);
+DETRUN_API uint64_t detrun_get_seed(const detrun_runtime *rt);
+/* "cpu", "cuda:0 (cudnn)", "cuda:0 (portable)" */
+DETRUN_API const char *detrun_device_name(const detrun_runtime *rt);
+
+/* ===================================================================== */
+/* Data sets and splits                                                  */
+/* ===================================================================== */
+
+typedef struct detrun_dataset detrun_dataset;   /* images (uint8) + labels */
+
+/* Reads an IDX image file and an IDX label file (raw or gzip). */
+DETRUN_API detrun_status detrun_dataset_load_idx(detrun_runtime *rt, const char *images_path,
+                                                 const char *labels_path, detrun_dataset **out);
+/* Reads the standard MNIST file names from dir ("train" or "t10k" set).
+ * dir == NULL: $DETRUN_DATA, else /usr/share/datasets/fashion-mnist. */
+DETRUN_API detrun_status detrun_dataset_load_mnist(detrun_runtime *rt, const char *dir,
+                                                   const char *set, detrun_dataset **out);
+/* The default data folder (see detrun_dataset_load_mnist). */
+DETRUN_API const char *detrun_default_data_dir(void);
+DETRUN_API void detrun_dataset_free(detrun_dataset *ds);
+DETRUN_API size_t detrun_dataset_count(const detrun_dataset *ds);
+/* Per-image shape: channels (1), height, width. */
+DETRUN_API void detrun_dataset_shape(const detrun_dataset *ds, int *c, int *h, int *w);
+DETRUN_API int detrun_dataset_classes(const detrun_dataset *ds);
+DETRUN_API const uint8_t *detrun_dataset_images(const detrun_dataset *ds);  /* count*c*h*w */
+DETRUN_API const uint8_t *detrun_dataset_labels(const detrun_dataset *ds);  /* count */
+/* Keeps only the first n rows (n >= count: no change). */
+DETRUN_API void detrun_dataset_limit(detrun_dataset *ds, size_t n);
+
+/* k-fold cross-validation with a seeded shuffle (Philox, purpose KFOLD).
+ * perm receives a permutation of 0..n-1; fold f is perm[bounds[f] .. bounds[f+1]).
+ * Sizes as scikit-learn's KFold: the first n % k folds get one extra row. */
+DETRUN_API detrun_status detrun_kfold(detrun_runtime *rt, size_t n, int k, uint64_t seed,
+                                      uint32_t *perm, size_t *bounds /* k+1 */);
+/* Keras validation_split: of n rows, the LAST floor(n*fraction) are validation
+ * rows; returns how many training rows come first. */
+DETRUN_API size_t detrun_validation_split(size_t n, double fraction);
+/* In-place Fisher-Yates shuffle keyed by (seed, purpose, stream, step). */
+DETRUN_API void detrun_shuffle(uint32_t *rows, size_t n, uint64_t seed, uint32_t purpose,
+                               uint32_t stream, uint32_t step);
+
+/* ===================================================================== */
+/* Models, training and fingerprints                                     */
+/* ===================================================================== */
+
+typedef struct detrun_model detrun_model;
+
+typedef enum detrun_activation {
+    DETRUN_ACT_NONE = 0,
+    DETRUN_ACT_RELU,
+    DETRUN_ACT_SOFTMAX        /* only on the last layer, with the cross-entropy loss */
+} detrun_activation;
+
+typedef enum detrun_padding { DETRUN_PAD_VALID = 0, DETRUN_PAD_SAME } detrun_padding;
+
+/* A sequential model for images of shape (c, h, w). Layers get stable names
+ * per type, counted from 1: conv2d_1, conv2d_2, maxpool_1, dense_1, ...;
+ * their parameters are "<layer>.weight" and "<layer>.bias". */
+DETRUN_API detrun_status detrun_model_new(detrun_runtime *rt, int c, int h, int w,
+                                          detrun_model **out);
+DETRUN_API void detrun_model_free(detrun_model *m);
+DETRUN_API detrun_status detrun_model_add_conv2d(detrun_model *m, int filters, int kh, int kw,
+                                                 int stride, detrun_padding pad,
+                                                 detrun_activation act);
+DETRUN_API detrun_status detrun_model_add_maxpool(detrun_model *m, int size, int stride);
+DETRUN_API detrun_status detrun_model_add_flatten(detrun_model *m);
+DETRUN_API detrun_status detrun_model_add_dense(detrun_model *m, int units, detrun_activation act);
+DETRUN_API detrun_status detrun_model_add_relu(detrun_model *m);
+DETRUN_API detrun_status detrun_model_add_dropout(detrun_model *m, float rate);
+
+typedef enum detrun_optimizer_kind { DETRUN_OPT_ADAM = 0, DETRUN_OPT_SGD } detrun_optimizer_kind;
+
+typedef struct detrun_optimizer {
+    detrun_optimizer_kind kind;
+    float lr;
+    float beta1, beta2, eps;  /* Adam */
+    float momentum;           /* SGD */
+} detrun_optimizer;
+
+/* Keras' defaults: lr 1e-3, 0.9, 0.999, 1e-7. */
+#define DETRUN_ADAM_INIT { DETRUN_OPT_ADAM, 1e-3f, 0.9f, 0.999f, 1e-7f, 0.0f }
+#define DETRUN_SGD_INIT  { DETRUN_OPT_SGD, 1e-2f, 0.0f, 0.0f, 0.0f, 0.0f }
+
+/* Fixes the layers, allocates parameters, gradients and optimiser state (one
+ * block each) and initialises weights: Glorot-uniform from Philox keyed by
+ * (seed, INIT, stream), zero biases. The loss is sparse categorical
+ * cross-entropy on the last layer's logits. A layer that does not fit its
+ * input is named in the error ("dense_1: units must be positive"). */
+DETRUN_API detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
+                                              uint64_t seed, uint32_t stream);
+
+DETRUN_API int detrun_model_param_count(const detrun_model *m);          /* tensors */
+DETRUN_API const char *detrun_model_param_name(const detrun_model *m, int i);
+/* Shape of parameter i: returns the number of dims, fills dims[0..3]. */
+DETRUN_API int detrun_model_param_shape(const detrun_model *m, int i, int dims[4]);
+/* Copies parameter i to host memory (count floats) / from host memory. */
+DETRUN_API detrun_status detrun_model_param_get(detrun_model *m, int i, float *dst, size_t count);
+DETRUN_API detrun_status detrun_model_param_set(detrun_model *m, int i, const float *src, size_t count);
+DETRUN_API const char *detrun_model_layer_name(const detrun_model *m, int i); /* NULL past the end */
+DETRUN_API uint64_t detrun_model_step(const detrun_model *m);           /* optimiser steps so far */
+
+typedef struct detrun_fit_options {
+    int epochs;
+    int batch;
+    double validation_split;   /* Keras semantics: the last fraction of rows, before shuffling */
+    int shuffle;               /* shuffle rows each epoch (Philox, keyed by seed, stream, epoch) */
+    uint64_t seed;
+    uint32_t stream;           /* e.g. the fold index: keys shuffles and dropout */
+} detrun_fit_options;
+
+#define DETRUN_FIT_OPTIONS_INIT { 1, 32, 0.0, 1, 0, 0 }
+
+typedef struct detrun_epoch_stats {
+    int epoch;                 /* from 0 */
+    double loss, accuracy;     /* over the training rows of this epoch */
+    double val_loss, val_accuracy;   /* NaN when there is no validation set */
+    double seconds;
+    char fingerprint[33];      /* of the weights at the end of the epoch */
+} detrun_epoch_stats;
+
+/* Called after each epoch; a non-zero return stops training (not an error). */
+typedef int (*detrun_epoch_fn)(void *ud, const detrun_epoch_stats *st);
+
+/* Trains on the given rows of ds (row indices into ds) in the runtime's
+ * current mode and thread count. */
+DETRUN_API detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds,
+                                          const uint32_t *rows, size_t nrows,
+                                          const detrun_fit_options *opt,
+                                          detrun_epoch_fn cb, void *ud);
+/* Mean loss and accuracy over rows (all rows of ds when rows == NULL).
+ * Per-sample results do not depend on the batch size. */
+DETRUN_API detrun_status detrun_model_evaluate(detrun_model *m, const detrun_dataset *ds,
+                                               const uint32_t *rows, size_t nrows, int batch,
+                                               double *loss, double *accuracy);
+/* Logits of n images given as float32 (n, c, h, w) in host memory. */
+DETRUN_API detrun_status detrun_model_predict(detrun_model *m, const float *x, size_t n,
+                                              float *logits);
+
+/* Fingerprints: XXH3-128 over a canonical serialisation, 32 lowercase hex
+ * digits and a NUL. See docs/determinism.md. */
+DETRUN_API detrun_status detrun_model_fingerprint(detrun_model *m, char out[33]);
+DETRUN_API detrun_status detrun_model_param_fingerprint(detrun_model *m, int i, char out[33]);
+/* Fingerprint of one named float32 tensor in host memory. */
+DETRUN_API void detrun_fingerprint_tensor(const char *name, int ndims, const int *dims,
+                                          const float *data, char out[33]);
+
+/* ===================================================================== */
+/* Scripts and results (the Lua front end)                               */
+/* ===================================================================== */
+
+typedef struct detrun_results detrun_results;
+typedef struct lua_State lua_State;
+
+/* Runs an experiment script; the results are those of the dr.experiment{}
+ * the script returns (NULL results if it returns none). Script errors carry
+ * file:line and a traceback in errmsg. */
+DETRUN_API detrun_status detrun_run_file(detrun_runtime *rt, const char *path,
+                                         detrun_results **res);
+DETRUN_API detrun_status detrun_run_string(detrun_runtime *rt, const char *chunkname,
+                                           const char *code, detrun_results **res);
+/* Adds a global Lua function visible to the scripts this runtime runs. */
+DETRUN_API detrun_status detrun_register(detrun_runtime *rt, const char *name,
+                                         int (*fn)(lua_State *L));
+
+DETRUN_API void detrun_results_free(detrun_results *res);
+DETRUN_API const char *detrun_results_json(const detrun_results *res);
+DETRUN_API int detrun_results_repeats(const detrun_results *res, const char *mode);
+DETRUN_API int detrun_results_folds(const detrun_results *res);
+/* Final fingerprint of a repeat (NULL when absent). */
+DETRUN_API const char *detrun_results_fingerprint(const detrun_results *res, const char *mode,
+                                                  int repeat);
+DETRUN_API detrun_status detrun_results_fold(const detrun_results *res, const char *mode,
+                                             int repeat, int fold, double *loss,
+                                             double *accuracy, const char **fingerprint);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

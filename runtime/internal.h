@@ -1,0 +1,50 @@
+/*
+ * internal.h - what the runtime's own files share; never installed.
+ */
+#ifndef DETRUN_INTERNAL_H
+#define DETRUN_INTERNAL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "detrun.h"
+
+#define DETRUN_ERRMSG_MAX 2048
+
+struct detrun_runtime {
+    detrun_alloc_fn alloc;
+    void *alloc_ud;
+    detrun_mode mode;
+    int threads;              /* resolved: >= 1 */
+    uint64_t seed;
+    char device[64];          /* as given: "cpu", "cuda", "cuda:1" */
+    char gpu_kernels[16];     /* "cudnn" or "portable" */
+    char device_name[96];     /* for reports: "cpu", "cuda:0 (portable)" */
+    detrun_backend *backend;
+    char errmsg[DETRUN_ERRMSG_MAX];
+
+    /* The Lua front end's state (lua/), owned through these hooks so that
+     * runtime/ stays free of lua.h. */
+    void *script;
+    void (*script_close)(void *script);
+};
+
+/* Sets the error message (printf-style) and returns status. */
+detrun_status detrun_seterr(detrun_runtime *rt, detrun_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* Allocation through the runtime's allocator. */
+void *detrun_malloc(detrun_runtime *rt, size_t bytes);
+void *detrun_calloc(detrun_runtime *rt, size_t count, size_t size);   /* overflow-checked */
+void *detrun_realloc(detrun_runtime *rt, void *p, size_t osize, size_t nsize);
+void detrun_free(detrun_runtime *rt, void *p, size_t size);
+
+/* Number of online CPUs (>= 1). */
+int detrun_cpu_count(void);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * dataset.h - what the runtime's own files know of data sets beyond detrun.h.
+ */
+#ifndef DETRUN_DATASET_H
+#define DETRUN_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "detrun.h"
+
+/* A data set from arrays in memory (copied): count images of c*h*w bytes,
+ * count labels in 0..classes-1. */
+detrun_status detrun_dataset_from_memory(detrun_runtime *rt, const uint8_t *images, const uint8_t *labels, size_t count, int c, int h, int w, int classes, detrun_dataset **out);
+
+#endif

@@ -228,9 +228,17 @@ typedef struct detrun_fit_options {
     int shuffle;               /* shuffle rows each epoch (Philox, keyed by seed, stream, epoch) */
     uint64_t seed;
     uint32_t stream;           /* e.g. the fold index: keys shuffles and dropout */
+    /* Checkpoints (docs/regression.md): when set, the whole training state is
+     * saved to this file (atomically) after every epoch. With resume set and
+     * the file present, the fit continues from it instead of starting over,
+     * replaying the callback for the epochs already done, and ends with the
+     * same bits as an uninterrupted fit. A checkpoint of another fit (mode,
+     * seed, stream, rows, batch, epochs) or a damaged one is an error. */
+    const char *checkpoint;
+    int resume;
 } detrun_fit_options;
 
-#define DETRUN_FIT_OPTIONS_INIT { 1, 32, 0.0, 1, 0, 0 }
+#define DETRUN_FIT_OPTIONS_INIT { 1, 32, 0.0, 1, 0, 0, NULL, 0 }
 
 typedef struct detrun_epoch_stats {
     int epoch;                 /* from 0 */
@@ -280,6 +288,25 @@ DETRUN_API detrun_status detrun_run_file(detrun_runtime *rt, const char *path,
                                          detrun_results **res);
 DETRUN_API detrun_status detrun_run_string(detrun_runtime *rt, const char *chunkname,
                                            const char *code, detrun_results **res);
+/* What the `detrun` command imposes on the experiments that this runtime's
+ * scripts run; zero and NULL fields leave the script's own. Copied. */
+typedef struct detrun_script_options {
+    const char *mode;         /* "deterministic" or "fast": run only this mode */
+    int seed_set;             /* non-zero: seed replaces the experiment's seed */
+    uint64_t seed;
+    int repeats, folds, epochs;
+    size_t limit;             /* use only the first limit training rows */
+    const char *data_dir;     /* default folder of dr.data.mnist() */
+    const char *out_dir;      /* results folder; NULL: no results files */
+    int verbosity;            /* 0 silent, 1 the report on stdout, 2 also progress on stderr */
+    int argc;                 /* the script's arguments: Lua's arg[0..argc-1] */
+    char *const *argv;
+} detrun_script_options;
+
+#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
+
+DETRUN_API detrun_status detrun_set_script_options(detrun_runtime *rt,
+                                                   const detrun_script_options *opt);
 /* Adds a global Lua function visible to the scripts this runtime runs. */
 DETRUN_API detrun_status detrun_register(detrun_runtime *rt, const char *name,
                                          int (*fn)(lua_State *L));

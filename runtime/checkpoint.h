@@ -46,6 +46,7 @@ typedef struct detrun_checkpoint {
     uint64_t seed;
     uint32_t stream;
     int epochs, batch_size;
+    uint64_t data;             /* XXH3-64 of the fit's rows and validation split */
     detrun_optimizer optimizer;
     /* the epochs finished so far, replayed to the epoch callback on resume */
     int nstats;
@@ -86,9 +87,9 @@ typedef struct detrun_fit_ckpt detrun_fit_ckpt;
  * replays cb for the epochs it holds and sets *start_epoch to the first
  * epoch still to run; otherwise *start_epoch = 0. *done is set when the
  * checkpoint says the fit had already finished (or cb asked to stop). */
-detrun_status detrun_fit_ckpt_begin(detrun_model *m, const detrun_fit_options *opt,
-                                    detrun_epoch_fn cb, void *ud, detrun_fit_ckpt **out,
-                                    int *start_epoch, int *done);
+detrun_status detrun_fit_ckpt_begin(detrun_model *m, const uint32_t *rows, size_t nrows,
+                                    const detrun_fit_options *opt, detrun_epoch_fn cb, void *ud,
+                                    detrun_fit_ckpt **out, int *start_epoch, int *done);
 /* After each epoch (after its callback): records st and saves the state. */
 detrun_status detrun_fit_ckpt_epoch(detrun_fit_ckpt *c, detrun_model *m,
                                     const detrun_epoch_stats *st);

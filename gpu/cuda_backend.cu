@@ -1,0 +1,261 @@
+/*
+ * cuda_backend.cu - the CUDA backend: its state, memory, settings and table.
+ * The kernels live in files named after them.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda_backend.h"
+
+void detrun_cuda_fail(detrun_cuda *g, detrun_status st, const char *fmt, ...)
+{
+    if (g->status != DETRUN_OK)
+        return;
+    g->status = st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->err, sizeof g->err, fmt, ap);
+    va_end(ap);
+}
+
+int detrun_cuda_ok(detrun_cuda *g, cudaError_t e, const char *what)
+{
+    if (e == cudaSuccess)
+        return 1;
+    detrun_cuda_fail(g, e == cudaErrorMemoryAllocation ? DETRUN_ERR_MEMORY : DETRUN_ERR_DEVICE,
+                     "cuda:%d: %s failed: %s", g->device, what, cudaGetErrorString(e));
+    return 0;
+}
+
+int detrun_cudnn_ok(detrun_cuda *g, cudnnStatus_t s, const char *what)
+{
+    if (s == CUDNN_STATUS_SUCCESS)
+        return 1;
+    detrun_cuda_fail(g, s == CUDNN_STATUS_ALLOC_FAILED ? DETRUN_ERR_MEMORY : DETRUN_ERR_DEVICE,
+                     "cuda:%d: cuDNN %s failed: %s", g->device, what, cudnnGetErrorString(s));
+    return 0;
+}
+
+unsigned detrun_cuda_blocks(size_t n)
+{
+    size_t b = (n + DETRUN_CUDA_THREADS - 1) / DETRUN_CUDA_THREADS;
+    if (b < 1)
+        b = 1;
+    if (b > 65536)   /* grid-stride loops cover the rest */
+        b = 65536;
+    return (unsigned)b;
+}
+
+void *detrun_cuda_workspace(detrun_cuda *g, size_t bytes)
+{
+    if (bytes <= g->workspace_bytes)
+        return g->workspace;
+    if (g->workspace) {
+        detrun_cuda_ok(g, cudaFree(g->workspace), "cudaFree (workspace)");
+        g->workspace = NULL;
+        g->workspace_bytes = 0;
+    }
+    if (!detrun_cuda_ok(g, cudaMalloc(&g->workspace, bytes), "cudaMalloc (cuDNN workspace)")) {
+        g->workspace = NULL;
+        return NULL;
+    }
+    g->workspace_bytes = bytes;
+    return g->workspace;
+}
+
+/* ---- lifetime and settings ------------------------------------------------ */
+
+static void cuda_destroy(detrun_backend *b)
+{
+    if (!b)
+        return;
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (g) {
+        if (g->stream)
+            cudaStreamSynchronize(g->stream);
+        detrun_cuda_plans_free(g);
+        cudaFree(g->workspace);
+        cudaFree(g->rows);
+        cudaFree(g->flag);
+        if (g->cudnn)
+            cudnnDestroy(g->cudnn);
+        if (g->stream)
+            cudaStreamDestroy(g->stream);
+        free(g);
+    }
+    free(b);
+}
+
+static detrun_status cuda_sync(detrun_backend *b)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    detrun_cuda_ok(g, cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
+    return g->status;
+}
+
+static detrun_status cuda_set_mode(detrun_backend *b, detrun_mode mode)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (mode != DETRUN_DETERMINISTIC && mode != DETRUN_FAST) {
+        detrun_cuda_fail(g, DETRUN_ERR_ARG, "cuda:%d: unknown mode %d", g->device, (int)mode);
+        return DETRUN_ERR_ARG;
+    }
+    if (mode != g->mode) {
+        detrun_status st = cuda_sync(b);
+        if (st != DETRUN_OK)
+            return st;
+        detrun_cuda_plans_free(g);   /* algorithms are chosen per mode */
+        g->mode = mode;
+    }
+    return DETRUN_OK;
+}
+
+static detrun_status cuda_set_threads(detrun_backend *b, int threads)
+{
+    (void)b; (void)threads;   /* host threads play no part in the GPU's order */
+    return DETRUN_OK;
+}
+
+/* ---- memory ----------------------------------------------------------------- */
+
+static void *cuda_alloc(detrun_backend *b, size_t bytes)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    void *p = NULL;
+    if (!detrun_cuda_ok(g, cudaMalloc(&p, bytes ? bytes : 64), "cudaMalloc"))
+        return NULL;
+    if (!detrun_cuda_ok(g, cudaMemsetAsync(p, 0, bytes ? bytes : 64, g->stream), "cudaMemsetAsync")) {
+        cudaFree(p);
+        return NULL;
+    }
+    return p;
+}
+
+static void cuda_free(detrun_backend *b, void *p)
+{
+    if (p)
+        detrun_cuda_ok(DETRUN_CUDA(b), cudaFree(p), "cudaFree");
+}
+
+static detrun_status cuda_upload(detrun_backend *b, void *dst, const void *src, size_t bytes)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    /* Pageable host memory is staged before cudaMemcpyAsync returns, so the
+     * caller may reuse src at once. */
+    if (bytes)
+        detrun_cuda_ok(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, g->stream),
+                       "upload (cudaMemcpyAsync)");
+    return g->status;
+}
+
+static detrun_status cuda_download(detrun_backend *b, void *dst, const void *src, size_t bytes)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (bytes && g->status == DETRUN_OK)
+        detrun_cuda_ok(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g->stream),
+                       "download (cudaMemcpyAsync)");
+    return cuda_sync(b);
+}
+
+static void cuda_zero(detrun_backend *b, void *p, size_t bytes)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (bytes)
+        detrun_cuda_ok(g, cudaMemsetAsync(p, 0, bytes, g->stream), "cudaMemsetAsync");
+}
+
+/* ---- construction ------------------------------------------------------------ */
+
+static detrun_status refuse(detrun_backend *b, detrun_status st, char *err, size_t errlen,
+                            const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+    cuda_destroy(b);
+    return st;
+}
+
+extern "C" detrun_status detrun_cuda_backend_new(detrun_backend **out, int device,
+                                                 const char *kernels, detrun_mode mode,
+                                                 char *err, size_t errlen)
+{
+    char msg[512];
+    if (!out)
+        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, "cuda backend: out is NULL");
+    *out = NULL;
+    if (!kernels)
+        kernels = "cudnn";
+    int portable = strcmp(kernels, "portable") == 0;
+    if (!portable && strcmp(kernels, "cudnn") != 0) {
+        snprintf(msg, sizeof msg, "unknown GPU kernels '%s' (use \"cudnn\" or \"portable\")",
+                 kernels);
+        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, msg);
+    }
+    if (mode != DETRUN_DETERMINISTIC && mode != DETRUN_FAST)
+        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, "cuda backend: unknown mode");
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess || count == 0) {
+        snprintf(msg, sizeof msg, "no CUDA device (%s)",
+                 e != cudaSuccess ? cudaGetErrorString(e) : "the driver reports none");
+        return refuse(NULL, DETRUN_ERR_DEVICE, err, errlen, msg);
+    }
+    if (device < 0 || device >= count) {
+        snprintf(msg, sizeof msg, "no CUDA device cuda:%d (this machine has %d: cuda:0%s)",
+                 device, count, count > 1 ? " to cuda:N-1" : "");
+        return refuse(NULL, DETRUN_ERR_DEVICE, err, errlen, msg);
+    }
+
+    detrun_backend *b = (detrun_backend *)calloc(1, sizeof *b);
+    detrun_cuda *g = (detrun_cuda *)calloc(1, sizeof *g);
+    if (!b || !g) {
+        free(g);
+        return refuse(b, DETRUN_ERR_MEMORY, err, errlen, "cuda backend: out of host memory");
+    }
+    b->name = "cuda";
+    b->ctx = g;
+    g->device = device;
+    g->portable = portable;
+    g->mode = mode;
+
+    if (detrun_cuda_ok(g, cudaSetDevice(device), "cudaSetDevice") &&
+        detrun_cuda_ok(g, cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking),
+                       "cudaStreamCreate") &&
+        detrun_cuda_ok(g, cudaMalloc(&g->flag, sizeof(int)), "cudaMalloc") &&
+        detrun_cuda_ok(g, cudaMemsetAsync(g->flag, 0, sizeof(int), g->stream), "cudaMemsetAsync") &&
+        !portable && detrun_cudnn_ok(g, cudnnCreate(&g->cudnn), "cudnnCreate"))
+        detrun_cudnn_ok(g, cudnnSetStream(g->cudnn, g->stream), "cudnnSetStream");
+    if (g->status != DETRUN_OK) {
+        snprintf(msg, sizeof msg, "%s", g->err);
+        return refuse(b, g->status, err, errlen, msg);
+    }
+
+    b->destroy = cuda_destroy;
+    b->set_mode = cuda_set_mode;
+    b->set_threads = cuda_set_threads;
+    b->sync = cuda_sync;
+    b->alloc = cuda_alloc;
+    b->free = cuda_free;
+    b->upload = cuda_upload;
+    b->download = cuda_download;
+    b->zero = cuda_zero;
+    b->gather = detrun_cuda_gather;
+    b->conv2d_forward = detrun_cuda_conv2d_forward;
+    b->conv2d_backward = detrun_cuda_conv2d_backward;
+    b->maxpool_forward = detrun_cuda_maxpool_forward;
+    b->maxpool_backward = detrun_cuda_maxpool_backward;
+    b->dense_forward = detrun_cuda_dense_forward;
+    b->dense_backward = detrun_cuda_dense_backward;
+    b->relu_forward = detrun_cuda_relu_forward;
+    b->relu_backward = detrun_cuda_relu_backward;
+    b->dropout_forward = detrun_cuda_dropout_forward;
+    b->dropout_backward = detrun_cuda_dropout_backward;
+    b->softmax_xent = detrun_cuda_softmax_xent;
+    b->adam_step = detrun_cuda_adam_step;
+    b->sgd_step = detrun_cuda_sgd_step;
+    b->check_finite = detrun_cuda_check_finite;
+    *out = b;
+    return DETRUN_OK;
+}

@@ -1,0 +1,40 @@
+/* ReLU forward and backward (docs/determinism.md "ReLU", R5: derivative 0 at 0). */
+#include "cuda_backend.h"
+
+__global__ static void relu_forward_kernel(float *out, const float *in, size_t count)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x) {
+        float v = in[i];
+        out[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+__global__ static void relu_backward_kernel(float *din, const float *dout, const float *out,
+                                            size_t count)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
+         i += (size_t)gridDim.x * blockDim.x)
+        din[i] = out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void detrun_cuda_relu_forward(detrun_backend *b, float *out, const float *in, size_t count)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (g->status != DETRUN_OK || count == 0)
+        return;
+    relu_forward_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, g->stream>>>(out, in,
+                                                                                        count);
+    DETRUN_CUDA_LAUNCHED(g, "relu_forward kernel");
+}
+
+void detrun_cuda_relu_backward(detrun_backend *b, float *din, const float *dout, const float *out,
+                               size_t count)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (g->status != DETRUN_OK || count == 0)
+        return;
+    relu_backward_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, g->stream>>>(
+        din, dout, out, count);
+    DETRUN_CUDA_LAUNCHED(g, "relu_backward kernel");
+}

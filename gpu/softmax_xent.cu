@@ -1,0 +1,46 @@
+/* Softmax + sparse categorical cross-entropy (docs/determinism.md, R1, R3,
+ * R7): one thread per sample, so a sample's result never depends on its batch. */
+#include "cuda_backend.h"
+#include "mathf.h"
+
+__global__ static void softmax_xent_kernel(float *dlogits, float *loss, float *correct,
+                                           const float *logits, const int32_t *labels, int n,
+                                           int classes)
+{
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const float *x = logits + (size_t)i * classes;
+        int label = labels[i];
+        float m = x[0];
+        int arg = 0;
+        for (int j = 1; j < classes; j++)
+            if (x[j] > m) {
+                m = x[j];
+                arg = j;
+            }
+        float s = 0.0f;
+        for (int j = 0; j < classes; j++)
+            s = __fadd_rn(s, detrun_expf(__fsub_rn(x[j], m)));
+        float xl = label >= 0 && label < classes ? x[label] : __int_as_float(0x7fc00000);
+        loss[i] = __fsub_rn(detrun_logf(s), __fsub_rn(xl, m));
+        correct[i] = arg == label ? 1.0f : 0.0f;
+        if (dlogits) {
+            float fn = (float)n;
+            for (int j = 0; j < classes; j++) {
+                float p = __fdiv_rn(detrun_expf(__fsub_rn(x[j], m)), s);
+                dlogits[(size_t)i * classes + j] = __fdiv_rn(__fsub_rn(p, j == label ? 1.0f : 0.0f), fn);
+            }
+        }
+    }
+}
+
+void detrun_cuda_softmax_xent(detrun_backend *b, float *dlogits, float *loss, float *correct,
+                              const float *logits, const int32_t *labels, int n, int classes)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (g->status != DETRUN_OK || n <= 0 || classes <= 0)
+        return;
+    /* Small blocks: n is a batch (often 100), spread it over several SMs. */
+    softmax_xent_kernel<<<(n + 31) / 32, 32, 0, g->stream>>>(dlogits, loss, correct, logits,
+                                                             labels, n, classes);
+    DETRUN_CUDA_LAUNCHED(g, "softmax_xent kernel");
+}

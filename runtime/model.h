@@ -29,7 +29,7 @@ typedef enum detrun_layer_kind {
 
 typedef struct detrun_layer {
     detrun_layer_kind kind;
-    char name[DETRUN_NAME_MAX];         /* "conv2d_1" */
+    char name[32];                      /* "conv2d_1" */
     detrun_activation act;              /* conv2d, dense: fused ReLU or softmax (last layer) */
     int filters, kh, kw, stride;        /* conv2d */
     detrun_padding pad;
@@ -44,7 +44,9 @@ typedef struct detrun_layer {
     int wparam, bparam;                 /* parameter indices, -1 when none */
 
     /* Backend buffers for cap_batch samples. */
-    float *out;                         /* output; aliases the input for flatten */
+    float *out;                         /* output (NULL for flatten) */
+    const float *act_out;               /* output of the last forward: out, or the input
+                                           for flatten and for dropout outside training */
     int32_t *argmax;                    /* maxpool */
     float *mask;                        /* dropout */
 } detrun_layer;

@@ -1,0 +1,592 @@
+/*
+ * model.c - the sequential model: layers and their shapes, parameter views,
+ * compile (one backend block each for parameters, gradients and optimiser
+ * moments), Glorot-uniform initialisation, batch buffers.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model.h"
+#include "philox.h"
+
+/* Parameter views start on 16-float (64-byte) boundaries. */
+#define VIEW_ALIGN 16
+
+static const char *const kind_names[DETRUN_LAYER_KINDS] = {
+    "conv2d", "maxpool", "flatten", "dense", "relu", "dropout"
+};
+
+size_t detrun_layer_in_size(const detrun_layer *l)
+{
+    return (size_t)l->in_c * (size_t)l->in_h * (size_t)l->in_w;
+}
+
+size_t detrun_layer_out_size(const detrun_layer *l)
+{
+    return (size_t)l->out_c * (size_t)l->out_h * (size_t)l->out_w;
+}
+
+int detrun_model_classes(const detrun_model *m)
+{
+    if (m->nlayers == 0)
+        return m->c * m->h * m->w;
+    return (int)detrun_layer_out_size(&m->layers[m->nlayers - 1]);
+}
+
+/* ---- building ---------------------------------------------------------- */
+
+detrun_status detrun_model_new(detrun_runtime *rt, int c, int h, int w, detrun_model **out)
+{
+    if (rt == NULL || out == NULL)
+        return DETRUN_ERR_ARG;
+    *out = NULL;
+    if (c <= 0 || h <= 0 || w <= 0)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                             "model: input shape %dx%dx%d must be positive", c, h, w);
+    if ((long long)c * h * w > (1LL << 28))
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "model: input shape %dx%dx%d is too large",
+                             c, h, w);
+    detrun_model *m = detrun_calloc(rt, 1, sizeof *m);
+    if (m == NULL)
+        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "model: out of memory");
+    m->rt = rt;
+    m->c = c;
+    m->h = h;
+    m->w = w;
+    m->beta1_t = 1.0f;
+    m->beta2_t = 1.0f;
+    *out = m;
+    return DETRUN_OK;
+}
+
+static void free_batch_buffers(detrun_model *m)
+{
+    detrun_backend *be = m->rt->backend;
+    for (int i = 0; i < m->nlayers; i++) {
+        detrun_layer *l = &m->layers[i];
+        be->free(be, l->out);
+        be->free(be, l->argmax);
+        be->free(be, l->mask);
+        l->out = NULL;
+        l->argmax = NULL;
+        l->mask = NULL;
+    }
+    be->free(be, m->x);
+    be->free(be, m->y);
+    be->free(be, m->grad[0]);
+    be->free(be, m->grad[1]);
+    m->x = NULL;
+    m->y = NULL;
+    m->grad[0] = m->grad[1] = NULL;
+    m->cap_batch = 0;
+}
+
+void detrun_model_free(detrun_model *m)
+{
+    if (m == NULL)
+        return;
+    detrun_runtime *rt = m->rt;
+    detrun_backend *be = rt->backend;
+    if (be != NULL) {
+        free_batch_buffers(m);
+        be->free(be, m->p);
+        be->free(be, m->g);
+        be->free(be, m->m);
+        be->free(be, m->v);
+        be->free(be, m->ds_images);
+        be->free(be, m->ds_labels);
+    }
+    detrun_free(rt, m->params, (size_t)m->nparams * sizeof *m->params);
+    detrun_free(rt, m->layers, (size_t)m->layer_cap * sizeof *m->layers);
+    detrun_free(rt, m, sizeof *m);
+}
+
+/* The shape the next layer receives. */
+static void current_shape(const detrun_model *m, int *c, int *h, int *w)
+{
+    if (m->nlayers == 0) {
+        *c = m->c;
+        *h = m->h;
+        *w = m->w;
+    } else {
+        const detrun_layer *l = &m->layers[m->nlayers - 1];
+        *c = l->out_c;
+        *h = l->out_h;
+        *w = l->out_w;
+    }
+}
+
+/* A new layer of the given kind, named and shaped as the next one but not
+ * yet part of the model (that happens in push_layer, once checks passed). */
+static detrun_status begin_layer(detrun_model *m, detrun_layer_kind kind, detrun_layer *l)
+{
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    l->wparam = l->bparam = -1;
+    snprintf(l->name, sizeof l->name, "%s_%d", kind_names[kind], m->kind_count[kind] + 1);
+    current_shape(m, &l->in_c, &l->in_h, &l->in_w);
+    if (m->compiled)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG,
+                             "%s: cannot add a layer to a model that is already compiled",
+                             l->name);
+    return DETRUN_OK;
+}
+
+static detrun_status push_layer(detrun_model *m, const detrun_layer *l)
+{
+    if ((long long)l->out_c * l->out_h * l->out_w > (1LL << 28))
+        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE, "%s: output %dx%dx%d is too large",
+                             l->name, l->out_c, l->out_h, l->out_w);
+    if (m->nlayers == m->layer_cap) {
+        int cap = m->layer_cap ? 2 * m->layer_cap : 8;
+        detrun_layer *nl = detrun_realloc(m->rt, m->layers, (size_t)m->layer_cap * sizeof *nl,
+                                          (size_t)cap * sizeof *nl);
+        if (nl == NULL)
+            return detrun_seterr(m->rt, DETRUN_ERR_MEMORY, "%s: out of memory", l->name);
+        m->layers = nl;
+        m->layer_cap = cap;
+    }
+    m->layers[m->nlayers++] = *l;
+    m->kind_count[l->kind]++;
+    return DETRUN_OK;
+}
+
+static detrun_status check_activation(detrun_model *m, const char *name, detrun_activation act)
+{
+    if (act != DETRUN_ACT_NONE && act != DETRUN_ACT_RELU && act != DETRUN_ACT_SOFTMAX)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: unknown activation %d", name, (int)act);
+    return DETRUN_OK;
+}
+
+detrun_status detrun_model_add_conv2d(detrun_model *m, int filters, int kh, int kw, int stride,
+                                      detrun_padding pad, detrun_activation act)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_layer l;
+    detrun_status st = begin_layer(m, DETRUN_LAYER_CONV2D, &l);
+    if (st != DETRUN_OK)
+        return st;
+    detrun_runtime *rt = m->rt;
+    if (filters <= 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: filters must be positive (got %d)",
+                             l.name, filters);
+    if (kh <= 0 || kw <= 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: kernel %dx%d must be positive", l.name,
+                             kh, kw);
+    if (stride <= 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: stride must be positive (got %d)",
+                             l.name, stride);
+    if (pad != DETRUN_PAD_VALID && pad != DETRUN_PAD_SAME)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: unknown padding %d", l.name, (int)pad);
+    if ((st = check_activation(m, l.name, act)) != DETRUN_OK)
+        return st;
+    l.filters = filters;
+    l.kh = kh;
+    l.kw = kw;
+    l.stride = stride;
+    l.pad = pad;
+    l.act = act;
+    l.out_c = filters;
+    if (pad == DETRUN_PAD_VALID) {
+        if (kh > l.in_h || kw > l.in_w)
+            return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                                 "%s: kernel %dx%d is larger than its %dx%d input", l.name, kh,
+                                 kw, l.in_h, l.in_w);
+        l.out_h = (l.in_h - kh) / stride + 1;
+        l.out_w = (l.in_w - kw) / stride + 1;
+    } else {
+        /* As TensorFlow: output ceil(in / stride), the odd pixel of padding
+         * at the bottom and right. */
+        l.out_h = (l.in_h + stride - 1) / stride;
+        l.out_w = (l.in_w + stride - 1) / stride;
+        int ph = (l.out_h - 1) * stride + kh - l.in_h;
+        int pw = (l.out_w - 1) * stride + kw - l.in_w;
+        l.pad_top = ph > 0 ? ph / 2 : 0;
+        l.pad_left = pw > 0 ? pw / 2 : 0;
+    }
+    return push_layer(m, &l);
+}
+
+detrun_status detrun_model_add_maxpool(detrun_model *m, int size, int stride)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_layer l;
+    detrun_status st = begin_layer(m, DETRUN_LAYER_MAXPOOL, &l);
+    if (st != DETRUN_OK)
+        return st;
+    if (stride == 0)
+        stride = size;   /* Keras: strides default to the pool size */
+    if (size <= 0)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: size must be positive (got %d)",
+                             l.name, size);
+    if (stride < 0)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: stride must be positive (got %d)",
+                             l.name, stride);
+    if (size > l.in_h || size > l.in_w)
+        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
+                             "%s: window %dx%d is larger than its %dx%d input", l.name, size,
+                             size, l.in_h, l.in_w);
+    l.size = size;
+    l.stride = stride;
+    l.out_c = l.in_c;
+    l.out_h = (l.in_h - size) / stride + 1;
+    l.out_w = (l.in_w - size) / stride + 1;
+    return push_layer(m, &l);
+}
+
+detrun_status detrun_model_add_flatten(detrun_model *m)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_layer l;
+    detrun_status st = begin_layer(m, DETRUN_LAYER_FLATTEN, &l);
+    if (st != DETRUN_OK)
+        return st;
+    l.out_c = l.in_c * l.in_h * l.in_w;   /* NCHW storage is already c, h, w order */
+    l.out_h = l.out_w = 1;
+    return push_layer(m, &l);
+}
+
+detrun_status detrun_model_add_dense(detrun_model *m, int units, detrun_activation act)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_layer l;
+    detrun_status st = begin_layer(m, DETRUN_LAYER_DENSE, &l);
+    if (st != DETRUN_OK)
+        return st;
+    if (units <= 0)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: units must be positive (got %d)",
+                             l.name, units);
+    if ((st = check_activation(m, l.name, act)) != DETRUN_OK)
+        return st;
+    if (l.in_h != 1 || l.in_w != 1)
+        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
+                             "%s: input is %dx%dx%d, not a vector: add a flatten layer before it",
+                             l.name, l.in_c, l.in_h, l.in_w);
+    l.units = units;
+    l.act = act;
+    l.out_c = units;
+    l.out_h = l.out_w = 1;
+    return push_layer(m, &l);
+}
+
+detrun_status detrun_model_add_relu(detrun_model *m)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_layer l;
+    detrun_status st = begin_layer(m, DETRUN_LAYER_RELU, &l);
+    if (st != DETRUN_OK)
+        return st;
+    l.out_c = l.in_c;
+    l.out_h = l.in_h;
+    l.out_w = l.in_w;
+    return push_layer(m, &l);
+}
+
+detrun_status detrun_model_add_dropout(detrun_model *m, float rate)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_layer l;
+    detrun_status st = begin_layer(m, DETRUN_LAYER_DROPOUT, &l);
+    if (st != DETRUN_OK)
+        return st;
+    if (!(rate >= 0.0f && rate < 1.0f))
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: rate %g is not in [0, 1)", l.name,
+                             (double)rate);
+    l.rate = rate;
+    l.out_c = l.in_c;
+    l.out_h = l.in_h;
+    l.out_w = l.in_w;
+    return push_layer(m, &l);
+}
+
+/* ---- compile ----------------------------------------------------------- */
+
+static detrun_status check_optimizer(detrun_runtime *rt, const detrun_optimizer *o)
+{
+    if (o->kind != DETRUN_OPT_ADAM && o->kind != DETRUN_OPT_SGD)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: unknown optimizer %d", (int)o->kind);
+    if (!(o->lr > 0.0f) || isinf(o->lr))
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: learning rate %g must be positive",
+                             (double)o->lr);
+    if (o->kind == DETRUN_OPT_ADAM) {
+        if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f))
+            return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: adam beta1 %g is not in [0, 1)",
+                                 (double)o->beta1);
+        if (!(o->beta2 >= 0.0f && o->beta2 < 1.0f))
+            return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: adam beta2 %g is not in [0, 1)",
+                                 (double)o->beta2);
+        if (!(o->eps >= 0.0f) || isinf(o->eps))
+            return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: adam epsilon %g is negative",
+                                 (double)o->eps);
+    } else if (!(o->momentum >= 0.0f && o->momentum < 1.0f)) {
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: sgd momentum %g is not in [0, 1)",
+                             (double)o->momentum);
+    }
+    return DETRUN_OK;
+}
+
+static void add_param(detrun_model *m, const detrun_layer *l, const char *suffix, int ndims,
+                      const int *dims)
+{
+    detrun_param *p = &m->params[m->nparams++];
+    snprintf(p->name, sizeof p->name, "%s.%s", l->name, suffix);
+    p->ndims = ndims;
+    p->count = 1;
+    for (int d = 0; d < 4; d++)
+        p->dims[d] = d < ndims ? dims[d] : 0;
+    for (int d = 0; d < ndims; d++)
+        p->count *= (size_t)dims[d];
+    p->offset = m->total;
+    m->total += (p->count + VIEW_ALIGN - 1) / VIEW_ALIGN * VIEW_ALIGN;
+}
+
+/* Glorot-uniform (docs/determinism.md, "Randomness"): computed on the host
+ * so every backend starts from the same bits. */
+static void glorot(float *dst, size_t count, int fan_in, int fan_out, uint64_t seed,
+                   uint32_t stream, uint32_t index)
+{
+    float limit = sqrtf(6.0f / (float)(fan_in + fan_out));
+    for (size_t e = 0; e < count; e++) {
+        float u = detrun_u01(detrun_philox_word(seed, DETRUN_RNG_INIT, stream, index, 0, e));
+        dst[e] = (2.0f * u - 1.0f) * limit;
+    }
+}
+
+detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt, uint64_t seed,
+                                   uint32_t stream)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_runtime *rt = m->rt;
+    detrun_backend *be = rt->backend;
+    detrun_optimizer defaults = DETRUN_ADAM_INIT;
+    if (opt == NULL)
+        opt = &defaults;
+    if (m->compiled)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: the model is already compiled");
+    if (m->nlayers == 0)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "compile: the model has no layers");
+    detrun_status st = check_optimizer(rt, opt);
+    if (st != DETRUN_OK)
+        return st;
+    const detrun_layer *last = &m->layers[m->nlayers - 1];
+    for (int i = 0; i < m->nlayers - 1; i++)
+        if (m->layers[i].act == DETRUN_ACT_SOFTMAX)
+            return detrun_seterr(rt, DETRUN_ERR_ARG,
+                                 "%s: softmax is only allowed as the activation of the last "
+                                 "layer (it goes with the cross-entropy loss)",
+                                 m->layers[i].name);
+    if (last->act == DETRUN_ACT_SOFTMAX && last->out_h * last->out_w != 1)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                             "%s: softmax over a %dx%dx%d output: flatten and use dense first",
+                             last->name, last->out_c, last->out_h, last->out_w);
+    if (last->out_h != 1 || last->out_w != 1)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                             "%s: the last layer gives %dx%dx%d outputs; the loss needs a "
+                             "vector of class logits (end with flatten or dense)",
+                             last->name, last->out_c, last->out_h, last->out_w);
+    if (last->out_c < 2)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                             "%s: the last layer gives %d output; the loss needs at least 2 "
+                             "classes", last->name, last->out_c);
+
+    int nparams = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i].kind == DETRUN_LAYER_CONV2D || m->layers[i].kind == DETRUN_LAYER_DENSE)
+            nparams += 2;
+    if (nparams == 0)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "compile: the model has no parameters "
+                                                   "(add a conv2d or dense layer)");
+    m->params = detrun_calloc(rt, (size_t)nparams, sizeof *m->params);
+    if (m->params == NULL)
+        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "compile: out of memory");
+    m->nparams = 0;
+    m->total = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        detrun_layer *l = &m->layers[i];
+        if (l->kind == DETRUN_LAYER_CONV2D) {
+            int wd[4] = { l->filters, l->in_c, l->kh, l->kw };
+            l->wparam = m->nparams;
+            add_param(m, l, "weight", 4, wd);
+            l->bparam = m->nparams;
+            add_param(m, l, "bias", 1, &l->filters);
+        } else if (l->kind == DETRUN_LAYER_DENSE) {
+            int wd[2] = { l->in_c, l->units };
+            l->wparam = m->nparams;
+            add_param(m, l, "weight", 2, wd);
+            l->bparam = m->nparams;
+            add_param(m, l, "bias", 1, &l->units);
+        }
+    }
+
+    size_t bytes = m->total * sizeof(float);
+    float *host = detrun_calloc(rt, m->total, sizeof *host);
+    m->p = be->alloc(be, bytes);
+    m->g = be->alloc(be, bytes);
+    m->m = be->alloc(be, bytes);
+    if (opt->kind == DETRUN_OPT_ADAM)
+        m->v = be->alloc(be, bytes);
+    if (host == NULL || m->p == NULL || m->g == NULL || m->m == NULL ||
+        (opt->kind == DETRUN_OPT_ADAM && m->v == NULL)) {
+        detrun_free(rt, host, bytes);
+        return detrun_seterr(rt, DETRUN_ERR_MEMORY,
+                             "compile: no memory for %zu parameters on %s", m->total,
+                             rt->device_name);
+    }
+    for (int i = 0; i < m->nlayers; i++) {
+        const detrun_layer *l = &m->layers[i];
+        if (l->wparam < 0)
+            continue;
+        const detrun_param *p = &m->params[l->wparam];
+        int fan_in, fan_out;
+        if (l->kind == DETRUN_LAYER_CONV2D) {
+            fan_in = l->in_c * l->kh * l->kw;
+            fan_out = l->filters * l->kh * l->kw;
+        } else {
+            fan_in = l->in_c;
+            fan_out = l->units;
+        }
+        glorot(host + p->offset, p->count, fan_in, fan_out, seed, stream, (uint32_t)l->wparam);
+    }
+    st = be->upload(be, m->p, host, bytes);
+    detrun_free(rt, host, bytes);
+    if (st != DETRUN_OK)
+        return detrun_seterr(rt, st, "compile: could not upload the initial weights");
+    m->opt = *opt;
+    m->step = 0;
+    m->beta1_t = m->beta2_t = 1.0f;
+    m->compiled = 1;
+    return DETRUN_OK;
+}
+
+/* ---- parameters -------------------------------------------------------- */
+
+int detrun_model_param_count(const detrun_model *m)
+{
+    return m != NULL ? m->nparams : 0;
+}
+
+const char *detrun_model_param_name(const detrun_model *m, int i)
+{
+    if (m == NULL || i < 0 || i >= m->nparams)
+        return NULL;
+    return m->params[i].name;
+}
+
+int detrun_model_param_shape(const detrun_model *m, int i, int dims[4])
+{
+    if (m == NULL || i < 0 || i >= m->nparams)
+        return 0;
+    for (int d = 0; d < 4; d++)
+        dims[d] = m->params[i].dims[d];
+    return m->params[i].ndims;
+}
+
+static detrun_status check_param(detrun_model *m, int i, size_t count, const char *what)
+{
+    if (!m->compiled)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: the model is not compiled yet", what);
+    if (i < 0 || i >= m->nparams)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: no parameter %d (the model has %d)",
+                             what, i, m->nparams);
+    if (count != m->params[i].count)
+        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE, "%s: %s has %zu values, not %zu", what,
+                             m->params[i].name, m->params[i].count, count);
+    return DETRUN_OK;
+}
+
+detrun_status detrun_model_param_get(detrun_model *m, int i, float *dst, size_t count)
+{
+    if (m == NULL || dst == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_status st = check_param(m, i, count, "param_get");
+    if (st != DETRUN_OK)
+        return st;
+    detrun_backend *be = m->rt->backend;
+    st = be->download(be, dst, m->p + m->params[i].offset, count * sizeof *dst);
+    if (st != DETRUN_OK)
+        return detrun_seterr(m->rt, st, "param_get: could not download %s", m->params[i].name);
+    return DETRUN_OK;
+}
+
+detrun_status detrun_model_param_set(detrun_model *m, int i, const float *src, size_t count)
+{
+    if (m == NULL || src == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_status st = check_param(m, i, count, "param_set");
+    if (st != DETRUN_OK)
+        return st;
+    detrun_backend *be = m->rt->backend;
+    st = be->upload(be, m->p + m->params[i].offset, src, count * sizeof *src);
+    if (st != DETRUN_OK)
+        return detrun_seterr(m->rt, st, "param_set: could not upload %s", m->params[i].name);
+    return DETRUN_OK;
+}
+
+const char *detrun_model_layer_name(const detrun_model *m, int i)
+{
+    if (m == NULL || i < 0 || i >= m->nlayers)
+        return NULL;
+    return m->layers[i].name;
+}
+
+uint64_t detrun_model_step(const detrun_model *m)
+{
+    return m != NULL ? m->step : 0;
+}
+
+/* ---- batch buffers ----------------------------------------------------- */
+
+detrun_status detrun_model_reserve(detrun_model *m, int n)
+{
+    if (n <= m->cap_batch)
+        return DETRUN_OK;
+    detrun_backend *be = m->rt->backend;
+    free_batch_buffers(m);
+    size_t nn = (size_t)n;
+    size_t in_size = (size_t)m->c * m->h * m->w;
+    size_t gmax = in_size;
+    int ok = 1;
+    m->x = be->alloc(be, nn * in_size * sizeof(float));
+    m->y = be->alloc(be, nn * sizeof(int32_t));
+    ok = m->x != NULL && m->y != NULL;
+    for (int i = 0; i < m->nlayers && ok; i++) {
+        detrun_layer *l = &m->layers[i];
+        size_t os = detrun_layer_out_size(l);
+        if (os > gmax)
+            gmax = os;
+        if (l->kind == DETRUN_LAYER_FLATTEN)
+            continue;   /* its output is its input */
+        l->out = be->alloc(be, nn * os * sizeof(float));
+        ok = l->out != NULL;
+        if (ok && l->kind == DETRUN_LAYER_MAXPOOL) {
+            l->argmax = be->alloc(be, nn * os * sizeof(int32_t));
+            ok = l->argmax != NULL;
+        }
+        if (ok && l->kind == DETRUN_LAYER_DROPOUT) {
+            l->mask = be->alloc(be, nn * os * sizeof(float));
+            ok = l->mask != NULL;
+        }
+    }
+    if (ok) {
+        m->grad[0] = be->alloc(be, nn * gmax * sizeof(float));
+        m->grad[1] = be->alloc(be, nn * gmax * sizeof(float));
+        ok = m->grad[0] != NULL && m->grad[1] != NULL;
+    }
+    if (!ok) {
+        free_batch_buffers(m);
+        return detrun_seterr(m->rt, DETRUN_ERR_MEMORY,
+                             "model: no memory on %s for the activations of a batch of %d",
+                             m->rt->device_name, n);
+    }
+    m->grad_floats = gmax;
+    m->cap_batch = n;
+    return DETRUN_OK;
+}

@@ -1,0 +1,387 @@
+/*
+ * train.c - fit, evaluate and predict.
+ *
+ * Per-sample losses and hits stay in backend memory for the whole epoch and
+ * come back to the host once at its end, so a GPU is not synchronised per
+ * batch; their means are taken in double, samples in row order
+ * (docs/determinism.md, "softmax + sparse categorical cross-entropy").
+ */
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "checkpoint.h"
+#include "model.h"
+#include "philox.h"
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Keeps one device copy of the data set per model: uploading 47 MB per fit
+ * would cost more than a short fit. The key is the data set's address, its
+ * size and a hash of its bytes, so a freed data set whose address is reused
+ * is never mistaken for the old one. */
+static detrun_status bind_dataset(detrun_model *m, const detrun_dataset *ds, const char *what)
+{
+    detrun_runtime *rt = m->rt;
+    detrun_backend *be = rt->backend;
+    int c, h, w;
+    detrun_dataset_shape(ds, &c, &h, &w);
+    if (c != m->c || h != m->h || w != m->w)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                             "%s: the data set's images are %dx%dx%d but the model takes %dx%dx%d",
+                             what, c, h, w, m->c, m->h, m->w);
+    int classes = detrun_model_classes(m);
+    const char *last = m->layers[m->nlayers - 1].name;
+    if (detrun_dataset_classes(ds) > classes)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                             "%s: the data set has %d classes but %s gives only %d logits", what,
+                             detrun_dataset_classes(ds), last, classes);
+    size_t count = detrun_dataset_count(ds);
+    size_t pixels = (size_t)c * h * w;
+    const uint8_t *images = detrun_dataset_images(ds);
+    const uint8_t *labels = detrun_dataset_labels(ds);
+    for (size_t i = 0; i < count; i++)
+        if (labels[i] >= classes)
+            return detrun_seterr(rt, DETRUN_ERR_SHAPE,
+                                 "%s: label %d of row %zu is not below the %d logits of %s",
+                                 what, labels[i], i, classes, last);
+    uint64_t hash = XXH3_64bits(images, count * pixels);
+    hash = XXH3_64bits_withSeed(labels, count, hash);
+    if (m->ds_key == (const void *)ds && m->ds_count == count && m->ds_pixels == pixels &&
+        m->ds_hash == hash && m->ds_images != NULL)
+        return DETRUN_OK;
+    be->free(be, m->ds_images);
+    be->free(be, m->ds_labels);
+    m->ds_key = NULL;
+    m->ds_images = be->alloc(be, count * pixels);
+    m->ds_labels = be->alloc(be, count);
+    if (m->ds_images == NULL || m->ds_labels == NULL)
+        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "%s: no memory on %s for %zu images", what,
+                             rt->device_name, count);
+    detrun_status st = be->upload(be, m->ds_images, images, count * pixels);
+    if (st == DETRUN_OK)
+        st = be->upload(be, m->ds_labels, labels, count);
+    if (st != DETRUN_OK)
+        return detrun_seterr(rt, st, "%s: could not upload the data set to %s", what,
+                             rt->device_name);
+    m->ds_key = ds;
+    m->ds_count = count;
+    m->ds_pixels = pixels;
+    m->ds_hash = hash;
+    return DETRUN_OK;
+}
+
+static detrun_status check_rows(detrun_model *m, const uint32_t *rows, size_t nrows,
+                                size_t count, const char *what)
+{
+    for (size_t i = 0; i < nrows; i++)
+        if (rows[i] >= count)
+            return detrun_seterr(m->rt, DETRUN_ERR_ARG,
+                                 "%s: rows[%zu] = %u is past the data set's %zu rows", what, i,
+                                 rows[i], count);
+    return DETRUN_OK;
+}
+
+/* rows, or 0..count-1 in a new host array (*owned) when rows is NULL. */
+static detrun_status resolve_rows(detrun_model *m, const detrun_dataset *ds,
+                                  const uint32_t **rows, size_t *nrows, uint32_t **owned,
+                                  const char *what)
+{
+    *owned = NULL;
+    size_t count = detrun_dataset_count(ds);
+    if (*rows != NULL)
+        return check_rows(m, *rows, *nrows, count, what);
+    if (count > UINT32_MAX)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: too many rows", what);
+    uint32_t *all = detrun_calloc(m->rt, count, sizeof *all);
+    if (all == NULL)
+        return detrun_seterr(m->rt, DETRUN_ERR_MEMORY, "%s: out of memory", what);
+    for (size_t i = 0; i < count; i++)
+        all[i] = (uint32_t)i;
+    *owned = all;
+    *rows = all;
+    *nrows = count;
+    return DETRUN_OK;
+}
+
+/* Scratch for per-sample results: backend arrays and their host copies. */
+typedef struct sample_results {
+    size_t n;
+    float *loss, *correct;          /* backend */
+    float *hloss, *hcorrect;        /* host */
+} sample_results;
+
+static detrun_status results_new(detrun_model *m, sample_results *r, size_t n, const char *what)
+{
+    detrun_backend *be = m->rt->backend;
+    memset(r, 0, sizeof *r);
+    r->n = n;
+    r->loss = be->alloc(be, n * sizeof(float));
+    r->correct = be->alloc(be, n * sizeof(float));
+    r->hloss = detrun_calloc(m->rt, n, sizeof(float));
+    r->hcorrect = detrun_calloc(m->rt, n, sizeof(float));
+    if (r->loss == NULL || r->correct == NULL || r->hloss == NULL || r->hcorrect == NULL)
+        return detrun_seterr(m->rt, DETRUN_ERR_MEMORY,
+                             "%s: no memory for the results of %zu samples", what, n);
+    return DETRUN_OK;
+}
+
+static void results_free(detrun_model *m, sample_results *r)
+{
+    detrun_backend *be = m->rt->backend;
+    be->free(be, r->loss);
+    be->free(be, r->correct);
+    detrun_free(m->rt, r->hloss, r->n * sizeof(float));
+    detrun_free(m->rt, r->hcorrect, r->n * sizeof(float));
+    memset(r, 0, sizeof *r);
+}
+
+static detrun_status results_download(detrun_model *m, sample_results *r, const char *what)
+{
+    detrun_backend *be = m->rt->backend;
+    detrun_status st = be->download(be, r->hloss, r->loss, r->n * sizeof(float));
+    if (st == DETRUN_OK)
+        st = be->download(be, r->hcorrect, r->correct, r->n * sizeof(float));
+    if (st != DETRUN_OK)
+        return detrun_seterr(m->rt, st, "%s: could not download the losses", what);
+    return DETRUN_OK;
+}
+
+static void results_mean(const sample_results *r, double *loss, double *accuracy)
+{
+    double sl = 0.0, sa = 0.0;
+    for (size_t i = 0; i < r->n; i++) {
+        sl += (double)r->hloss[i];
+        sa += (double)r->hcorrect[i];
+    }
+    *loss = r->n ? sl / (double)r->n : NAN;
+    *accuracy = r->n ? sa / (double)r->n : NAN;
+}
+
+/* Forward only, dropout off, over rows in batches; the data set is bound. */
+static detrun_status eval_rows(detrun_model *m, const uint32_t *rows, size_t nrows, int batch,
+                               double *loss, double *accuracy, const char *what)
+{
+    detrun_backend *be = m->rt->backend;
+    int classes = detrun_model_classes(m);
+    int nb_max = (size_t)batch < nrows ? batch : (int)nrows;
+    detrun_status st = detrun_model_reserve(m, nb_max > 0 ? nb_max : 1);
+    if (st != DETRUN_OK)
+        return st;
+    sample_results r;
+    st = results_new(m, &r, nrows, what);
+    if (st == DETRUN_OK) {
+        for (size_t off = 0; off < nrows; off += (size_t)batch) {
+            int nb = nrows - off < (size_t)batch ? (int)(nrows - off) : batch;
+            be->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels, rows + off, nb);
+            const float *logits = detrun_model_forward(m, nb, 0, NULL);
+            be->softmax_xent(be, NULL, r.loss + off, r.correct + off, logits, m->y, nb, classes);
+        }
+        st = results_download(m, &r, what);
+        if (st == DETRUN_OK)
+            results_mean(&r, loss, accuracy);
+    }
+    results_free(m, &r);
+    return st;
+}
+
+detrun_status detrun_model_evaluate(detrun_model *m, const detrun_dataset *ds,
+                                    const uint32_t *rows, size_t nrows, int batch, double *loss,
+                                    double *accuracy)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    const char *what = "evaluate";
+    if (ds == NULL || loss == NULL || accuracy == NULL)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: NULL data set or result pointer", what);
+    if (!m->compiled)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: the model is not compiled yet", what);
+    if (batch <= 0)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: batch %d must be positive", what, batch);
+    uint32_t *owned = NULL;
+    detrun_status st = resolve_rows(m, ds, &rows, &nrows, &owned, what);
+    if (st == DETRUN_OK && nrows == 0)
+        st = detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: no rows to evaluate", what);
+    if (st == DETRUN_OK)
+        st = bind_dataset(m, ds, what);
+    if (st == DETRUN_OK)
+        st = eval_rows(m, rows, nrows, batch, loss, accuracy, what);
+    if (owned != NULL)
+        detrun_free(m->rt, owned, nrows * sizeof *owned);
+    return st;
+}
+
+detrun_status detrun_model_predict(detrun_model *m, const float *x, size_t n, float *logits)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    if (x == NULL || logits == NULL)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "predict: NULL input or output");
+    if (!m->compiled)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "predict: the model is not compiled yet");
+    detrun_backend *be = m->rt->backend;
+    size_t in_size = (size_t)m->c * m->h * m->w;
+    size_t classes = (size_t)detrun_model_classes(m);
+    /* Any chunk size gives the same per-sample logits (R7). */
+    int chunk = m->cap_batch > 0 ? m->cap_batch : 256;
+    if ((size_t)chunk > n)
+        chunk = n > 0 ? (int)n : 1;
+    detrun_status st = detrun_model_reserve(m, chunk);
+    if (st != DETRUN_OK)
+        return st;
+    for (size_t off = 0; off < n; off += (size_t)chunk) {
+        int nb = n - off < (size_t)chunk ? (int)(n - off) : chunk;
+        st = be->upload(be, m->x, x + off * in_size, (size_t)nb * in_size * sizeof(float));
+        if (st != DETRUN_OK)
+            return detrun_seterr(m->rt, st, "predict: could not upload the images");
+        const float *out = detrun_model_forward(m, nb, 0, NULL);
+        st = be->download(be, logits + off * classes, out, (size_t)nb * classes * sizeof(float));
+        if (st != DETRUN_OK)
+            return detrun_seterr(m->rt, st, "predict: could not download the logits");
+    }
+    return DETRUN_OK;
+}
+
+/* The first non-finite per-sample loss of the epoch, as an error naming it. */
+static detrun_status check_epoch_losses(detrun_model *m, const sample_results *r, int epoch,
+                                        uint64_t first_step, int batch)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        float v = r->hloss[i];
+        if (v != v || v - v != 0.0f) {
+            size_t b = i / (size_t)batch;
+            return detrun_seterr(m->rt, DETRUN_ERR_NUMERIC,
+                                 "fit: the loss became %s at epoch %d, step %llu (batch %zu of "
+                                 "the epoch, sample %zu of the batch)",
+                                 v != v ? "NaN" : "infinite", epoch,
+                                 (unsigned long long)(first_step + b), b, i % (size_t)batch);
+        }
+    }
+    return DETRUN_OK;
+}
+
+detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const uint32_t *rows,
+                               size_t nrows, const detrun_fit_options *opt, detrun_epoch_fn cb,
+                               void *ud)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    const char *what = "fit";
+    detrun_runtime *rt = m->rt;
+    detrun_backend *be = rt->backend;
+    detrun_fit_options defaults = DETRUN_FIT_OPTIONS_INIT;
+    if (opt == NULL)
+        opt = &defaults;
+    if (ds == NULL)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: no data set");
+    if (!m->compiled)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: the model is not compiled yet");
+    if (opt->epochs < 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: epochs %d is negative", opt->epochs);
+    if (opt->batch <= 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: batch %d must be positive", opt->batch);
+    if (!(opt->validation_split >= 0.0 && opt->validation_split < 1.0))
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: validation_split %g is not in [0, 1)",
+                             opt->validation_split);
+
+    uint32_t *owned = NULL, *order = NULL;
+    detrun_fit_ckpt *ckpt = NULL;
+    sample_results r;
+    memset(&r, 0, sizeof r);
+    size_t ntrain = 0;
+    detrun_status st = resolve_rows(m, ds, &rows, &nrows, &owned, what);
+    if (st != DETRUN_OK)
+        goto done;
+    ntrain = detrun_validation_split(nrows, opt->validation_split);
+    size_t nval = nrows - ntrain;
+    if (ntrain == 0) {
+        st = detrun_seterr(rt, DETRUN_ERR_ARG,
+                           "fit: no training rows (%zu rows, validation_split %g)", nrows,
+                           opt->validation_split);
+        goto done;
+    }
+    if ((st = bind_dataset(m, ds, what)) != DETRUN_OK)
+        goto done;
+    int batch = opt->batch;
+    int nb_max = (size_t)batch < ntrain ? batch : (int)ntrain;
+    if ((st = detrun_model_reserve(m, nb_max)) != DETRUN_OK)
+        goto done;
+    if ((st = results_new(m, &r, ntrain, what)) != DETRUN_OK)
+        goto done;
+    order = detrun_calloc(rt, ntrain, sizeof *order);
+    if (order == NULL) {
+        st = detrun_seterr(rt, DETRUN_ERR_MEMORY, "fit: out of memory");
+        goto done;
+    }
+
+    int start_epoch = 0, finished = 0;
+    if (opt->checkpoint != NULL) {
+        st = detrun_fit_ckpt_begin(m, rows, nrows, opt, cb, ud, &ckpt, &start_epoch, &finished);
+        if (st != DETRUN_OK || finished)
+            goto done;
+    }
+    int classes = detrun_model_classes(m);
+    uint64_t steps_per_epoch = (ntrain + (size_t)batch - 1) / (size_t)batch;
+    uint64_t fit_step = (uint64_t)start_epoch * steps_per_epoch;
+    for (int epoch = start_epoch; epoch < opt->epochs; epoch++) {
+        double t0 = now_seconds();
+        uint64_t first_step = fit_step;
+        /* Each epoch shuffles the rows in their given order, so epoch e's
+         * order depends on (seed, stream, e) alone. */
+        memcpy(order, rows, ntrain * sizeof *order);
+        if (opt->shuffle)
+            detrun_shuffle(order, ntrain, opt->seed, DETRUN_RNG_SHUFFLE, opt->stream,
+                           (uint32_t)epoch);
+        for (size_t off = 0; off < ntrain; off += (size_t)batch) {
+            int nb = ntrain - off < (size_t)batch ? (int)(ntrain - off) : batch;
+            be->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels, order + off,
+                       nb);
+            detrun_rng_addr addr = { opt->seed, opt->stream, 0, (uint32_t)fit_step };
+            const float *logits = detrun_model_forward(m, nb, 1, &addr);
+            be->softmax_xent(be, m->grad[0], r.loss + off, r.correct + off, logits, m->y, nb,
+                             classes);
+            detrun_model_backward(m, nb, m->grad[0]);
+            if ((st = detrun_model_optimizer_step(m)) != DETRUN_OK)
+                goto done;
+            fit_step++;
+        }
+        if ((st = results_download(m, &r, what)) != DETRUN_OK)
+            goto done;
+        if ((st = check_epoch_losses(m, &r, epoch, first_step, batch)) != DETRUN_OK)
+            goto done;
+        detrun_epoch_stats s;
+        memset(&s, 0, sizeof s);
+        s.epoch = epoch;
+        results_mean(&r, &s.loss, &s.accuracy);
+        s.val_loss = s.val_accuracy = NAN;
+        if (nval > 0 &&
+            (st = eval_rows(m, rows + ntrain, nval, batch, &s.val_loss, &s.val_accuracy,
+                            "fit (validation)")) != DETRUN_OK)
+            goto done;
+        if ((st = detrun_model_fingerprint(m, s.fingerprint)) != DETRUN_OK)
+            goto done;
+        s.seconds = now_seconds() - t0;
+        int stop = cb != NULL && cb(ud, &s) != 0;
+        if (ckpt != NULL && (st = detrun_fit_ckpt_epoch(ckpt, m, &s)) != DETRUN_OK)
+            goto done;
+        if (stop)
+            break;
+    }
+
+done:
+    detrun_fit_ckpt_end(ckpt);
+    results_free(m, &r);
+    if (order != NULL)
+        detrun_free(rt, order, ntrain * sizeof *order);
+    if (owned != NULL)
+        detrun_free(rt, owned, nrows * sizeof *owned);
+    return st;
+}

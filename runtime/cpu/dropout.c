@@ -1,0 +1,61 @@
+/*
+ * dropout.c - inverted dropout with counter-based masks (docs/determinism.md,
+ * "dropout", R6): element e draws word e of the stream addressed by
+ * (seed, DROPOUT, stream, layer, step), so the mask does not depend on which
+ * thread makes it.
+ */
+#include "cpu.h"
+#include "philox.h"
+
+typedef struct dropout_job {
+    float *out, *mask;
+    const float *in;
+    float rate, scale;
+    const detrun_rng_addr *addr;
+} dropout_job;
+
+static void forward_range(void *arg, size_t begin, size_t end)
+{
+    const dropout_job *j = arg;
+    const detrun_rng_addr *a = j->addr;
+    uint32_t key[2] = { (uint32_t)a->seed, (uint32_t)(a->seed >> 32) };
+    uint32_t ctr[4] = { 0, a->step, a->layer,
+                        ((uint32_t)DETRUN_RNG_DROPOUT << 24) | (a->stream & 0xffffffu) };
+    size_t e = begin;
+    while (e < end) {
+        ctr[0] = (uint32_t)(e >> 2);
+        detrun_philox_out r = detrun_philox4x32_10(ctr, key);
+        for (size_t w = e & 3; w < 4 && e < end; w++, e++) {
+            float u = detrun_u01(r.v[w]);
+            float m = u >= j->rate ? j->scale : 0.0f;
+            j->mask[e] = m;
+            j->out[e] = j->in[e] * m;
+        }
+    }
+}
+
+typedef struct dropout_bwd_job {
+    float *din;
+    const float *dout, *mask;
+} dropout_bwd_job;
+
+static void backward_range(void *arg, size_t begin, size_t end)
+{
+    const dropout_bwd_job *j = arg;
+    for (size_t i = begin; i < end; i++)
+        j->din[i] = j->dout[i] * j->mask[i];
+}
+
+void detrun_cpu_dropout_forward(detrun_backend *b, float *out, float *mask, const float *in,
+                                size_t count, float rate, const detrun_rng_addr *addr)
+{
+    dropout_job j = { out, mask, in, rate, 1.0f / (1.0f - rate), addr };
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, forward_range, &j);
+}
+
+void detrun_cpu_dropout_backward(detrun_backend *b, float *din, const float *dout,
+                                 const float *mask, size_t count)
+{
+    dropout_bwd_job j = { din, dout, mask };
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, backward_range, &j);
+}

@@ -1,0 +1,57 @@
+/*
+ * softmax_xent.c - softmax with sparse categorical cross-entropy
+ * (docs/determinism.md, "softmax + sparse categorical cross-entropy", R1,
+ * R3, R7): per sample, exp and log are detrun's own, the sum runs over the
+ * classes in order, so a sample's loss does not depend on its batch.
+ */
+#include "cpu.h"
+#include "mathf.h"
+
+typedef struct xent_job {
+    float *dlogits, *loss, *correct;
+    const float *logits;
+    const int32_t *labels;
+    int n, classes;
+} xent_job;
+
+static void xent_task(void *arg, int i, int thread)
+{
+    (void)thread;
+    const xent_job *j = arg;
+    const float *x = j->logits + (size_t)i * j->classes;
+    int label = j->labels[i];
+    int am = 0;
+    float m = x[0];
+    for (int c = 1; c < j->classes; c++) {
+        if (x[c] > m) {
+            m = x[c];
+            am = c;
+        }
+    }
+    float s = 0.0f;
+    for (int c = 0; c < j->classes; c++)
+        s = s + detrun_expf(x[c] - m);
+    int valid = label >= 0 && label < j->classes;
+    /* A label out of range cannot be reported from here: it yields a NaN
+     * loss, which the caller's finiteness check turns into an error. */
+    j->loss[i] = valid ? detrun_logf(s) - (x[label] - m) : detrun_u2f(0x7fc00000u);
+    j->correct[i] = valid && am == label ? 1.0f : 0.0f;
+    if (j->dlogits) {
+        float *g = j->dlogits + (size_t)i * j->classes;
+        float fn = (float)j->n;
+        for (int c = 0; c < j->classes; c++) {
+            float e = detrun_expf(x[c] - m);
+            float t = c == label ? 1.0f : 0.0f;
+            g[c] = (e / s - t) / fn;
+        }
+    }
+}
+
+void detrun_cpu_softmax_xent(detrun_backend *b, float *dlogits, float *loss, float *correct,
+                             const float *logits, const int32_t *labels, int n, int classes)
+{
+    if (n <= 0 || classes <= 0)
+        return;
+    xent_job j = { dlogits, loss, correct, logits, labels, n, classes };
+    detrun_pool_run(DETRUN_CPU(b)->pool, n, xent_task, &j);
+}

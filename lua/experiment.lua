@@ -1,0 +1,222 @@
+-- detrun.experiment: modes x repeats x folds, each grid cell an independent
+-- unit of work with its own record, then aggregated into the results.
+--
+-- A cell (mode, repeat, fold) starts from fresh state: a new model from the
+-- script's model(), math.random reseeded from (seed, fold), the runtime set
+-- to the cell's mode. Every repeat uses the same seed, so deterministic mode
+-- must give one fingerprint however many repeats run. Cells depend on
+-- nothing but the plan, so a subset of them can run elsewhere and the
+-- records be aggregated later.
+local dr = ...
+local util = dr._util
+local experiment = {}
+dr._experiment = experiment
+
+local SPEC = { "name", "seed", "data", "folds", "repeats", "modes", "model", "compile", "fit",
+               "evaluate", "threads", "limit", "out" }
+local FIT = { "epochs", "batch", "validation_split", "shuffle" }
+
+local function count(v, what, min)
+  local i = math.tointeger(v)
+  if i == nil or i < min then
+    error(string.format("dr.experiment: %s must be an integer >= %d, not %s", what, min, tostring(v)), 4)
+  end
+  return i
+end
+
+-- The validated spec with the command's overrides applied.
+function experiment.plan(spec, opts)
+  util.check_options(spec, SPEC, "dr.experiment", 3)
+  local p = {}
+  p.name = spec.name or "experiment"
+  if type(p.name) ~= "string" or not p.name:match("^[%w_%.%-]+$") then
+    error("dr.experiment: name must be letters, digits, '_', '-' or '.', not " .. tostring(p.name), 3)
+  end
+  p.seed = count(opts.seed or spec.seed or 0, "seed", 0)
+  if type(spec.data) ~= "userdata" or not pcall(function() return spec.data:shape() end) then
+    error("dr.experiment: data must be a dataset (e.g. dr.data.mnist().train)", 3)
+  end
+  p.data = spec.data
+  p.rows = #spec.data
+  local limit = opts.limit or spec.limit
+  if limit ~= nil then p.rows = math.min(p.rows, count(limit, "limit", 1)) end
+  p.folds = count(opts.folds or spec.folds or 10, "folds", 2)
+  if p.folds > p.rows then
+    error(string.format("dr.experiment: %d folds need at least %d rows, the data has %d",
+                        p.folds, p.folds, p.rows), 3)
+  end
+  p.repeats = count(opts.repeats or spec.repeats or 1, "repeats", 1)
+  local modes = spec.modes or { "deterministic" }
+  if type(modes) == "string" then modes = { modes } end
+  if opts.mode then modes = { opts.mode } end
+  p.modes = {}
+  for i, m in ipairs(modes) do
+    if m ~= "deterministic" and m ~= "fast" then
+      error(string.format("dr.experiment: modes[%d] must be \"deterministic\" or \"fast\", not %s",
+                          i, tostring(m)), 3)
+    end
+    p.modes[i] = m
+  end
+  if #p.modes == 0 then error("dr.experiment: no modes", 3) end
+  if type(spec.model) ~= "function" then
+    error("dr.experiment: model must be a function that returns a new dr.nn.sequential{...}", 3)
+  end
+  p.model = spec.model
+  p.compile = spec.compile or {}
+  local fit = spec.fit or {}
+  util.check_options(fit, FIT, "dr.experiment: fit", 3)
+  p.fit = {
+    epochs = count(opts.epochs or fit.epochs or 1, "fit.epochs", 1),
+    batch = count(fit.batch or 32, "fit.batch", 1),
+    validation_split = fit.validation_split or 0,
+    shuffle = fit.shuffle ~= false,
+  }
+  local ev = spec.evaluate or {}
+  util.check_options(ev, { "batch" }, "dr.experiment: evaluate", 3)
+  p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
+  p.threads = spec.threads and count(spec.threads, "threads", 0) or dr.threads()
+  p.out = opts.out or spec.out
+  p.verbosity = opts.verbosity or 0
+  p.device = dr.device()
+  p.cells = {}
+  for _, mode in ipairs(p.modes) do
+    for r = 0, p.repeats - 1 do
+      for f = 0, p.folds - 1 do
+        p.cells[#p.cells + 1] = { mode = mode, ["repeat"] = r, fold = f }
+      end
+    end
+  end
+  return p
+end
+
+-- What the cells share and only read: the k-fold split.
+function experiment.prepare(p)
+  return { split = dr.data.kfold(p.rows, p.folds, p.seed) }
+end
+
+-- Runs one cell; returns its record.
+function experiment.run_cell(p, ctx, cell, progress)
+  local t0 = dr.clock()
+  dr.randomseed(p.seed, cell.fold)
+  local run = dr.run { seed = p.seed, mode = cell.mode, threads = p.threads }
+  local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold }
+  if getmetatable(made) ~= dr.nn.Model then
+    error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
+  end
+  local m <close> = made
+  local c = {}
+  for _, k in ipairs({ "optimizer", "loss", "metrics" }) do c[k] = p.compile[k] end
+  c.seed, c.stream = p.seed, cell.fold
+  m:compile(c)
+  local history = m:fit(run, p.data, {
+    epochs = p.fit.epochs, batch = p.fit.batch, validation_split = p.fit.validation_split,
+    shuffle = p.fit.shuffle, stream = cell.fold, rows = ctx.split:train(cell.fold + 1),
+    on_epoch = progress and function(st) progress:epoch(cell, st) end })
+  local loss, acc = m:evaluate(run, p.data, { rows = ctx.split:test(cell.fold + 1), batch = p.eval_batch })
+  local rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, loss = loss,
+                accuracy = acc, fingerprint = m:fingerprint(), epochs = history }
+  rec.seconds = dr.clock() - t0
+  return rec
+end
+
+-- Population variance, computed on values shifted by the first one so that
+-- equal values give exactly 0.
+local function variance(xs)
+  local n = #xs
+  if n == 0 then return 0 / 0 end
+  local s = 0
+  for i = 1, n do s = s + (xs[i] - xs[1]) end
+  local mean = s / n
+  local v = 0
+  for i = 1, n do
+    local d = (xs[i] - xs[1]) - mean
+    v = v + d * d
+  end
+  return v / n
+end
+experiment.variance = variance
+
+-- The results table from the plan and the cells' records (any order).
+function experiment.aggregate(p, records)
+  local by = {}
+  for _, r in ipairs(records) do by[r.mode .. "/" .. r["repeat"] .. "/" .. r.fold] = r end
+  local res = {
+    experiment = p.name, detrun_version = dr.version, lua_version = _VERSION, seed = p.seed,
+    threads = p.threads, device = p.device,
+    settings = { rows = p.rows, folds = p.folds, repeats = p.repeats, modes = p.modes,
+                 epochs = p.fit.epochs, batch = p.fit.batch,
+                 validation_split = p.fit.validation_split, shuffle = p.fit.shuffle },
+    modes = {},
+  }
+  local seconds = {}
+  for _, mode in ipairs(p.modes) do
+    local mrec = { mode = mode, repeats = {}, seconds = 0 }
+    local fps, distinct = {}, 0
+    for r = 0, p.repeats - 1 do
+      local rep = { ["repeat"] = r, folds = {}, seconds = 0 }
+      local fold_fps = {}
+      for f = 0, p.folds - 1 do
+        local rec = by[mode .. "/" .. r .. "/" .. f]
+        if rec then
+          rep.folds[#rep.folds + 1] = rec
+          rep.seconds = rep.seconds + rec.seconds
+          fold_fps[#fold_fps + 1] = rec.fingerprint
+        end
+      end
+      if #rep.folds > 0 then
+        if #rep.folds == p.folds then
+          rep.fingerprint = dr.fingerprint_strings(fold_fps)
+          if not fps[rep.fingerprint] then fps[rep.fingerprint] = true; distinct = distinct + 1 end
+        end
+        mrec.repeats[#mrec.repeats + 1] = rep
+        mrec.seconds = mrec.seconds + rep.seconds
+      end
+    end
+    local vl, va, nf = 0, 0, 0
+    mrec.fold_means = {}
+    for f = 0, p.folds - 1 do
+      local ls, as = {}, {}
+      for r = 0, p.repeats - 1 do
+        local rec = by[mode .. "/" .. r .. "/" .. f]
+        if rec then ls[#ls + 1] = rec.loss; as[#as + 1] = rec.accuracy end
+      end
+      if #ls > 0 then
+        vl, va, nf = vl + variance(ls), va + variance(as), nf + 1
+        local sl, sa = 0, 0
+        for i = 1, #ls do sl, sa = sl + ls[i], sa + as[i] end
+        mrec.fold_means[#mrec.fold_means + 1] = { fold = f, loss = sl / #ls, accuracy = sa / #as }
+      end
+    end
+    mrec.variance = { loss = nf > 0 and vl / nf or 0 / 0, accuracy = nf > 0 and va / nf or 0 / 0 }
+    mrec.distinct_fingerprints = distinct
+    mrec.run_seconds = #mrec.repeats > 0 and mrec.seconds / #mrec.repeats or 0
+    seconds[mode] = mrec.seconds
+    res.modes[#res.modes + 1] = mrec
+  end
+  if seconds.deterministic and seconds.fast and seconds.fast > 0 then
+    res.overhead = seconds.deterministic / seconds.fast
+  end
+  return res
+end
+
+function dr.experiment(spec)
+  local p = experiment.plan(spec, dr.options())
+  local ctx = experiment.prepare(p)
+  local progress = p.verbosity >= 2 and dr.report.progress(p) or nil
+  local records = {}
+  for i, cell in ipairs(p.cells) do
+    records[i] = experiment.run_cell(p, ctx, cell, progress)
+    if progress then progress:cell(cell, records[i]) end
+  end
+  if progress then progress:finish() end
+  local tbl = experiment.aggregate(p, records)
+  local res = dr._results(tbl)
+  local files
+  if p.out then
+    local json, csv = res:write(p.out, p.name)
+    if not json then error("dr.experiment: " .. csv, 2) end
+    files = { json, csv }
+  end
+  if p.verbosity >= 1 then io.stdout:write(dr.report.table(tbl, files)) end
+  return res
+end

@@ -1,0 +1,218 @@
+/*
+ * ldetrun.c - luaopen_detrun: the module table, the runtime it works with,
+ * and the small utilities the Lua-side modules need from C.
+ *
+ * Run by `detrun` (or detrun_run_file) the state borrows the host's runtime;
+ * required from the stock lua5.4 it opens one of its own, owned by a userdata
+ * in the registry so that lua_close releases it after every model.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "ldetrun.h"
+#include "philox.h"
+
+#define OWNER "detrun.runtime.owner"
+
+detrun_runtime *detrun_lua_runtime(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_RUNTIME);
+    detrun_runtime *rt = NULL;
+    if (lua_islightuserdata(L, -1))
+        rt = lua_touserdata(L, -1);
+    else if (lua_isuserdata(L, -1))
+        rt = *(detrun_runtime **)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (rt == NULL)
+        luaL_error(L, "detrun: no runtime (the module was not opened)");
+    return rt;
+}
+
+static int owner_gc(lua_State *L)
+{
+    detrun_runtime **p = luaL_checkudata(L, 1, OWNER);
+    detrun_close(*p);
+    *p = NULL;
+    return 0;
+}
+
+/* Opens a runtime for a state that has none (the stock interpreter). */
+static void ensure_runtime(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_RUNTIME);
+    int have = !lua_isnil(L, -1);
+    lua_pop(L, 1);
+    if (have)
+        return;
+    detrun_runtime **p = lua_newuserdatauv(L, sizeof *p, 0);
+    *p = NULL;
+    if (luaL_newmetatable(L, OWNER)) {
+        lua_pushcfunction(L, owner_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    detrun_options opt = DETRUN_OPTIONS_INIT;
+    detrun_status st = detrun_open(p, &opt);
+    if (st != DETRUN_OK) {
+        lua_pushfstring(L, "detrun: cannot open a runtime: %s", detrun_errmsg(*p));
+        detrun_close(*p);
+        *p = NULL;
+        lua_error(L);
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_RUNTIME);
+    /* Outside the command: progress and report on, results written only
+     * where the experiment names a folder. */
+    lua_newtable(L);
+    lua_pushinteger(L, 2);
+    lua_setfield(L, -2, "verbosity");
+    lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
+}
+
+/* dr.options() -> a copy of the command-line overrides. */
+static int l_options(lua_State *L)
+{
+    lua_newtable(L);
+    lua_getfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
+    if (lua_istable(L, -1)) {
+        lua_pushnil(L);
+        while (lua_next(L, -2)) {   /* a copy: order does not matter */
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_settable(L, -5);
+        }
+    }
+    lua_pop(L, 1);
+    return 1;
+}
+
+/* dr.clock() -> monotonic seconds, for timings only (never for results). */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
+/* dr.isatty() -> whether stderr is a terminal (progress bar or lines). */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty(STDERR_FILENO));
+    return 1;
+}
+
+/* dr.randomseed(seed, stream): seeds math.random from Philox (purpose
+ * SCRIPT), so that scripts draw the same numbers in every process. */
+static int l_randomseed(lua_State *L)
+{
+    uint64_t seed = (uint64_t)luaL_checkinteger(L, 1);
+    uint32_t stream = (uint32_t)luaL_optinteger(L, 2, 0);
+    uint32_t w[4];
+    for (int e = 0; e < 4; e++)
+        w[e] = detrun_philox_word(seed, DETRUN_RNG_SCRIPT, stream, 0, 0, (uint64_t)e);
+    lua_Integer a = (lua_Integer)(((uint64_t)w[0] << 32) | w[1]);
+    lua_Integer b = (lua_Integer)(((uint64_t)w[2] << 32) | w[3]);
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    lua_getfield(L, -1, "math");
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "randomseed");
+        lua_pushinteger(L, a);
+        lua_pushinteger(L, b);
+        lua_call(L, 2, 0);
+    }
+    lua_pop(L, 2);
+    return 0;
+}
+
+/* dr.fingerprint_strings{s1, s2, ...} -> XXH3-128 of the strings, each
+ * preceded by its length (uint32 little-endian): a repeat's fingerprint from
+ * its folds'. */
+static int l_fingerprint_strings(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    XXH3_state_t *s = XXH3_createState();
+    if (s == NULL)
+        return luaL_error(L, "out of memory");
+    XXH3_128bits_reset(s);
+    lua_Integer n = luaL_len(L, 1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, 1, i);
+        size_t len;
+        const char *str = lua_tolstring(L, -1, &len);
+        if (str == NULL) {
+            XXH3_freeState(s);
+            return luaL_error(L, "fingerprint_strings: item %d is not a string", (int)i);
+        }
+        unsigned char le[4] = { (unsigned char)len, (unsigned char)(len >> 8),
+                                (unsigned char)(len >> 16), (unsigned char)(len >> 24) };
+        XXH3_128bits_update(s, le, 4);
+        XXH3_128bits_update(s, str, len);
+        lua_pop(L, 1);
+    }
+    XXH128_canonical_t c;
+    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s));
+    XXH3_freeState(s);
+    char hex[33];
+    for (int i = 0; i < 16; i++) {
+        static const char digits[] = "0123456789abcdef";
+        hex[2 * i] = digits[c.digest[i] >> 4];
+        hex[2 * i + 1] = digits[c.digest[i] & 15];
+    }
+    lua_pushlstring(L, hex, 32);
+    return 1;
+}
+
+/* dr.device() -> "cpu", "cuda:0 (portable)", ... */
+static int l_device(lua_State *L)
+{
+    lua_pushstring(L, detrun_device_name(detrun_lua_runtime(L)));
+    return 1;
+}
+
+/* dr.threads() -> the runtime's thread count (the command's -t). */
+static int l_threads(lua_State *L)
+{
+    lua_pushinteger(L, detrun_get_threads(detrun_lua_runtime(L)));
+    return 1;
+}
+
+static const luaL_Reg funcs[] = {
+    { "options", l_options },
+    { "clock", l_clock },
+    { "isatty", l_isatty },
+    { "randomseed", l_randomseed },
+    { "fingerprint_strings", l_fingerprint_strings },
+    { "device", l_device },
+    { "threads", l_threads },
+    { NULL, NULL }
+};
+
+int luaopen_detrun(lua_State *L)
+{
+    luaL_checkversion(L);
+    ensure_runtime(L);
+    luaL_newlib(L, funcs);
+    lua_pushstring(L, detrun_version());
+    lua_setfield(L, -2, "version");
+    detrun_lua_open_run(L);
+    detrun_lua_open_data(L);
+    detrun_lua_open_model(L);
+    detrun_lua_open_results(L);
+    for (const detrun_lua_chunk *c = detrun_lua_chunks; c->name != NULL; c++) {
+        lua_pushfstring(L, "=[detrun.%s]", c->name);
+        if (luaL_loadbuffer(L, c->code, c->len, lua_tostring(L, -1)) != LUA_OK)
+            return lua_error(L);
+        lua_remove(L, -2);
+        lua_pushvalue(L, -2);
+        lua_call(L, 1, 0);
+    }
+    /* math.random from the runtime's seed until an experiment reseeds it. */
+    lua_pushcfunction(L, l_randomseed);
+    lua_pushinteger(L, (lua_Integer)detrun_get_seed(detrun_lua_runtime(L)));
+    lua_call(L, 1, 0);
+    return 1;
+}

@@ -1,0 +1,67 @@
+/*
+ * ldetrun.h - what the Lua front end's files share; never installed.
+ *
+ * The binding is a client of detrun.h like any host program. Metatable names
+ * and registry keys are spelled here once.
+ */
+#ifndef DETRUN_LDETRUN_H
+#define DETRUN_LDETRUN_H
+
+#include <stddef.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "detrun.h"
+
+#define DETRUN_LUA_RUNTIME "detrun.runtime"   /* registry: the runtime (light or owning) */
+#define DETRUN_LUA_OPTIONS "detrun.options"   /* registry: table of command-line overrides */
+#define DETRUN_LUA_RUN "detrun.run"           /* metatables */
+#define DETRUN_LUA_MODEL "detrun.model"
+#define DETRUN_LUA_DATASET "detrun.dataset"
+#define DETRUN_LUA_ROWS "detrun.rows"
+#define DETRUN_LUA_SPLIT "detrun.split"
+#define DETRUN_LUA_RESULTS "detrun.results"
+
+/* An embedded Lua module (lua/embed.cmake writes the table, NULL-terminated). */
+typedef struct detrun_lua_chunk {
+    const char *name;
+    const char *code;
+    size_t len;
+} detrun_lua_chunk;
+extern const detrun_lua_chunk detrun_lua_chunks[];
+
+DETRUN_API int luaopen_detrun(lua_State *L);
+
+/* The runtime this Lua state works with (raises an error if there is none). */
+detrun_runtime *detrun_lua_runtime(lua_State *L);
+
+/* Run settings: mode, threads and seed, applied to the runtime before each
+ * fit or evaluate. */
+typedef struct detrun_lua_run {
+    detrun_mode mode;
+    int threads;
+    lua_Integer seed;
+} detrun_lua_run;
+detrun_lua_run *detrun_lua_checkrun(lua_State *L, int idx);
+/* Applies run settings to the runtime; returns the status of the runtime. */
+detrun_status detrun_lua_apply_run(detrun_runtime *rt, const detrun_lua_run *run);
+
+/* Row lists: arrays of 0-based row indices into a dataset. */
+typedef struct detrun_lua_rows {
+    size_t n;
+    uint32_t *rows;
+} detrun_lua_rows;
+detrun_lua_rows *detrun_lua_newrows(lua_State *L, size_t n);   /* pushes it */
+detrun_dataset *detrun_lua_checkdataset(lua_State *L, int idx);
+
+/* Results: a cJSON tree and its text. */
+detrun_results *detrun_lua_takeresults(lua_State *L, int idx);  /* NULL if not results */
+
+/* Each opener fills the module table at the top of the stack. */
+void detrun_lua_open_run(lua_State *L);
+void detrun_lua_open_data(lua_State *L);
+void detrun_lua_open_model(lua_State *L);
+void detrun_lua_open_results(lua_State *L);
+
+#endif

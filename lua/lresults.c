@@ -1,0 +1,431 @@
+/*
+ * lresults.c - experiment results: the Lua table that dr.experiment builds,
+ * turned into a cJSON tree whose object keys come in one canonical order (so
+ * the JSON text never depends on pairs() order), the detrun_results_* API of
+ * detrun.h over that tree, and the JSON and CSV files, each written whole or
+ * not at all (temp file + rename).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "ldetrun.h"
+
+struct detrun_results {
+    cJSON *root;
+    char *json;
+};
+
+void detrun_results_free(detrun_results *res)
+{
+    if (res == NULL)
+        return;
+    cJSON_Delete(res->root);
+    free(res->json);
+    free(res);
+}
+
+const char *detrun_results_json(const detrun_results *res)
+{
+    return res != NULL ? res->json : NULL;
+}
+
+/* ---- the tree: Lua value -> cJSON ----------------------------------------------- */
+
+/* Keys in this order first, the others after them in byte order. */
+static const char *const key_order[] = {
+    "experiment", "detrun_version", "lua_version", "device", "seed", "threads", "settings",
+    "overhead", "mode", "repeat", "fold", "epoch", "loss", "accuracy", "val_loss",
+    "val_accuracy", "fingerprint", "seconds", "run_seconds", "variance",
+    "distinct_fingerprints", "modes", "repeats", "folds", "epochs", NULL
+};
+
+static int key_rank(const char *k)
+{
+    int i = 0;
+    while (key_order[i] != NULL && strcmp(key_order[i], k) != 0)
+        i++;
+    return i;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    int rx = key_rank(x), ry = key_rank(y);
+    if (rx != ry)
+        return rx < ry ? -1 : 1;
+    return strcmp(x, y);
+}
+
+/* Appends the Lua value at idx to parent (under key, when parent is an
+ * object). Every node is attached as soon as it exists, so the userdata that
+ * owns the root frees everything if a Lua error unwinds from here. */
+static void to_json(lua_State *L, int idx, cJSON *parent, const char *key, int depth)
+{
+    idx = lua_absindex(L, idx);
+    cJSON *node = NULL;
+    if (depth > 32)
+        luaL_error(L, "results: nested too deeply (at \"%s\")", key ? key : "?");
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN: node = cJSON_CreateBool(lua_toboolean(L, idx)); break;
+    case LUA_TNUMBER: node = cJSON_CreateNumber(lua_tonumber(L, idx)); break;
+    case LUA_TSTRING: node = cJSON_CreateString(lua_tostring(L, idx)); break;
+    case LUA_TTABLE: {
+        lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+        lua_Integer count = 0;
+        int all_strings = 1;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            count++;
+            if (lua_type(L, -2) != LUA_TSTRING)
+                all_strings = 0;
+            lua_pop(L, 1);
+        }
+        int array = count == len;
+        if (!array && !all_strings)
+            luaL_error(L, "results: \"%s\" mixes array items and named fields", key ? key : "?");
+        node = array ? cJSON_CreateArray() : cJSON_CreateObject();
+        break;
+    }
+    default:
+        luaL_error(L, "results: cannot store a %s (at \"%s\")", luaL_typename(L, idx),
+                   key ? key : "?");
+    }
+    if (node == NULL)
+        luaL_error(L, "results: out of memory");
+    if (cJSON_IsArray(parent))
+        cJSON_AddItemToArray(parent, node);
+    else
+        cJSON_AddItemToObject(parent, key, node);
+    if (cJSON_IsArray(node)) {
+        lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
+        for (lua_Integer i = 1; i <= len; i++) {
+            lua_rawgeti(L, idx, i);
+            to_json(L, -1, node, key, depth + 1);
+            lua_pop(L, 1);
+        }
+    } else if (cJSON_IsObject(node)) {
+        size_t n = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            n++;
+            lua_pop(L, 1);
+        }
+        /* Keys are anchored by the table while the array is in use. */
+        const char **keys = lua_newuserdatauv(L, n * sizeof *keys + 1, 0);
+        size_t k = 0;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            keys[k++] = lua_tostring(L, -2);
+            lua_pop(L, 1);
+        }
+        qsort(keys, n, sizeof *keys, key_cmp);
+        for (size_t i = 0; i < n; i++) {
+            lua_getfield(L, idx, keys[i]);
+            to_json(L, -1, node, keys[i], depth + 1);
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+typedef struct lresults {
+    detrun_results *res;
+} lresults;
+
+static lresults *checkresults(lua_State *L, int idx)
+{
+    lresults *p = luaL_checkudata(L, idx, DETRUN_LUA_RESULTS);
+    if (p->res == NULL)
+        luaL_error(L, "results were handed over or closed");
+    return p;
+}
+
+/* _results(table) -> results; the table stays reachable as r.<field>. */
+static int l_results(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lresults *p = lua_newuserdatauv(L, sizeof *p, 1);
+    p->res = NULL;
+    luaL_setmetatable(L, DETRUN_LUA_RESULTS);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 1);
+    p->res = calloc(1, sizeof *p->res);
+    if (p->res == NULL || (p->res->root = cJSON_CreateObject()) == NULL)
+        return luaL_error(L, "results: out of memory");
+    cJSON *holder = p->res->root;
+    /* Convert into a holder array, then keep its only item as the root. */
+    cJSON *tmp = cJSON_CreateArray();
+    if (tmp == NULL)
+        return luaL_error(L, "results: out of memory");
+    cJSON_AddItemToObject(holder, "_", tmp);
+    to_json(L, 1, tmp, "results", 0);
+    cJSON *root = cJSON_DetachItemFromArray(tmp, 0);
+    cJSON_Delete(holder);
+    p->res->root = root;
+    p->res->json = cJSON_Print(root);
+    if (p->res->json == NULL)
+        return luaL_error(L, "results: out of memory");
+    return 1;
+}
+
+detrun_results *detrun_lua_takeresults(lua_State *L, int idx)
+{
+    lresults *p = luaL_testudata(L, idx, DETRUN_LUA_RESULTS);
+    if (p == NULL)
+        return NULL;
+    detrun_results *res = p->res;
+    p->res = NULL;
+    return res;
+}
+
+static int r_gc(lua_State *L)
+{
+    lresults *p = luaL_checkudata(L, 1, DETRUN_LUA_RESULTS);
+    detrun_results_free(p->res);
+    p->res = NULL;
+    return 0;
+}
+
+static int r_json(lua_State *L)
+{
+    lua_pushstring(L, checkresults(L, 1)->res->json);
+    return 1;
+}
+
+/* ---- lookups ------------------------------------------------------------------- */
+
+static const cJSON *find_by(const cJSON *array, const char *field, const char *s, int n)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, array) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, field);
+        if (s != NULL ? (cJSON_IsString(v) && strcmp(v->valuestring, s) == 0)
+                      : (cJSON_IsNumber(v) && v->valuedouble == (double)n))
+            return it;
+    }
+    return NULL;
+}
+
+static const cJSON *find_mode(const detrun_results *res, const char *mode)
+{
+    if (res == NULL || mode == NULL)
+        return NULL;
+    return find_by(cJSON_GetObjectItemCaseSensitive(res->root, "modes"), "mode", mode, 0);
+}
+
+static const cJSON *find_repeat(const detrun_results *res, const char *mode, int repeat)
+{
+    const cJSON *m = find_mode(res, mode);
+    return m ? find_by(cJSON_GetObjectItemCaseSensitive(m, "repeats"), "repeat", NULL, repeat)
+             : NULL;
+}
+
+int detrun_results_repeats(const detrun_results *res, const char *mode)
+{
+    const cJSON *m = find_mode(res, mode);
+    return m ? cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(m, "repeats")) : 0;
+}
+
+int detrun_results_folds(const detrun_results *res)
+{
+    if (res == NULL)
+        return 0;
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(res->root, "settings");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(s, "folds");
+    return cJSON_IsNumber(f) ? f->valueint : 0;
+}
+
+const char *detrun_results_fingerprint(const detrun_results *res, const char *mode, int repeat)
+{
+    const cJSON *r = find_repeat(res, mode, repeat);
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(r, "fingerprint");
+    return cJSON_IsString(fp) ? fp->valuestring : NULL;
+}
+
+detrun_status detrun_results_fold(const detrun_results *res, const char *mode, int repeat,
+                                  int fold, double *loss, double *accuracy,
+                                  const char **fingerprint)
+{
+    const cJSON *r = find_repeat(res, mode, repeat);
+    const cJSON *f = r ? find_by(cJSON_GetObjectItemCaseSensitive(r, "folds"), "fold", NULL, fold)
+                       : NULL;
+    if (f == NULL)
+        return DETRUN_ERR_ARG;
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(f, "loss");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(f, "accuracy");
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(f, "fingerprint");
+    if (loss)
+        *loss = cJSON_IsNumber(l) ? l->valuedouble : 0.0 / 0.0;
+    if (accuracy)
+        *accuracy = cJSON_IsNumber(a) ? a->valuedouble : 0.0 / 0.0;
+    if (fingerprint)
+        *fingerprint = cJSON_IsString(fp) ? fp->valuestring : NULL;
+    return DETRUN_OK;
+}
+
+static int r_fingerprint(lua_State *L)
+{
+    lresults *p = checkresults(L, 1);
+    const char *fp = detrun_results_fingerprint(p->res, luaL_checkstring(L, 2),
+                                                (int)luaL_checkinteger(L, 3));
+    if (fp)
+        lua_pushstring(L, fp);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+/* ---- files ----------------------------------------------------------------------- */
+
+/* mkdir -p */
+static int make_dirs(const char *dir, char *err, size_t errlen)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        snprintf(err, errlen, "%s: path too long", dir);
+        return -1;
+    }
+    for (char *p = path + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "%s: cannot create folder: %s", path, strerror(errno));
+                return -1;
+            }
+            *p = c;
+            if (c == '\0')
+                return 0;
+        }
+    }
+}
+
+/* Writes text to path whole or not at all. */
+static int write_atomic(const char *path, const char *text, char *err, size_t errlen)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+        return -1;
+    }
+    size_t len = strlen(text);
+    int bad = fwrite(text, 1, len, f) != len;
+    bad |= fflush(f) != 0;
+    bad |= fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static double num(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0.0 / 0.0;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* One row per (mode, repeat, fold). Built in a luaL_Buffer, so a memory
+ * error cannot leak it. */
+static void push_csv(lua_State *L, const cJSON *root)
+{
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, "mode,repeat,fold,loss,accuracy,fingerprint,seconds\n");
+    const cJSON *m, *r, *f;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, "modes")) {
+        cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(m, "repeats")) {
+            cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(r, "folds")) {
+                char line[512];
+                snprintf(line, sizeof line, "%s,%.0f,%.0f,%.17g,%.17g,%s,%.3f\n", str(m, "mode"),
+                         num(r, "repeat"), num(f, "fold"), num(f, "loss"), num(f, "accuracy"),
+                         str(f, "fingerprint"), num(f, "seconds"));
+                luaL_addstring(&b, line);
+            }
+        }
+    }
+    luaL_pushresult(&b);
+}
+
+/* r:write(dir, name) -> json_path, csv_path | nil, message */
+static int r_write(lua_State *L)
+{
+    lresults *p = checkresults(L, 1);
+    const char *dir = luaL_checkstring(L, 2);
+    const char *name = luaL_checkstring(L, 3);
+    for (const char *c = name; *c; c++)
+        if (!(( *c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '_' || *c == '-' || *c == '.'))
+            return luaL_error(L, "experiment name \"%s\" is not a file name "
+                                 "(letters, digits, '_', '-', '.')", name);
+    push_csv(L, p->res->root);
+    const char *json_path = lua_pushfstring(L, "%s/%s.json", dir, name);
+    const char *csv_path = lua_pushfstring(L, "%s/%s.csv", dir, name);
+    char err[8704];
+    if (make_dirs(dir, err, sizeof err) != 0 ||
+        write_atomic(json_path, p->res->json, err, sizeof err) != 0 ||
+        write_atomic(csv_path, lua_tostring(L, -3), err, sizeof err) != 0) {
+        luaL_pushfail(L);
+        lua_pushstring(L, err);
+        return 2;
+    }
+    return 2;
+}
+
+/* r.field reads the results table; r:method() the methods. */
+static int r_index(lua_State *L)
+{
+    luaL_checkudata(L, 1, DETRUN_LUA_RESULTS);
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "methods");
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL)
+        return 1;
+    lua_getiuservalue(L, 1, 1);
+    lua_pushvalue(L, 2);
+    lua_gettable(L, -2);
+    return 1;
+}
+
+static int r_tostring(lua_State *L)
+{
+    lresults *p = luaL_checkudata(L, 1, DETRUN_LUA_RESULTS);
+    const char *name = p->res ? str(p->res->root, "experiment") : "";
+    lua_pushfstring(L, "detrun.results(%s)", name);
+    return 1;
+}
+
+void detrun_lua_open_results(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        { "json", r_json }, { "write", r_write }, { "fingerprint", r_fingerprint },
+        { "close", r_gc }, { NULL, NULL }
+    };
+    static const luaL_Reg meta[] = {
+        { "__gc", r_gc }, { "__close", r_gc }, { "__index", r_index },
+        { "__tostring", r_tostring }, { NULL, NULL }
+    };
+    luaL_newmetatable(L, DETRUN_LUA_RESULTS);
+    luaL_setfuncs(L, meta, 0);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "methods");
+    lua_pop(L, 1);
+    lua_pushcfunction(L, l_results);
+    lua_setfield(L, -2, "_results");
+}

@@ -1,0 +1,185 @@
+/*
+ * main.c - the `detrun` command: runs an experiment script.
+ *
+ * Exit status: 0 success; 1 an error in the script or the data; 2 a usage
+ * error. Only this file exits; the library reports through statuses.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lua.h>
+
+#include "detrun.h"
+
+/* From gpu/ (a CUDA build lists the devices, a build without CUDA says so). */
+extern int detrun_gpu_list_devices(char *buf, size_t len);
+
+static const char usage_text[] =
+    "usage: detrun [options] SCRIPT [script args...]\n"
+    "  -t, --threads N      worker threads (default: all cores)\n"
+    "  -m, --mode MODE      deterministic | fast: run only this mode\n"
+    "  -s, --seed N         override the experiment's seed\n"
+    "      --repeats N      override the experiment's repeats\n"
+    "      --folds N        override the experiment's folds\n"
+    "      --epochs N       override the experiment's epochs\n"
+    "      --limit N        use only the first N training rows\n"
+    "      --data DIR       folder with the four MNIST-format files\n"
+    "                       (default: $DETRUN_DATA, else %s)\n"
+    "  -o, --out DIR        results folder (default ./results)\n"
+    "  -q, --quiet          no progress output\n"
+    "      --device DEV     cpu | cuda | cuda:N (default cpu)\n"
+    "      --gpu-kernels K  cudnn | portable (default cudnn)\n"
+    "      --devices        list the CUDA devices and exit\n"
+    "      --version        print the version and exit\n"
+    "  -h, --help           print this help and exit\n"
+    "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error.\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "detrun: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'detrun --help'.\n");
+    return 2;
+}
+
+/* Parses a whole decimal number in [lo, hi]; 0 on success. */
+static int parse_num(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
+       OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION };
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "threads", required_argument, NULL, 't' },
+        { "mode", required_argument, NULL, 'm' },
+        { "seed", required_argument, NULL, 's' },
+        { "repeats", required_argument, NULL, OPT_REPEATS },
+        { "folds", required_argument, NULL, OPT_FOLDS },
+        { "epochs", required_argument, NULL, OPT_EPOCHS },
+        { "limit", required_argument, NULL, OPT_LIMIT },
+        { "data", required_argument, NULL, OPT_DATA },
+        { "out", required_argument, NULL, 'o' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "device", required_argument, NULL, OPT_DEVICE },
+        { "gpu-kernels", required_argument, NULL, OPT_GPU_KERNELS },
+        { "devices", no_argument, NULL, OPT_DEVICES },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    detrun_options ro = DETRUN_OPTIONS_INIT;
+    detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
+    so.out_dir = "results";
+    so.verbosity = 2;
+    long long v;
+    int c;
+    opterr = 0;
+    /* '+': options end at the script; what follows belongs to it. */
+    while ((c = getopt_long(argc, argv, "+t:m:s:o:qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (parse_num(optarg, 0, 4096, &v) != 0)
+                return usage_error("--threads: '%s' is not a thread count (0 to 4096)", optarg);
+            ro.threads = (int)v;
+            break;
+        case 'm':
+            if (strcmp(optarg, "deterministic") != 0 && strcmp(optarg, "fast") != 0)
+                return usage_error("--mode: '%s' is neither deterministic nor fast", optarg);
+            so.mode = optarg;
+            break;
+        case 's':
+            if (parse_num(optarg, 0, LLONG_MAX, &v) != 0)
+                return usage_error("--seed: '%s' is not a non-negative integer", optarg);
+            so.seed_set = 1;
+            so.seed = (uint64_t)v;
+            ro.seed = (uint64_t)v;
+            break;
+        case OPT_REPEATS:
+        case OPT_FOLDS:
+        case OPT_EPOCHS: {
+            const char *name = c == OPT_REPEATS ? "--repeats" : c == OPT_FOLDS ? "--folds" : "--epochs";
+            if (parse_num(optarg, c == OPT_FOLDS ? 2 : 1, 1000000, &v) != 0) {
+                fprintf(stderr, "detrun: %s: '%s' is not a valid count%s\nTry 'detrun --help'.\n",
+                        name, optarg, c == OPT_FOLDS ? " (at least 2)" : "");
+                return 2;
+            }
+            *(c == OPT_REPEATS ? &so.repeats : c == OPT_FOLDS ? &so.folds : &so.epochs) = (int)v;
+            break;
+        }
+        case OPT_LIMIT:
+            if (parse_num(optarg, 1, LLONG_MAX, &v) != 0)
+                return usage_error("--limit: '%s' is not a positive row count", optarg);
+            so.limit = (size_t)v;
+            break;
+        case OPT_DATA: so.data_dir = optarg; break;
+        case 'o': so.out_dir = optarg; break;
+        case 'q': so.verbosity = 1; break;
+        case OPT_DEVICE:
+            if (strcmp(optarg, "cpu") != 0 && strncmp(optarg, "cuda", 4) != 0)
+                return usage_error("--device: '%s' is not cpu, cuda or cuda:N", optarg);
+            ro.device = optarg;
+            break;
+        case OPT_GPU_KERNELS:
+            if (strcmp(optarg, "cudnn") != 0 && strcmp(optarg, "portable") != 0)
+                return usage_error("--gpu-kernels: '%s' is neither cudnn nor portable", optarg);
+            ro.gpu_kernels = optarg;
+            break;
+        case OPT_DEVICES: {
+            char buf[8192];
+            detrun_gpu_list_devices(buf, sizeof buf);
+            fputs(buf, stdout);
+            return 0;
+        }
+        case OPT_VERSION:
+            printf("detrun %s (%s)\n", detrun_version(), LUA_RELEASE);
+            return 0;
+        case 'h':
+            printf(usage_text, detrun_default_data_dir());
+            return 0;
+        default:
+            if (optopt != 0 && optopt < 256)
+                fprintf(stderr, "detrun: option -%c: %s\n", optopt,
+                        strchr("tmso", optopt) ? "needs an argument" : "unknown option");
+            else
+                fprintf(stderr, "detrun: %s: unknown option or missing argument\n",
+                        argv[optind - 1]);
+            fprintf(stderr, "Try 'detrun --help'.\n");
+            return 2;
+        }
+    }
+    if (optind >= argc)
+        return usage_error("%s", "no SCRIPT given");
+    so.argc = argc - optind;
+    so.argv = argv + optind;
+
+    detrun_runtime *rt = NULL;
+    if (detrun_open(&rt, &ro) != DETRUN_OK) {
+        fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+        detrun_close(rt);
+        return 1;
+    }
+    int status = 0;
+    detrun_results *res = NULL;
+    if (detrun_set_script_options(rt, &so) != DETRUN_OK ||
+        detrun_run_file(rt, argv[optind], &res) != DETRUN_OK) {
+        fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+        status = 1;
+    }
+    detrun_results_free(res);
+    detrun_close(rt);
+    return status;
+}

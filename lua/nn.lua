@@ -1,0 +1,285 @@
+-- detrun.nn: the model builder with Keras' vocabulary, and optimisers.
+-- Layers are plain descriptions; the C model is built from them when the
+-- input shape is known (Keras builds on first fit too). A layer remembers
+-- where the script wrote it, so an error about "dense_1" points at that line.
+local dr = ...
+local util = dr._util
+local nn, optim = {}, {}
+dr.nn, dr.optim = nn, optim
+
+local Layer = {}
+Layer.__index = Layer
+function Layer:__tostring()
+  return "detrun.nn." .. self.kind .. (self.name and ("(" .. self.name .. ")") or "")
+end
+
+local function new_layer(kind, t, allowed)
+  t = t or {}
+  util.check_options(t, allowed, "dr.nn." .. kind, 3)
+  local l = { kind = kind, where = util.where(3) }
+  for _, k in ipairs(allowed) do l[k] = t[k] end
+  return setmetatable(l, Layer)
+end
+
+local function need_int(l, field, dflt)
+  local v = l[field]
+  if v == nil then v = dflt end
+  local i = math.tointeger(v)
+  if i == nil then
+    error(string.format("%s: %s must be an integer, not %s", l.kind, field, tostring(v)), 3)
+  end
+  return i
+end
+
+local function check_act(l)
+  local a = l.activation
+  if a ~= nil and a ~= "relu" and a ~= "softmax" and a ~= "linear" and a ~= "none" then
+    error(string.format("%s: activation must be \"relu\", \"softmax\" or \"linear\", not %s",
+                        l.kind, tostring(a)), 3)
+  end
+end
+
+function nn.conv2d(t)
+  local l = new_layer("conv2d", t, { "filters", "kernel", "strides", "padding", "activation" })
+  l.filters = need_int(l, "filters")
+  local k = l.kernel
+  if type(k) == "table" then
+    l.kh, l.kw = math.tointeger(k[1]), math.tointeger(k[2])
+  else
+    l.kh = math.tointeger(k); l.kw = l.kh
+  end
+  if l.kh == nil or l.kw == nil then
+    error("conv2d: kernel must be an integer or {height, width}, not " .. tostring(k), 2)
+  end
+  l.strides = need_int(l, "strides", 1)
+  l.padding = l.padding or "valid"
+  if l.padding ~= "valid" and l.padding ~= "same" then
+    error("conv2d: padding must be \"valid\" or \"same\", not " .. tostring(l.padding), 2)
+  end
+  check_act(l)
+  return l
+end
+
+function nn.maxpool(t)
+  local l = new_layer("maxpool", t, { "size", "strides" })
+  l.size = need_int(l, "size", 2)
+  l.strides = need_int(l, "strides", l.size)
+  return l
+end
+
+function nn.flatten(t) return new_layer("flatten", t, {}) end
+function nn.relu(t) return new_layer("relu", t, {}) end
+
+function nn.dense(t)
+  local l = new_layer("dense", t, { "units", "activation" })
+  l.units = need_int(l, "units")
+  check_act(l)
+  return l
+end
+
+function nn.dropout(t)
+  local l = new_layer("dropout", t, { "rate" })
+  if type(l.rate) ~= "number" then
+    error("dropout: rate must be a number, not " .. tostring(l.rate), 2)
+  end
+  return l
+end
+
+-- ---- optimisers ------------------------------------------------------------
+
+function optim.adam(t)
+  t = t or {}
+  util.check_options(t, { "lr", "beta1", "beta2", "eps" }, "dr.optim.adam", 2)
+  return { kind = "adam", lr = t.lr or 1e-3, beta1 = t.beta1 or 0.9, beta2 = t.beta2 or 0.999,
+           eps = t.eps or 1e-7 }
+end
+
+function optim.sgd(t)
+  t = t or {}
+  util.check_options(t, { "lr", "momentum" }, "dr.optim.sgd", 2)
+  return { kind = "sgd", lr = t.lr or 1e-2, momentum = t.momentum or 0 }
+end
+
+-- ---- sequential models ---------------------------------------------------------
+
+local Model = {}
+Model.__index = Model
+nn.Model = Model
+
+function nn.sequential(t)
+  if type(t) ~= "table" then error("dr.nn.sequential: expected a table of layers", 2) end
+  local named = {}
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" then named[#named + 1] = k end
+  end
+  local opts = {}
+  for _, k in ipairs(named) do opts[k] = t[k] end
+  util.check_options(opts, { "input" }, "dr.nn.sequential", 2)
+  local counts, layers = {}, {}
+  for i = 1, #t do
+    local l = t[i]
+    if getmetatable(l) ~= Layer then
+      error(string.format("dr.nn.sequential: item %d is not a layer (write dr.nn.dense{...})", i), 2)
+    end
+    counts[l.kind] = (counts[l.kind] or 0) + 1
+    local copy = setmetatable({}, Layer)
+    for k, v in pairs(l) do copy[k] = v end   -- a plain copy: order does not matter
+    copy.name = l.kind .. "_" .. counts[l.kind]
+    layers[i] = copy
+  end
+  if #layers == 0 then error("dr.nn.sequential: no layers", 2) end
+  return setmetatable({ layers = layers, input = t.input, where = util.where(2) }, Model)
+end
+
+-- Raises msg; when it names a layer, from the line that wrote that layer.
+local function fail(self, msg, level)
+  local name = msg:match("^(%a+_%d+):")
+  for _, l in ipairs(self.layers) do
+    if l.name == name and l.where then error(l.where .. ": " .. msg, 0) end
+  end
+  error(msg, level + 1)
+end
+
+local ACT = { relu = "relu", softmax = "softmax", linear = "none", none = "none" }
+
+function Model:compile(t)
+  t = t or {}
+  util.check_options(t, { "optimizer", "loss", "metrics", "seed", "stream" }, "compile", 2)
+  local o = t.optimizer or "adam"
+  if o == "adam" then o = optim.adam() elseif o == "sgd" then o = optim.sgd() end
+  if type(o) ~= "table" or (o.kind ~= "adam" and o.kind ~= "sgd") then
+    error("compile: optimizer must be dr.optim.adam{...}, dr.optim.sgd{...}, \"adam\" or \"sgd\"", 2)
+  end
+  if t.loss ~= nil and t.loss ~= "sparse_categorical_crossentropy" then
+    error("compile: loss must be \"sparse_categorical_crossentropy\", not " .. tostring(t.loss), 2)
+  end
+  for i, m in ipairs(t.metrics or {}) do
+    if m ~= "accuracy" then
+      error(string.format("compile: metric %d must be \"accuracy\", not %s", i, tostring(m)), 2)
+    end
+  end
+  if self._m then error("compile: the model is already built", 2) end
+  self.compiled = { optimizer = o, seed = t.seed, stream = t.stream or 0 }
+  return self
+end
+
+-- Builds the C model for inputs of shape (c, h, w) with seed (unless built).
+function Model:_build(c, h, w, seed, level)
+  if self._m then return self._m end
+  if not self.compiled then error("the model is not compiled: call m:compile{...} first", level + 1) end
+  local m, err = dr._model_new(c, h, w)
+  if not m then error(err, level + 1) end
+  for _, l in ipairs(self.layers) do
+    local ok, msg
+    if l.kind == "conv2d" then
+      ok, msg = m:add_conv2d(l.filters, l.kh, l.kw, l.strides, l.padding, ACT[l.activation or "none"])
+    elseif l.kind == "maxpool" then ok, msg = m:add_maxpool(l.size, l.strides)
+    elseif l.kind == "flatten" then ok, msg = m:add_flatten()
+    elseif l.kind == "dense" then ok, msg = m:add_dense(l.units, ACT[l.activation or "none"])
+    elseif l.kind == "relu" then ok, msg = m:add_relu()
+    elseif l.kind == "dropout" then ok, msg = m:add_dropout(l.rate)
+    end
+    if not ok then m:close(); fail(self, msg, level + 1) end
+  end
+  local ok, msg = m:compile(self.compiled.optimizer, self.compiled.seed or seed, self.compiled.stream)
+  if not ok then m:close(); fail(self, msg, level + 1) end
+  self._m = m
+  return m
+end
+
+local function default_seed()
+  return dr.run().seed
+end
+
+function Model:_ready(level)
+  if self._m then return self._m end
+  if not self.input then
+    error("the model has no input shape yet: fit it first, or give dr.nn.sequential{input = {c, h, w}, ...}",
+          level + 1)
+  end
+  return self:_build(self.input[1], self.input[2], self.input[3], default_seed(), level + 1)
+end
+
+local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "seed", "rows", "on_epoch" }
+
+-- m:fit(run, data, { epochs, batch, validation_split, shuffle, stream, rows, on_epoch })
+-- -> history: one record per epoch (loss, accuracy, val_loss, val_accuracy,
+-- fingerprint, seconds), as Keras' History.
+function Model:fit(run, data, t)
+  t = t or {}
+  util.check_options(t, FIT_OPTS, "fit", 2)
+  run = run or dr.run()
+  local c, h, w = data:shape()
+  local m = self:_build(c, h, w, run.seed, 2)
+  local history, err = m:fit(run, data, t.rows, {
+    epochs = t.epochs or 1, batch = t.batch or 32, validation_split = t.validation_split or 0,
+    shuffle = t.shuffle ~= false, stream = t.stream or 0, seed = t.seed }, t.on_epoch)
+  if not history then fail(self, err, 2) end
+  return history
+end
+
+-- m:evaluate(run, data, { rows, batch }) -> loss, accuracy
+function Model:evaluate(run, data, t)
+  t = t or {}
+  util.check_options(t, { "rows", "batch" }, "evaluate", 2)
+  run = run or dr.run()
+  local c, h, w = data:shape()
+  local m = self:_build(c, h, w, run.seed, 2)
+  local loss, acc = m:evaluate(run, data, t.rows, t.batch or 100)
+  if not loss then fail(self, acc, 2) end
+  return loss, acc
+end
+
+function Model:fingerprint()
+  local fp, err = self:_ready(2):fingerprint()
+  if not fp then error(err, 2) end
+  return fp
+end
+
+function Model:params() return self:_ready(2):params() end
+function Model:param(i) return self:_ready(2):param(i) end
+function Model:step() return self:_ready(2):step() end
+
+function Model:summary()
+  local lines = {}
+  for i, l in ipairs(self.layers) do
+    local desc = {}
+    for _, k in ipairs({ "filters", "units", "size", "strides", "padding", "rate", "activation" }) do
+      if l[k] ~= nil then desc[#desc + 1] = k .. "=" .. tostring(l[k]) end
+    end
+    if l.kh then desc[#desc + 1] = "kernel=" .. l.kh .. "x" .. l.kw end
+    lines[i] = string.format("%-10s %s", l.name, table.concat(desc, " "))
+  end
+  return table.concat(lines, "\n")
+end
+
+function Model:close()
+  if self._m then self._m:close(); self._m = nil end
+end
+Model.__close = Model.close
+
+function Model:__tostring()
+  local names = {}
+  for i, l in ipairs(self.layers) do names[i] = l.name end
+  return "detrun.nn.sequential(" .. table.concat(names, ", ") .. ")"
+end
+
+-- ---- data -------------------------------------------------------------------------
+
+-- dr.data.mnist{ dir = "..." } -> { train = dataset, test = dataset }, each
+-- read on first use. Without dir: the command's --data, $DETRUN_DATA, or
+-- Debian's Fashion-MNIST.
+function dr.data.mnist(t)
+  t = t or {}
+  util.check_options(t, { "dir" }, "dr.data.mnist", 2)
+  local dir = t.dir or dr.options().data
+  local sets = { train = "train", test = "t10k" }
+  return setmetatable({}, { __index = function(self, k)
+    local set = sets[k]
+    if not set then return nil end
+    local ds, err = dr.data._load_mnist(dir, set)
+    if not ds then error(err, 2) end
+    rawset(self, k, ds)
+    return ds
+  end })
+end

@@ -108,10 +108,9 @@ static detrun_status write_all(detrun_runtime *rt, int fd, const char *path, con
     return DETRUN_OK;
 }
 
-/* Writes the parts to "<path>.tmp", fsyncs it, renames it over path and
- * fsyncs the folder: a reader sees the old file or the new one, whole. */
-static detrun_status write_atomic(detrun_runtime *rt, const char *path, const void *const *parts,
-                                  const size_t *lens, int nparts)
+/* The folder is fsynced too: the rename is only durable once its entry is. */
+detrun_status detrun_write_file_atomic(detrun_runtime *rt, const char *path,
+                                       const void *const *parts, const size_t *lens, int nparts)
 {
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
@@ -283,7 +282,7 @@ detrun_status detrun_checkpoint_write(detrun_runtime *rt, const char *path,
 
     const void *parts[5] = { head, text, floats, c->blob, sum.digest };
     size_t lens[5] = { sizeof head, meta_len, floats_bytes, c->bloblen, SUM_BYTES };
-    detrun_status s = write_atomic(rt, path, parts, lens, 5);
+    detrun_status s = detrun_write_file_atomic(rt, path, parts, lens, 5);
     free(text);
     free(floats);
     return s;

@@ -62,6 +62,11 @@ typedef struct detrun_checkpoint {
     size_t bloblen;
 } detrun_checkpoint;
 
+/* Writes the parts, in order, to "<path>.tmp", fsyncs it and renames it over
+ * path: a reader sees the old file or the new one, whole. */
+detrun_status detrun_write_file_atomic(detrun_runtime *rt, const char *path,
+                                       const void *const *parts, const size_t *lens, int nparts);
+
 /* Serialises c and writes it to path atomically. */
 detrun_status detrun_checkpoint_write(detrun_runtime *rt, const char *path,
                                       const detrun_checkpoint *c);

@@ -51,6 +51,8 @@ void detrun_trace_discard(detrun_trace *tr);
  * NULL), e.g. "deterministic repeat 0 fold 3". */
 detrun_status detrun_trace_fit(detrun_trace *tr, detrun_mode mode, uint64_t seed,
                                uint32_t stream, const char *label);
+/* The label of the next fits (copied; NULL clears it). */
+void detrun_trace_set_label(detrun_trace *tr, const char *label);
 /* Whether optimiser step `step` (from 0 within the fit) is to be recorded. */
 int detrun_trace_wants(const detrun_trace *tr, uint64_t step);
 /* A recorded step starts. */
@@ -61,16 +63,17 @@ detrun_status detrun_trace_tensor(detrun_trace *tr, detrun_trace_kind kind, int 
                                   const float *data, size_t count);
 
 /* The hook detrun_model_fit calls after the optimiser step of every step
- * that detrun_trace_wants: records the outputs, gradients and parameters of
- * m (downloading them from the backend). */
-detrun_status detrun_trace_model(detrun_trace *tr, detrun_model *m, int epoch, uint64_t step);
+ * that detrun_trace_wants: records the step, then the outputs (n samples),
+ * gradients and parameters of m (downloading them from the backend). */
+detrun_status detrun_trace_model(detrun_trace *tr, detrun_model *m, int n, int epoch,
+                                 uint64_t step);
 
 /* ---- reading and comparing --------------------------------------------- */
 
 typedef struct detrun_trace_divergence {
     int differ;              /* 0: the traces agree record for record */
     int structural;          /* 1: they differ in shape (other fits, steps or tensors) */
-    char what[256];          /* for structural differences: what each side had */
+    char what[320];          /* for structural differences: what each side had */
     /* where (valid when differ) */
     uint32_t fit;            /* fit index, from 0 */
     char label[DETRUN_TRACE_NAME_MAX];

@@ -89,6 +89,23 @@ static int l_options(lua_State *L)
     return 1;
 }
 
+/* dr.set_options{...}: the overrides the command would impose (mode, seed,
+ * repeats, folds, epochs, limit, data, out, verbosity), for hosts such as the
+ * stock interpreter. */
+static int l_set_options(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    static const char *const keys[] = { "mode", "seed", "repeats", "folds", "epochs", "limit",
+                                        "data", "out", "verbosity", NULL };
+    lua_newtable(L);
+    for (int i = 0; keys[i] != NULL; i++) {
+        lua_getfield(L, 1, keys[i]);
+        lua_setfield(L, -2, keys[i]);
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
+    return 0;
+}
+
 /* dr.clock() -> monotonic seconds, for timings only (never for results). */
 static int l_clock(lua_State *L)
 {
@@ -182,6 +199,7 @@ static int l_threads(lua_State *L)
 
 static const luaL_Reg funcs[] = {
     { "options", l_options },
+    { "set_options", l_set_options },
     { "clock", l_clock },
     { "isatty", l_isatty },
     { "randomseed", l_randomseed },

@@ -388,6 +388,88 @@ static int r_write(lua_State *L)
     return 2;
 }
 
+/* Pushes a cJSON value as Lua (objects and arrays as tables). */
+static void push_json(lua_State *L, const cJSON *v, int depth)
+{
+    luaL_checkstack(L, 4, "results too deeply nested");
+    if (depth > 64)
+        luaL_error(L, "results: nested too deeply");
+    if (cJSON_IsBool(v))
+        lua_pushboolean(L, cJSON_IsTrue(v));
+    else if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d == (double)(lua_Integer)d && d > -9007199254740992.0 && d < 9007199254740992.0)
+            lua_pushinteger(L, (lua_Integer)d);
+        else
+            lua_pushnumber(L, d);
+    } else if (cJSON_IsString(v))
+        lua_pushstring(L, v->valuestring);
+    else if (cJSON_IsArray(v)) {
+        lua_createtable(L, cJSON_GetArraySize(v), 0);
+        const cJSON *it;
+        lua_Integer i = 1;
+        cJSON_ArrayForEach(it, v) {
+            push_json(L, it, depth + 1);
+            lua_seti(L, -2, i++);
+        }
+    } else if (cJSON_IsObject(v)) {
+        lua_newtable(L);
+        const cJSON *it;
+        cJSON_ArrayForEach(it, v) {
+            push_json(L, it, depth + 1);
+            lua_setfield(L, -2, it->string);
+        }
+    } else
+        lua_pushnumber(L, 0.0 / 0.0);   /* null: cJSON writes NaN so */
+}
+
+/* load_results(path) -> results read from a JSON file | nil, message */
+static int l_load_results(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    lresults *p = lua_newuserdatauv(L, sizeof *p, 1);
+    p->res = NULL;
+    luaL_setmetatable(L, DETRUN_LUA_RESULTS);
+    luaL_Buffer b;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: cannot open: %s", path, strerror(errno));
+        return 2;
+    }
+    luaL_buffinit(L, &b);
+    size_t n;
+    do {
+        char *dst = luaL_prepbuffer(&b);
+        n = fread(dst, 1, LUAL_BUFFERSIZE, f);
+        luaL_addsize(&b, n);
+    } while (n == LUAL_BUFFERSIZE);
+    int bad = ferror(f);
+    fclose(f);
+    luaL_pushresult(&b);
+    if (bad) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: cannot read", path);
+        return 2;
+    }
+    p->res = calloc(1, sizeof *p->res);
+    if (p->res == NULL)
+        return luaL_error(L, "results: out of memory");
+    p->res->root = cJSON_Parse(lua_tostring(L, -1));
+    if (p->res->root == NULL || !cJSON_IsObject(p->res->root)) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: not a JSON results object", path);
+        return 2;
+    }
+    p->res->json = cJSON_Print(p->res->root);
+    if (p->res->json == NULL)
+        return luaL_error(L, "results: out of memory");
+    lua_pop(L, 1);
+    push_json(L, p->res->root, 0);
+    lua_setiuservalue(L, -2, 1);
+    return 1;
+}
+
 /* r.field reads the results table; r:method() the methods. */
 static int r_index(lua_State *L)
 {
@@ -397,7 +479,8 @@ static int r_index(lua_State *L)
     lua_pushvalue(L, 2);
     if (lua_rawget(L, -2) != LUA_TNIL)
         return 1;
-    lua_getiuservalue(L, 1, 1);
+    if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE)
+        return 0;
     lua_pushvalue(L, 2);
     lua_gettable(L, -2);
     return 1;
@@ -428,4 +511,6 @@ void detrun_lua_open_results(lua_State *L)
     lua_pop(L, 1);
     lua_pushcfunction(L, l_results);
     lua_setfield(L, -2, "_results");
+    lua_pushcfunction(L, l_load_results);
+    lua_setfield(L, -2, "load_results");
 }

@@ -133,7 +133,7 @@ end
 
 -- Raises msg; when it names a layer, from the line that wrote that layer.
 local function fail(self, msg, level)
-  local name = msg:match("^(%a+_%d+):")
+  local name = msg:match("^(%w+_%d+):")
   for _, l in ipairs(self.layers) do
     if l.name == name and l.where then error(l.where .. ": " .. msg, 0) end
   end

@@ -1,0 +1,56 @@
+-- The stock lua5.4 loads detrun.so and trains a tiny model by hand.
+package.path = arg[0]:match("^(.*/)") .. "?.lua;" .. package.path
+local h = require "harness"
+local dr = require "detrun"
+
+h.check(type(dr.version) == "string" and dr.version:match("^%d+%.%d+%.%d+$"), "module has a version")
+local data = dr.data.mnist()
+local train = data.train
+h.check(#train == 60000 and select(2, train:shape()) == 28, "Fashion-MNIST train set loads", tostring(train))
+
+local function net()
+  return dr.nn.sequential {
+    dr.nn.conv2d { filters = 4, kernel = 3, activation = "relu" },
+    dr.nn.maxpool { size = 2 },
+    dr.nn.flatten(),
+    dr.nn.dense { units = 10, activation = "softmax" },
+  }
+end
+
+local rows = dr.data.rows(500)
+local function train_once(threads)
+  local m <close> = net()
+  m:compile { optimizer = dr.optim.adam {}, loss = "sparse_categorical_crossentropy", seed = 3 }
+  local run = dr.run { seed = 3, mode = "deterministic", threads = threads }
+  local seen = {}
+  local history = m:fit(run, train, { epochs = 2, batch = 50, validation_split = 0.2, rows = rows,
+                                      on_epoch = function(st) seen[#seen + 1] = st.epoch end })
+  local loss, acc = m:evaluate(run, train, { rows = dr.data.rows(200) })
+  return m:fingerprint(), history, seen, loss, acc, m
+end
+
+local fp1, hist, seen, loss, acc = train_once(1)
+local fp2 = train_once(2)
+h.check(h.is_fingerprint(fp1), "fingerprint is 32 hex digits", fp1)
+h.check(fp1 == fp2, "same fingerprint at 1 and 2 threads", fp1 .. " " .. tostring(fp2))
+h.check(#hist == 2 and seen[1] == 0 and seen[2] == 1, "fit calls back once per epoch")
+h.check(hist[2].loss < hist[1].loss + 1 and loss > 0 and acc >= 0 and acc <= 1, "evaluate gives loss and accuracy")
+
+-- Training changes the weights; a fresh model with the same seed starts equal.
+local a = dr.nn.sequential { input = { 1, 28, 28 }, dr.nn.flatten(), dr.nn.dense { units = 10 } }
+local b = dr.nn.sequential { input = { 1, 28, 28 }, dr.nn.flatten(), dr.nn.dense { units = 10 } }
+a:compile { seed = 5 }; b:compile { seed = 5 }
+h.check(a:fingerprint() == b:fingerprint(), "same seed, same initial weights")
+a:fit(dr.run { seed = 5 }, train, { epochs = 1, batch = 50, rows = dr.data.rows(100) })
+h.check(a:fingerprint() ~= b:fingerprint(), "fit changes the weights")
+h.check(#a:params() == 2 and a:params()[1].name == "dense_1.weight", "parameters are named")
+
+-- a callback error stops training and surfaces after fit returns
+local c = net()
+c:compile {}
+local ok, err = pcall(c.fit, c, dr.run(), train, { rows = dr.data.rows(100), epochs = 3, batch = 50,
+  on_epoch = function() error("stop here") end })
+h.check(not ok and tostring(err):find("stop here", 1, true), "callback errors reach the caller", err)
+c:close()
+h.check(tostring(c):find("sequential", 1, true), "models print")
+h.done()

@@ -3,7 +3,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "detrun.h"
 #include "philox.h"
 
 static int failures;
@@ -100,6 +102,57 @@ int main(void)
         for (int j = 0; j < 6; j++)
             CHECK(fabs(counts[j] - n / 6.0) < 5 * sd, "below(.,6) value %d: %ld times", j,
                   counts[j]);
+    }
+
+    /* Fisher-Yates (detrun_shuffle) against the documented algorithm, and
+     * its properties: a permutation, keyed by step, uniform positions. */
+    {
+        enum { N = 1000 };
+        static uint32_t a[N], ref[N], b[N];
+        for (uint32_t i = 0; i < N; i++)
+            a[i] = ref[i] = b[i] = i * 3u;   /* values, not indices, are permuted */
+        detrun_shuffle(a, N, 77, DETRUN_RNG_SHUFFLE, 2, 5);
+        for (uint32_t i = N - 1; i >= 1; i--) {
+            uint32_t k = N - 1 - i;
+            uint32_t j = detrun_below(detrun_philox_word(77, DETRUN_RNG_SHUFFLE, 2, 0, 5, k), i + 1);
+            uint32_t t = ref[i];
+            ref[i] = ref[j];
+            ref[j] = t;
+        }
+        CHECK(memcmp(a, ref, sizeof a) == 0, "shuffle differs from the documented Fisher-Yates");
+        static unsigned char seen[N];
+        int perm = 1;
+        for (int i = 0; i < N; i++) {
+            if (a[i] % 3 != 0 || a[i] / 3 >= N || seen[a[i] / 3])
+                perm = 0;
+            else
+                seen[a[i] / 3] = 1;
+        }
+        CHECK(perm, "shuffle is not a permutation");
+        int fixed = 0;
+        for (int i = 0; i < N; i++)
+            fixed += a[i] == (uint32_t)i * 3u;
+        CHECK(fixed < 10, "%d fixed points out of %d", fixed, N);
+        detrun_shuffle(b, N, 77, DETRUN_RNG_SHUFFLE, 2, 6);
+        CHECK(memcmp(a, b, sizeof a) != 0, "step 6 gave the step 5 order");
+
+        /* Where element 0 of 5 lands, over 50000 streams: each place 1/5. */
+        long where[5] = { 0 };
+        for (uint32_t s = 0; s < 50000; s++) {
+            uint32_t r[5] = { 0, 1, 2, 3, 4 };
+            detrun_shuffle(r, 5, 1, DETRUN_RNG_SHUFFLE, s, 0);
+            for (int i = 0; i < 5; i++)
+                if (r[i] == 0)
+                    where[i]++;
+        }
+        double sd = sqrt(50000 * 0.2 * 0.8);
+        for (int i = 0; i < 5; i++)
+            CHECK(fabs(where[i] - 10000.0) < 5 * sd, "element 0 at place %d %ld times", i,
+                  where[i]);
+        uint32_t one[1] = { 42 };
+        detrun_shuffle(one, 1, 1, DETRUN_RNG_SHUFFLE, 0, 0);
+        detrun_shuffle(one, 0, 1, DETRUN_RNG_SHUFFLE, 0, 0);
+        CHECK(one[0] == 42, "shuffling 1 or 0 rows changed them");
     }
 
     if (failures) { printf("%d failures\n", failures); return 1; }

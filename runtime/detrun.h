@@ -45,6 +45,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -265,6 +266,27 @@ DETRUN_API detrun_status detrun_model_evaluate(detrun_model *m, const detrun_dat
 /* Logits of n images given as float32 (n, c, h, w) in host memory. */
 DETRUN_API detrun_status detrun_model_predict(detrun_model *m, const float *x, size_t n,
                                               float *logits);
+
+/* Traces (docs/regression.md): from detrun_trace_start to detrun_trace_stop
+ * (or detrun_close), every fit on this runtime records, at every `every`-th
+ * optimiser step, the fingerprint of each layer output, gradient and
+ * parameter (and their values when values != 0) to path, which appears
+ * whole when the trace stops. The label names the fits that follow in the
+ * trace (e.g. "deterministic repeat 0 fold 3"). */
+DETRUN_API detrun_status detrun_trace_start(detrun_runtime *rt, const char *path, int every,
+                                            int values);
+DETRUN_API detrun_status detrun_trace_stop(detrun_runtime *rt);
+DETRUN_API void detrun_trace_label(detrun_runtime *rt, const char *label);
+/* Compares two trace files and writes to report (when not NULL) the first
+ * fit, step, layer and tensor where they differ, or that they agree.
+ * *differ is set to 1 or 0. With dump_prefix, the two tensors there are
+ * written to <dump_prefix>.a.f32 and .b.f32 (traces recorded with values). */
+DETRUN_API detrun_status detrun_trace_compare(detrun_runtime *rt, const char *a, const char *b,
+                                              const char *dump_prefix, FILE *report,
+                                              int *differ);
+/* One line describing the machine a run gives its bits on, for the headers
+ * of goldens and traces: CPU model, ISA path, threads, device, mode. */
+DETRUN_API void detrun_machine(detrun_runtime *rt, char *buf, size_t len);
 
 /* Fingerprints: XXH3-128 over a canonical serialisation, 32 lowercase hex
  * digits and a NUL. See docs/determinism.md. */

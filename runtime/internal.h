@@ -29,6 +29,9 @@ struct detrun_runtime {
      * runtime/ stays free of lua.h. */
     void *script;
     void (*script_close)(void *script);
+
+    /* The per-step trace every fit writes into (trace.c); NULL when off. */
+    struct detrun_trace *trace;
 };
 
 /* Sets the error message (printf-style) and returns status. */

@@ -201,6 +201,7 @@ void detrun_close(detrun_runtime *rt)
     if (rt->script_close != NULL && rt->script != NULL)
         rt->script_close(rt->script);
     rt->script = NULL;
+    detrun_trace_stop(rt);
     if (rt->backend != NULL && rt->backend->destroy != NULL)
         rt->backend->destroy(rt->backend);
     rt->backend = NULL;

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <xxhash.h>
 
 #include "checkpoint.h"
@@ -292,7 +293,7 @@ detrun_status detrun_trace_tensor(detrun_trace *tr, detrun_trace_kind kind, int 
     uint32_t udims[4] = { 0, 0, 0, 0 };
     for (int d = 0; d < ndims; d++)
         udims[d] = (uint32_t)dims[d];
-    uint32_t id;
+    uint32_t id = 0;
     detrun_status s = name_id(tr, kind, layer, name, ndims, udims, &id);
     if (s != DETRUN_OK)
         return s;
@@ -759,7 +760,7 @@ detrun_status detrun_trace_diff(detrun_runtime *rt, const char *a, const char *b
                    strcmp(x->name, y->name) == 0 && ra.count == rb.count;
         }
         if (!same) {
-            char da[120], db[120];
+            char da[150], db[150];
             describe(&ra, da, sizeof da);
             describe(&rb, db, sizeof db);
             out->differ = 1;
@@ -836,4 +837,66 @@ void detrun_trace_divergence_print(FILE *f, const char *a, const char *b,
         fprintf(f, "  %zu of %zu values differ; largest absolute difference %.9g (element %zu), "
                 "largest relative difference %.9g (element %zu)\n", d->differing, d->count,
                 d->max_abs, d->max_abs_at, d->max_rel, d->max_rel_at);
+}
+
+/* ---- the public face (detrun.h) ----------------------------------------- */
+
+detrun_status detrun_trace_start(detrun_runtime *rt, const char *path, int every, int values)
+{
+    if (rt == NULL)
+        return DETRUN_ERR_ARG;
+    if (rt->trace != NULL)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "trace: a trace is already being written");
+    char machine[400];
+    detrun_machine(rt, machine, sizeof machine);
+    cJSON *h = cJSON_CreateObject();
+    char *json = NULL;
+    if (h != NULL) {
+        cJSON_AddStringToObject(h, "detrun", DETRUN_VERSION);
+        cJSON_AddStringToObject(h, "machine", machine);
+        cJSON_AddNumberToObject(h, "every", every);
+        cJSON_AddBoolToObject(h, "values", values != 0);
+        json = cJSON_PrintUnformatted(h);
+        cJSON_Delete(h);
+    }
+    if (json == NULL)
+        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "trace: out of memory");
+    detrun_status s = detrun_trace_open(rt, path, every, values ? DETRUN_TRACE_VALUES : 0, json,
+                                        &rt->trace);
+    cJSON_free(json);
+    return s;
+}
+
+detrun_status detrun_trace_stop(detrun_runtime *rt)
+{
+    if (rt == NULL || rt->trace == NULL)
+        return DETRUN_OK;
+    detrun_trace *tr = rt->trace;
+    rt->trace = NULL;
+    return detrun_trace_close(rt, tr);
+}
+
+void detrun_trace_label(detrun_runtime *rt, const char *label)
+{
+    if (rt != NULL)
+        detrun_trace_set_label(rt->trace, label);
+}
+
+detrun_status detrun_trace_compare(detrun_runtime *rt, const char *a, const char *b,
+                                   const char *dump_prefix, FILE *report, int *differ)
+{
+    detrun_trace_divergence d;
+    detrun_status s = detrun_trace_diff(rt, a, b, dump_prefix, &d);
+    if (differ != NULL)
+        *differ = s == DETRUN_OK && d.differ;
+    if (s == DETRUN_OK && report != NULL) {
+        detrun_trace_divergence_print(report, a, b, &d);
+        if (dump_prefix != NULL && d.have_values)
+            fprintf(report, "  the two tensors: %s.a.f32 and %s.b.f32 (float32, little-endian)\n",
+                    dump_prefix, dump_prefix);
+        else if (dump_prefix != NULL && d.differ && !d.structural)
+            fprintf(report, "  no values to dump: record the traces with values "
+                    "(--trace-values)\n");
+    }
+    return s;
 }

@@ -73,7 +73,7 @@ detrun_status detrun_trace_model(detrun_trace *tr, detrun_model *m, int n, int e
 typedef struct detrun_trace_divergence {
     int differ;              /* 0: the traces agree record for record */
     int structural;          /* 1: they differ in shape (other fits, steps or tensors) */
-    char what[320];          /* for structural differences: what each side had */
+    char what[400];          /* for structural differences: what each side had */
     /* where (valid when differ) */
     uint32_t fit;            /* fit index, from 0 */
     char label[DETRUN_TRACE_NAME_MAX];

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "checkpoint.h"
+#include "trace.h"
 #include "model.h"
 #include "philox.h"
 
@@ -328,6 +329,9 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
         if (st != DETRUN_OK || finished)
             goto done;
     }
+    if (rt->trace != NULL &&
+        (st = detrun_trace_fit(rt->trace, rt->mode, opt->seed, opt->stream, NULL)) != DETRUN_OK)
+        goto done;
     int classes = detrun_model_classes(m);
     uint64_t steps_per_epoch = (ntrain + (size_t)batch - 1) / (size_t)batch;
     uint64_t fit_step = (uint64_t)start_epoch * steps_per_epoch;
@@ -350,6 +354,9 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
                              classes);
             detrun_model_backward(m, nb, m->grad[0]);
             if ((st = detrun_model_optimizer_step(m)) != DETRUN_OK)
+                goto done;
+            if (detrun_trace_wants(rt->trace, fit_step) &&
+                (st = detrun_trace_model(rt->trace, m, nb, epoch, fit_step)) != DETRUN_OK)
                 goto done;
             fit_step++;
         }

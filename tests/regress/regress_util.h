@@ -38,6 +38,7 @@ static inline detrun_runtime *test_runtime(void)
 
 static inline unsigned char *slurp(const char *path, size_t *len)
 {
+    *len = 0;
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return NULL;

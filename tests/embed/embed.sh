@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The embedding tests, against an installed detrun:
+#   embed.sh install      BUILD WORK   cmake --install into WORK/prefix
+#   embed.sh pkgconfig    SRC WORK     hosts built with pkg-config (shared, static)
+#   embed.sh find_package SRC WORK     hosts built by a CMake project with find_package
+#   embed.sh leaks        SRC WORK     a host under valgrind (LeakSanitizer in a sanitizer build)
+# Every host run must pass its own checks and print the same fingerprints as
+# the first run (a second process, another build, another link).
+# DETRUN_SANITIZE=ON in the environment: hosts are built with the sanitizers.
+set -euo pipefail
+mode=$1 dir=$2 work=$3
+prefix=$work/prefix
+
+if [ "$mode" = install ]; then
+  rm -rf "$work"
+  mkdir -p "$work"
+  cmake --install "$dir" --prefix "$prefix" >"$work/install.log"
+  exit 0
+fi
+
+src=$dir
+pc=$(find "$prefix" -name detrun.pc -print -quit)
+[ -n "$pc" ] || { echo "no detrun.pc under $prefix" >&2; exit 1; }
+export PKG_CONFIG_PATH=$(dirname "$pc")
+libdir=$(pkg-config --variable=libdir detrun)
+san=()
+[ "${DETRUN_SANITIZE:-OFF}" = ON ] && san=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+cflags=(-std=c11 -Wall -Wextra -Werror "${san[@]}")
+
+# Runs a host; its output must match the reference (the first run's).
+check_run() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.out"
+  grep -Eq '^script [0-9a-f]{32}$' "$work/$name.out" || { echo "$name: no script fingerprint" >&2; exit 1; }
+  grep -Eq '^c-api [0-9a-f]{32}$' "$work/$name.out" || { echo "$name: no c-api fingerprint" >&2; exit 1; }
+  # The first run to get here (tests run in parallel) becomes the reference.
+  cp "$work/$name.out" "$work/$name.ref"
+  if ! ln "$work/$name.ref" "$work/reference.out" 2>/dev/null; then
+    diff -u "$work/reference.out" "$work/$name.out" || { echo "$name: fingerprints differ" >&2; exit 1; }
+  fi
+  cat "$work/$name.out"
+}
+
+build_pkgconfig() {   # OUTPUT [--static]
+  local out=$1 static=${2:-}
+  if [ -z "$static" ]; then
+    cc "${cflags[@]}" "$src/host.c" -o "$out" $(pkg-config --cflags --libs detrun lua5.4) \
+       -Wl,-rpath,"$libdir"
+  else
+    local libs
+    libs=$(pkg-config --static --libs detrun lua5.4 | sed 's/\(^\| \)-ldetrun\( \|$\)/\1-l:libdetrun.a\2/')
+    cc "${cflags[@]}" "$src/host.c" -o "$out" $(pkg-config --cflags detrun lua5.4) $libs
+  fi
+}
+
+case $mode in
+pkgconfig)
+  build_pkgconfig "$work/host_pc_shared"
+  build_pkgconfig "$work/host_pc_static" --static
+  if readelf -d "$work/host_pc_static" | grep 'libdetrun\.so'; then
+    echo "the static host needs libdetrun.so" >&2
+    exit 1
+  fi
+  check_run pc_shared_1 "$work/host_pc_shared"
+  check_run pc_shared_2 "$work/host_pc_shared"
+  check_run pc_static "$work/host_pc_static"
+  ;;
+find_package)
+  cmake -S "$src/consumer" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$prefix" \
+        -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="${san[*]}" >"$work/consumer.log"
+  cmake --build "$work/consumer" >>"$work/consumer.log"
+  check_run cmake_shared "$work/consumer/host_shared"
+  check_run cmake_static "$work/consumer/host_static"
+  ;;
+leaks)
+  build_pkgconfig "$work/host_leaks"
+  if [ "${DETRUN_SANITIZE:-OFF}" = ON ]; then
+    ASAN_OPTIONS=detect_leaks=1 check_run leaks "$work/host_leaks"
+  else
+    command -v valgrind >/dev/null || { echo "valgrind is missing (scripts/setup installs it)" >&2; exit 1; }
+    check_run leaks valgrind -q --leak-check=full --error-exitcode=1 "$work/host_leaks"
+  fi
+  ;;
+*)
+  echo "embed.sh: unknown mode $mode" >&2
+  exit 2
+  ;;
+esac

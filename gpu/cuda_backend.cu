@@ -118,6 +118,12 @@ static detrun_status cuda_set_threads(detrun_backend *b, int threads)
     return DETRUN_OK;
 }
 
+static const char *cuda_errmsg(detrun_backend *b)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    return g->status != DETRUN_OK ? g->err : NULL;
+}
+
 /* ---- memory ----------------------------------------------------------------- */
 
 static void *cuda_alloc(detrun_backend *b, size_t bytes)
@@ -256,6 +262,7 @@ extern "C" detrun_status detrun_cuda_backend_new(detrun_backend **out, int devic
     b->adam_step = detrun_cuda_adam_step;
     b->sgd_step = detrun_cuda_sgd_step;
     b->check_finite = detrun_cuda_check_finite;
+    b->errmsg = cuda_errmsg;
     *out = b;
     return DETRUN_OK;
 }

@@ -4,7 +4,8 @@
  *
  * Kernels in the table return nothing, so the first failure of a CUDA or
  * cuDNN call is kept here (sticky) and returned by the next sync, upload or
- * download; once one is kept, later kernels are skipped.
+ * download (its message through the table's errmsg); once one is kept,
+ * later kernels are skipped.
  */
 #ifndef DETRUN_CUDA_BACKEND_H
 #define DETRUN_CUDA_BACKEND_H
@@ -25,7 +26,7 @@ typedef struct detrun_cuda {
     detrun_mode mode;
     cudaStream_t stream;
     cudnnHandle_t cudnn;      /* NULL for portable kernels */
-    detrun_status status;     /* first failure since the last sync */
+    detrun_status status;     /* the first failure; the backend stays failed */
     char err[512];
     uint32_t *rows;           /* device copy of gather's row indices */
     size_t rows_cap;

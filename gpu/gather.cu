@@ -12,7 +12,7 @@ __global__ static void gather_kernel(float *x, int32_t *y, const uint8_t *images
         size_t r = i / pixels, p = i - r * pixels;
         size_t row = rows[r];
         x[i] = __fdiv_rn((float)images[row * pixels + p], 255.0f);
-        if (p == 0)
+        if (p == 0 && y && labels)
             y[r] = labels[row];
     }
 }

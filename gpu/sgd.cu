@@ -6,7 +6,7 @@ __global__ static void sgd_kernel(float *p, const float *g, float *v, size_t cou
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < count;
          i += (size_t)gridDim.x * blockDim.x) {
-        if (momentum == 0.0f) {
+        if (momentum == 0.0f || !v) {
             p[i] = __fsub_rn(p[i], __fmul_rn(lr, g[i]));
         } else {
             float vi = __fsub_rn(__fmul_rn(momentum, v[i]), __fmul_rn(lr, g[i]));

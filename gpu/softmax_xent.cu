@@ -20,8 +20,11 @@ __global__ static void softmax_xent_kernel(float *dlogits, float *loss, float *c
         float s = 0.0f;
         for (int j = 0; j < classes; j++)
             s = __fadd_rn(s, detrun_expf(__fsub_rn(x[j], m)));
-        float xl = label >= 0 && label < classes ? x[label] : __int_as_float(0x7fc00000);
-        loss[i] = __fsub_rn(detrun_logf(s), __fsub_rn(xl, m));
+        /* A label out of range gives the CPU backend's NaN, which the
+         * caller's finiteness check reports. */
+        int valid = label >= 0 && label < classes;
+        loss[i] = valid ? __fsub_rn(detrun_logf(s), __fsub_rn(x[label], m))
+                        : __uint_as_float(0x7fc00000u);
         correct[i] = arg == label ? 1.0f : 0.0f;
         if (dlogits) {
             float fn = (float)n;

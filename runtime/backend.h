@@ -132,6 +132,12 @@ struct detrun_backend {
                      float lr, float momentum);
     /* Sets *bad to 1 if any of count floats is NaN or infinite (host int). */
     void (*check_finite)(detrun_backend *b, const float *x, size_t count, int *bad);
+
+    /* ---- optional ------------------------------------------------------- */
+    /* What the last failed status was about (a CUDA or cuDNN call, named),
+     * or NULL; kernels return nothing, so a GPU keeps its first failure and
+     * reports it from sync/download. NULL entry: nothing beyond the status. */
+    const char *(*errmsg)(detrun_backend *b);
 };
 
 /* The CPU backend: threads workers (>= 1), in the given mode. */

@@ -84,7 +84,10 @@ static float *poisoned(detrun_backend *b, size_t n)
 static void get(detrun_backend *b, void *dst, const void *src, size_t bytes)
 {
     detrun_status st = b->download(b, dst, src, bytes);
-    CHECK(st == DETRUN_OK, "%s: download failed (status %d)", b->name, (int)st);
+    CHECK(st == DETRUN_OK, "%s: download failed (status %d): %s", b->name, (int)st,
+          b->errmsg && b->errmsg(b) ? b->errmsg(b) : "no message");
+    if (st != DETRUN_OK)
+        exit(1);   /* a failed backend stays failed: nothing more to learn */
 }
 
 static void compare(const char *what, const float *want, const float *got, size_t n, double tol)
@@ -515,7 +518,8 @@ int main(void)
         test_check_finite();
         test_gather();
         st = gpu->sync(gpu);
-        CHECK(st == DETRUN_OK, "%s: backend reports status %d", fl->kernels, (int)st);
+        CHECK(st == DETRUN_OK, "%s: backend reports status %d: %s", fl->kernels, (int)st,
+              gpu->errmsg && gpu->errmsg(gpu) ? gpu->errmsg(gpu) : "no message");
         printf("%s %s: %s\n", fl->kernels, fl->mode == DETRUN_FAST ? "fast" : "deterministic",
                failures == before ? "ok" : "FAILED");
         gpu->destroy(gpu);

@@ -246,13 +246,21 @@ AVX2 static void corr_channels(const corr_args *a, int oc0, int oc1)
 }
 
 /* 16 lanes of one (o, c) pair over samples [n0, n1), stride 1 and no
- * padding, every tap; bias lanes too when db is not NULL. */
+ * padding, every tap; bias lanes too when db is not NULL.
+ *
+ * Columns past the row's end must leave their lanes exactly as they are:
+ * there dout is made -0 and the input +0, and fma(-0, +0, L) = L + (-0) = L
+ * for every L, -0 included (a plain zero would turn -0 into +0). */
 AVX2 static void dw_pair_avx2(float *dw, float *db, const float *dout, const float *in,
                               const detrun_conv_dims *d, int o, int c, int n0, int n1)
 {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 negzero = _mm256_set1_ps(-0.0f);
     int taps = d->kh * d->kw;
     size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
+    const float *dout_end = dout + (size_t)d->n * d->o * oplane;
+    const float *in_end = in + (size_t)d->n * d->c * iplane;
+    int maxoff = (d->kh - 1) * d->w + d->kw - 1;
     for (int t0 = 0; t0 < taps; t0 += 4) {
         int nt = taps - t0 < 4 ? taps - t0 : 4;
         int off[4];
@@ -273,30 +281,37 @@ AVX2 static void dw_pair_avx2(float *dw, float *db, const float *dout, const flo
                     int ab = d->ow - x0 - 8 < 8 ? d->ow - x0 - 8 : 8;
                     if (ab < 0)
                         ab = 0;
-                    __m256i ma = _mm256_cmpgt_epi32(_mm256_set1_epi32(aa), lane);
-                    __m256i mb = _mm256_cmpgt_epi32(_mm256_set1_epi32(ab), lane);
-                    __m256 ga = aa == 8 ? _mm256_loadu_ps(gr + x0) : _mm256_maskload_ps(gr + x0, ma);
-                    __m256 gb = ab == 8 ? _mm256_loadu_ps(gr + x0 + 8)
-                                        : _mm256_maskload_ps(gr + x0 + 8, mb);
-                    /* Lanes without a term keep their value exactly (a
-                     * masked fma on zeros would turn -0 into +0). */
+                    __m256 ma = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(aa), lane));
+                    __m256 mb = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(ab), lane));
+                    /* Whole-vector loads past the row stay inside the
+                     * buffers except at their very ends. */
+                    int safe = gr + x0 + LANES <= dout_end && ir + x0 + maxoff + LANES <= in_end;
+                    __m256 ga, gb;
+                    if (safe) {
+                        ga = _mm256_and_ps(_mm256_loadu_ps(gr + x0), ma);
+                        gb = _mm256_and_ps(_mm256_loadu_ps(gr + x0 + 8), mb);
+                    } else {
+                        ga = _mm256_maskload_ps(gr + x0, _mm256_castps_si256(ma));
+                        gb = _mm256_maskload_ps(gr + x0 + 8, _mm256_castps_si256(mb));
+                    }
+                    ga = _mm256_or_ps(ga, _mm256_andnot_ps(ma, negzero));
+                    gb = _mm256_or_ps(gb, _mm256_andnot_ps(mb, negzero));
                     if (with_bias) {
-                        BA = _mm256_blendv_ps(BA, _mm256_add_ps(BA, ga), _mm256_castsi256_ps(ma));
-                        BB = _mm256_blendv_ps(BB, _mm256_add_ps(BB, gb), _mm256_castsi256_ps(mb));
+                        BA = _mm256_add_ps(BA, ga);
+                        BB = _mm256_add_ps(BB, gb);
                     }
                     for (int t = 0; t < nt; t++) {
                         const float *ip = ir + x0 + off[t];
-                        if (aa == 8 && ab == 8) {
-                            LA[t] = _mm256_fmadd_ps(ga, _mm256_loadu_ps(ip), LA[t]);
-                            LB[t] = _mm256_fmadd_ps(gb, _mm256_loadu_ps(ip + 8), LB[t]);
-                            continue;
+                        __m256 va, vb;
+                        if (safe) {
+                            va = _mm256_and_ps(_mm256_loadu_ps(ip), ma);
+                            vb = _mm256_and_ps(_mm256_loadu_ps(ip + 8), mb);
+                        } else {
+                            va = _mm256_maskload_ps(ip, _mm256_castps_si256(ma));
+                            vb = _mm256_maskload_ps(ip + 8, _mm256_castps_si256(mb));
                         }
-                        __m256 va = _mm256_maskload_ps(ip, ma);
-                        __m256 vb = _mm256_maskload_ps(ip + 8, mb);
-                        LA[t] = _mm256_blendv_ps(LA[t], _mm256_fmadd_ps(ga, va, LA[t]),
-                                                 _mm256_castsi256_ps(ma));
-                        LB[t] = _mm256_blendv_ps(LB[t], _mm256_fmadd_ps(gb, vb, LB[t]),
-                                                 _mm256_castsi256_ps(mb));
+                        LA[t] = _mm256_fmadd_ps(ga, va, LA[t]);
+                        LB[t] = _mm256_fmadd_ps(gb, vb, LB[t]);
                     }
                 }
             }

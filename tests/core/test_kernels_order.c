@@ -221,6 +221,24 @@ static void doc_softmax(float *dl, float *loss, float *corr, const float *x, con
     }
 }
 
+static void doc_maxpool(float *out, int32_t *am, const float *in, const detrun_pool_dims *d)
+{
+    for (int p = 0; p < d->n * d->c; p++)
+        for (int oy = 0; oy < d->oh; oy++)
+            for (int ox = 0; ox < d->ow; ox++) {
+                const float *pl = in + (size_t)p * d->h * d->w;
+                int bi = (oy * d->stride) * d->w + ox * d->stride;
+                for (int ky = 0; ky < d->size; ky++)
+                    for (int kx = 0; kx < d->size; kx++) {
+                        int i = (oy * d->stride + ky) * d->w + ox * d->stride + kx;
+                        if (pl[i] > pl[bi])   /* "the first maximum wins (v > best)" */
+                            bi = i;
+                    }
+                out[(size_t)p * d->oh * d->ow + oy * d->ow + ox] = pl[bi];
+                am[(size_t)p * d->oh * d->ow + oy * d->ow + ox] = bi;
+            }
+}
+
 static void doc_adam(float *p, const float *g, float *m, float *v, size_t count,
                      const detrun_adam_params *a)
 {
@@ -345,12 +363,28 @@ static void check_elementwise(void)
         a.beta2_t *= a.beta2;
         doc_adam(rp, g, rm, rv, np, &a);
     }
-    detrun_pool_dims pd = { 7, 8, 11, 11, 5, 5, 2, 2 };
-    size_t pin = (size_t)7 * 8 * 11 * 11, pout = (size_t)7 * 8 * 5 * 5;
+    detrun_pool_dims pd = { 7, 8, 11, 26, 5, 13, 2, 2 };
+    size_t pin = (size_t)7 * 8 * 11 * 26, pout = (size_t)7 * 8 * 5 * 13;
     float *pi = frand(pin, 1.0f);
     for (size_t i = 0; i < pin; i += 3)
         pi[i] = pi[i + 1 < pin ? i + 1 : i];    /* ties */
     float *pg = frand(pout, 1.0f);
+    float *doc_po = malloc(pout * 4);
+    int32_t *doc_am = malloc(pout * 4);
+    doc_maxpool(doc_po, doc_am, pi, &pd);
+    for (int simd = 0; simd <= 1; simd++) {
+        detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
+        float *po = malloc(pout * 4);
+        int32_t *am = malloc(pout * 4);
+        b->maxpool_forward(b, po, am, pi, &pd);
+        CHECK(same_bits(po, doc_po, pout) && memcmp(am, doc_am, pout * 4) == 0,
+              "maxpool forward: differs from the text (%s)", simd ? "avx2" : "scalar");
+        free(po);
+        free(am);
+        b->destroy(b);
+    }
+    free(doc_po);
+    free(doc_am);
     float *ref_relu = NULL, *ref_mask = NULL, *ref_drop = NULL, *ref_pool = NULL, *ref_pdin = NULL;
     int32_t *ref_am = NULL;
     detrun_rng_addr addr = { 42, 3, 6, 1234 };

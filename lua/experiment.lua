@@ -76,6 +76,10 @@ function experiment.plan(spec, opts)
   p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
   p.threads = spec.threads and count(spec.threads, "threads", 0) or dr.threads()
   p.out = opts.out or spec.out
+  p.resume = opts.resume ~= nil and opts.resume ~= 0 and opts.resume ~= false
+  if p.resume and not p.out then
+    error("dr.experiment: resuming needs the results folder of the run (-o DIR)", 3)
+  end
   p.verbosity = opts.verbosity or 0
   p.device = dr.device()
   p.cells = {}
@@ -94,8 +98,10 @@ function experiment.prepare(p)
   return { split = dr.data.kfold(p.rows, p.folds, p.seed) }
 end
 
--- Runs one cell; returns its record.
-function experiment.run_cell(p, ctx, cell, progress)
+-- Runs one cell; returns its record. With checkpoint (a file name) the fit
+-- saves its state there after every epoch, and continues from it when
+-- resuming (docs/regression.md).
+function experiment.run_cell(p, ctx, cell, progress, checkpoint)
   local t0 = dr.clock()
   dr.randomseed(p.seed, cell.fold)
   local run = dr.run { seed = p.seed, mode = cell.mode, threads = p.threads }
@@ -111,6 +117,7 @@ function experiment.run_cell(p, ctx, cell, progress)
   local history = m:fit(run, p.data, {
     epochs = p.fit.epochs, batch = p.fit.batch, validation_split = p.fit.validation_split,
     shuffle = p.fit.shuffle, stream = cell.fold, rows = ctx.split:train(cell.fold + 1),
+    checkpoint = checkpoint, resume = p.resume,
     on_epoch = progress and function(st) progress:epoch(cell, st) end })
   local loss, acc = m:evaluate(run, p.data, { rows = ctx.split:test(cell.fold + 1), batch = p.eval_batch })
   local rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, loss = loss,
@@ -204,8 +211,40 @@ function dr.experiment(spec)
   local ctx = experiment.prepare(p)
   local progress = p.verbosity >= 2 and dr.report.progress(p) or nil
   local records = {}
+  -- Each finished cell's record, and the checkpoint of the cell being run,
+  -- are kept in the results folder so that a killed run can be resumed.
+  local cells = p.out and (p.out .. "/" .. p.name .. ".cells") or nil
+  local plan = string.format("seed %d rows %d folds %d epochs %d batch %d split %.17g shuffle %s",
+                             p.seed, p.rows, p.folds, p.fit.epochs, p.fit.batch,
+                             p.fit.validation_split, tostring(p.fit.shuffle))
+  local function base_of(cell)
+    return cells and string.format("%s/%s-r%d-f%d", cells, cell.mode, cell["repeat"], cell.fold)
+  end
+  -- A fresh run starts from nothing: no record of an earlier run may be
+  -- taken for its own by a later resume.
+  if cells then dr._mkdirs(cells) end
+  for _, cell in ipairs(cells and not p.resume and p.cells or {}) do
+    os.remove(base_of(cell) .. ".json")
+    os.remove(base_of(cell) .. ".ckpt")
+  end
   for i, cell in ipairs(p.cells) do
-    records[i] = experiment.run_cell(p, ctx, cell, progress)
+    local base = base_of(cell)
+    local rec = base and p.resume and dr._record_read(base .. ".json") or nil
+    if rec and rec.plan ~= plan then
+      error(string.format("dr.experiment: %s.json was written by another run (%s, not %s); " ..
+                          "run without resuming to start over", base, tostring(rec.plan), plan), 2)
+    end
+    if not rec then
+      dr._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
+      rec = experiment.run_cell(p, ctx, cell, progress, base and base .. ".ckpt")
+      if base then
+        rec.plan = plan
+        dr._record_write(base .. ".json", rec)
+        os.remove(base .. ".ckpt")
+      end
+    end
+    rec.plan = nil
+    records[i] = rec
     if progress then progress:cell(cell, records[i]) end
   end
   if progress then progress:finish() end

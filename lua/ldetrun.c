@@ -96,7 +96,7 @@ static int l_set_options(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     static const char *const keys[] = { "mode", "seed", "repeats", "folds", "epochs", "limit",
-                                        "data", "out", "verbosity", NULL };
+                                        "data", "out", "verbosity", "resume", NULL };
     lua_newtable(L);
     for (int i = 0; keys[i] != NULL; i++) {
         lua_getfield(L, 1, keys[i]);
@@ -220,6 +220,7 @@ int luaopen_detrun(lua_State *L)
     detrun_lua_open_data(L);
     detrun_lua_open_model(L);
     detrun_lua_open_results(L);
+    detrun_lua_open_regress(L);
     for (const detrun_lua_chunk *c = detrun_lua_chunks; c->name != NULL; c++) {
         lua_pushfstring(L, "=[detrun.%s]", c->name);
         if (luaL_loadbuffer(L, c->code, c->len, lua_tostring(L, -1)) != LUA_OK)

@@ -63,5 +63,6 @@ void detrun_lua_open_run(lua_State *L);
 void detrun_lua_open_data(lua_State *L);
 void detrun_lua_open_model(lua_State *L);
 void detrun_lua_open_results(lua_State *L);
+void detrun_lua_open_regress(lua_State *L);   /* lregress.c: cell records, trace labels */
 
 #endif

@@ -270,6 +270,16 @@ static int m_fit(lua_State *L)
     if (lua_getfield(L, 5, "seed") != LUA_TNIL)
         fo.seed = (uint64_t)luaL_checkinteger(L, -1);
     lua_pop(L, 1);
+    char checkpoint[4096];   /* a copy: the fit outlives the option's place on the stack */
+    if (lua_getfield(L, 5, "checkpoint") != LUA_TNIL) {
+        const char *path = luaL_checkstring(L, -1);
+        luaL_argcheck(L, strlen(path) < sizeof checkpoint, 5, "checkpoint path too long");
+        fo.checkpoint = strcpy(checkpoint, path);
+    }
+    lua_pop(L, 1);
+    lua_getfield(L, 5, "resume");
+    fo.resume = lua_toboolean(L, -1);
+    lua_pop(L, 1);
 
     lua_newtable(L);   /* history, index 7 */
     luaL_checkstack(L, 8, "fit");

@@ -192,6 +192,7 @@ static int setup(lua_State *L)
         set_opt_str(L, "data", o->data_dir);
         set_opt_str(L, "out", o->out_dir);
         set_opt_int(L, "verbosity", o->verbosity);
+        set_opt_int(L, "resume", o->resume);
     }
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
 

@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "detrun.h"
+#include "golden.h"
 
 /* From gpu/ (a CUDA build lists the devices, a build without CUDA says so). */
 extern int detrun_gpu_list_devices(char *buf, size_t len);
@@ -34,9 +35,17 @@ static const char usage_text[] =
     "      --device DEV     cpu | cuda | cuda:N (default cpu)\n"
     "      --gpu-kernels K  cudnn | portable (default cudnn)\n"
     "      --devices        list the CUDA devices and exit\n"
+    "      --record FILE    write the run's deterministic fingerprints to a golden FILE\n"
+    "      --check FILE     compare them with a golden FILE; exit 3 when they differ\n"
+    "      --trace FILE     record per-step fingerprints of every tensor to FILE\n"
+    "      --trace-every K  trace every K-th step only (default 1)\n"
+    "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
+    "      --resume         continue the run found in the results folder (-o DIR)\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
-    "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error.\n";
+    "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
+    "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error,\n"
+    "3 fingerprints that differ from the golden file (--check).\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -59,7 +68,17 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 }
 
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
-       OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION };
+       OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
+       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME };
+
+/* The options as given, for the header of a golden file. */
+static void join_options(int argc, char **argv, char *buf, size_t len)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 1; i < argc && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%s", i > 1 ? " " : "", argv[i]);
+}
 
 int main(int argc, char **argv)
 {
@@ -78,9 +97,19 @@ int main(int argc, char **argv)
         { "gpu-kernels", required_argument, NULL, OPT_GPU_KERNELS },
         { "devices", no_argument, NULL, OPT_DEVICES },
         { "version", no_argument, NULL, OPT_VERSION },
+        { "record", required_argument, NULL, OPT_RECORD },
+        { "check", required_argument, NULL, OPT_CHECK },
+        { "trace", required_argument, NULL, OPT_TRACE },
+        { "trace-every", required_argument, NULL, OPT_TRACE_EVERY },
+        { "trace-values", no_argument, NULL, OPT_TRACE_VALUES },
+        { "resume", no_argument, NULL, OPT_RESUME },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
+    if (argc >= 2 && strcmp(argv[1], "diff") == 0)
+        return detrun_diff_main(argc - 1, argv + 1);
+    const char *record = NULL, *check = NULL, *trace = NULL;
+    int trace_every = 1, trace_values = 0;
     detrun_options ro = DETRUN_OPTIONS_INIT;
     detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
     so.out_dir = "results";
@@ -144,6 +173,16 @@ int main(int argc, char **argv)
             fputs(buf, stdout);
             return 0;
         }
+        case OPT_RECORD: record = optarg; break;
+        case OPT_CHECK: check = optarg; break;
+        case OPT_TRACE: trace = optarg; break;
+        case OPT_TRACE_EVERY:
+            if (parse_num(optarg, 1, INT_MAX, &v) != 0)
+                return usage_error("--trace-every: '%s' is not a positive step count", optarg);
+            trace_every = (int)v;
+            break;
+        case OPT_TRACE_VALUES: trace_values = 1; break;
+        case OPT_RESUME: so.resume = 1; break;
         case OPT_VERSION:
             printf("detrun %s (%s)\n", detrun_version(), LUA_RELEASE);
             return 0;
@@ -165,6 +204,8 @@ int main(int argc, char **argv)
         return usage_error("%s", "no SCRIPT given");
     so.argc = argc - optind;
     so.argv = argv + optind;
+    char options[1024];
+    join_options(optind, argv, options, sizeof options);
 
     detrun_runtime *rt = NULL;
     if (detrun_open(&rt, &ro) != DETRUN_OK) {
@@ -174,10 +215,33 @@ int main(int argc, char **argv)
     }
     int status = 0;
     detrun_results *res = NULL;
+    if (trace != NULL && detrun_trace_start(rt, trace, trace_every, trace_values) != DETRUN_OK) {
+        fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+        detrun_close(rt);
+        return 1;
+    }
     if (detrun_set_script_options(rt, &so) != DETRUN_OK ||
         detrun_run_file(rt, argv[optind], &res) != DETRUN_OK) {
         fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
         status = 1;
+    }
+    if (trace != NULL && detrun_trace_stop(rt) != DETRUN_OK && status == 0) {
+        fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+        status = 1;
+    }
+    if (status == 0 && record != NULL &&
+        detrun_golden_write(rt, res, record, argv[optind], options) != DETRUN_OK) {
+        fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+        status = 1;
+    }
+    int mismatch = 0;
+    if (status == 0 && check != NULL) {
+        if (detrun_golden_check(rt, res, check, stdout, &mismatch) != DETRUN_OK) {
+            fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+            status = 1;
+        } else if (mismatch) {
+            status = DETRUN_EXIT_MISMATCH;
+        }
     }
     detrun_results_free(res);
     detrun_close(rt);

@@ -200,11 +200,14 @@ function Model:_ready(level)
   return self:_build(self.input[1], self.input[2], self.input[3], default_seed(), level + 1)
 end
 
-local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "seed", "rows", "on_epoch" }
+local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "seed", "rows", "on_epoch",
+                   "checkpoint", "resume" }
 
--- m:fit(run, data, { epochs, batch, validation_split, shuffle, stream, rows, on_epoch })
+-- m:fit(run, data, { epochs, batch, validation_split, shuffle, stream, rows, on_epoch,
+--                    checkpoint, resume })
 -- -> history: one record per epoch (loss, accuracy, val_loss, val_accuracy,
--- fingerprint, seconds), as Keras' History.
+-- fingerprint, seconds), as Keras' History. checkpoint: a file the whole
+-- training state is saved to after every epoch; resume: continue from it.
 function Model:fit(run, data, t)
   t = t or {}
   util.check_options(t, FIT_OPTS, "fit", 2)
@@ -213,7 +216,8 @@ function Model:fit(run, data, t)
   local m = self:_build(c, h, w, run.seed, 2)
   local history, err = m:fit(run, data, t.rows, {
     epochs = t.epochs or 1, batch = t.batch or 32, validation_split = t.validation_split or 0,
-    shuffle = t.shuffle ~= false, stream = t.stream or 0, seed = t.seed }, t.on_epoch)
+    shuffle = t.shuffle ~= false, stream = t.stream or 0, seed = t.seed,
+    checkpoint = t.checkpoint, resume = t.resume }, t.on_epoch)
   if not history then fail(self, err, 2) end
   return history
 end

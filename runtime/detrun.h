@@ -285,7 +285,7 @@ DETRUN_API detrun_status detrun_trace_compare(detrun_runtime *rt, const char *a,
                                               const char *dump_prefix, FILE *report,
                                               int *differ);
 /* One line describing the machine a run gives its bits on, for the headers
- * of goldens and traces: CPU model, ISA path, threads, device, mode. */
+ * of goldens and traces: CPU model, ISA path, threads, device. */
 DETRUN_API void detrun_machine(detrun_runtime *rt, char *buf, size_t len);
 
 /* Fingerprints: XXH3-128 over a canonical serialisation, 32 lowercase hex
@@ -323,9 +323,10 @@ typedef struct detrun_script_options {
     int verbosity;            /* 0 silent, 1 the report on stdout, 2 also progress on stderr */
     int argc;                 /* the script's arguments: Lua's arg[0..argc-1] */
     char *const *argv;
+    int resume;               /* non-zero: continue the run found in out_dir (docs/regression.md) */
 } detrun_script_options;
 
-#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
+#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0 }
 
 DETRUN_API detrun_status detrun_set_script_options(detrun_runtime *rt,
                                                    const detrun_script_options *opt);

@@ -41,7 +41,6 @@ void detrun_machine(detrun_runtime *rt, char *buf, size_t len)
     const char *isa = "-";
     if (rt != NULL && rt->backend != NULL && strcmp(rt->backend->name, "cpu") == 0)
         isa = DETRUN_CPU(rt->backend)->simd ? "avx2+fma" : "scalar";
-    snprintf(buf, len, "cpu \"%s\"; isa %s; threads %d; device %s; mode %s", model, isa,
-             rt != NULL ? rt->threads : 0, rt != NULL ? rt->device_name : "-",
-             rt != NULL && rt->mode == DETRUN_FAST ? "fast" : "deterministic");
+    snprintf(buf, len, "cpu \"%s\"; isa %s; threads %d; device %s", model, isa,
+             rt != NULL ? rt->threads : 0, rt != NULL ? rt->device_name : "-");
 }

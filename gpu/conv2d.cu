@@ -100,6 +100,8 @@ __global__ static void conv2d_dw_kernel(float *dw, float *db, const float *dout,
         for (int s = n0; s < n1; s++) {
             const float *dy = dout + ((size_t)s * d.o + o) * d.oh * d.ow;
             const float *src = in + ((size_t)s * d.c + c) * d.h * d.w;
+            /* Unrolled so that loads are issued ahead of the fma chain. */
+#pragma unroll 4
             for (int y = 0; y < d.oh; y++) {
                 int iy = y * d.stride + ky - d.pad_top;
                 int rowok = iy >= 0 && iy < d.h;

@@ -1,7 +1,38 @@
 /* gather: a batch of images from the data set already on the device. */
+#include <string.h>
+
 #include "cuda_backend.h"
 
+/* A training batch's row indices travel as a kernel parameter: no copy from
+ * pageable host memory, which could make the host wait for the stream at
+ * every step. Larger requests (evaluation) copy the rows first. */
+#define PARAM_ROWS 960
+
+typedef struct rows_param { uint32_t r[PARAM_ROWS]; } rows_param;
+
 /* docs/determinism.md "Data": (float)byte / 255.0f, one correctly rounded division. */
+__device__ static void gather_one(float *x, int32_t *y, const uint8_t *images,
+                                  const uint8_t *labels, size_t pixels, size_t i, size_t r,
+                                  size_t row)
+{
+    size_t p = i - r * pixels;
+    x[i] = __fdiv_rn((float)images[row * pixels + p], 255.0f);
+    if (p == 0 && y && labels)
+        y[r] = labels[row];
+}
+
+__global__ static void gather_param_kernel(float *x, int32_t *y, const uint8_t *images,
+                                           const uint8_t *labels, size_t pixels, rows_param rows,
+                                           int n)
+{
+    size_t total = (size_t)n * pixels;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
+         i += (size_t)gridDim.x * blockDim.x) {
+        size_t r = i / pixels;
+        gather_one(x, y, images, labels, pixels, i, r, rows.r[r]);
+    }
+}
+
 __global__ static void gather_kernel(float *x, int32_t *y, const uint8_t *images,
                                      const uint8_t *labels, size_t pixels, const uint32_t *rows,
                                      int n)
@@ -9,11 +40,8 @@ __global__ static void gather_kernel(float *x, int32_t *y, const uint8_t *images
     size_t total = (size_t)n * pixels;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total;
          i += (size_t)gridDim.x * blockDim.x) {
-        size_t r = i / pixels, p = i - r * pixels;
-        size_t row = rows[r];
-        x[i] = __fdiv_rn((float)images[row * pixels + p], 255.0f);
-        if (p == 0 && y && labels)
-            y[r] = labels[row];
+        size_t r = i / pixels;
+        gather_one(x, y, images, labels, pixels, i, r, rows[r]);
     }
 }
 
@@ -21,8 +49,17 @@ void detrun_cuda_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *
                         const uint8_t *labels, size_t pixels, const uint32_t *rows, int n)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
-    if (g->status != DETRUN_OK || n <= 0)
+    if (g->status != DETRUN_OK || n <= 0 || pixels == 0)
         return;
+    unsigned blocks = detrun_cuda_blocks((size_t)n * pixels);
+    if (n <= PARAM_ROWS) {
+        rows_param p;
+        memcpy(p.r, rows, (size_t)n * sizeof *rows);
+        gather_param_kernel<<<blocks, DETRUN_CUDA_THREADS, 0, g->stream>>>(x, y, images, labels,
+                                                                           pixels, p, n);
+        DETRUN_CUDA_LAUNCHED(g, "gather kernel");
+        return;
+    }
     if ((size_t)n > g->rows_cap) {
         if (g->rows && !detrun_cuda_ok(g, cudaFree(g->rows), "cudaFree (rows)"))
             return;
@@ -32,12 +69,12 @@ void detrun_cuda_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *
             return;
         g->rows_cap = (size_t)n;
     }
-    /* The rows are pageable host memory: staged before the call returns. */
+    /* Pageable host memory: staged before the call returns. */
     if (!detrun_cuda_ok(g, cudaMemcpyAsync(g->rows, rows, (size_t)n * sizeof *rows,
                                            cudaMemcpyHostToDevice, g->stream),
                         "gather (rows upload)"))
         return;
-    gather_kernel<<<detrun_cuda_blocks((size_t)n * pixels), DETRUN_CUDA_THREADS, 0, g->stream>>>(
-        x, y, images, labels, pixels, g->rows, n);
+    gather_kernel<<<blocks, DETRUN_CUDA_THREADS, 0, g->stream>>>(x, y, images, labels, pixels,
+                                                                 g->rows, n);
     DETRUN_CUDA_LAUNCHED(g, "gather kernel");
 }

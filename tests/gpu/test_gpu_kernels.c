@@ -436,20 +436,23 @@ static void test_check_finite(void)
     free(x);
 }
 
-static void test_gather(void)
+/* n up to 960 rows travels as a kernel parameter, more through a copy. */
+static void test_gather(int n)
 {
     const size_t pixels = 784, rows_in_set = 57;
-    const int n = 9;
     uint8_t *img = xmalloc(pixels * rows_in_set), lab[57];
     for (size_t i = 0; i < pixels * rows_in_set; i++)
         img[i] = (uint8_t)randu(256, i);
-    img[3] = 255;
-    img[4] = 0;
+    img[56 * pixels + 3] = 255;
+    img[56 * pixels + 4] = 0;
     for (size_t i = 0; i < rows_in_set; i++)
         lab[i] = (uint8_t)(i % 10);
-    uint32_t rows[9] = { 56, 0, 7, 7, 13, 0, 31, 2, 55 };
+    uint32_t *rows = xmalloc((size_t)n * 4);
+    for (int i = 0; i < n; i++)
+        rows[i] = randu((uint32_t)rows_in_set, (size_t)i + 7);
+    rows[0] = 56;
     float *x[2];
-    int32_t y[2][9];
+    int32_t *y[2];
     for (int s = 0; s < 2; s++) {
         detrun_backend *b = s ? gpu : cpu;
         uint8_t *bi = put(b, img, pixels * rows_in_set), *bl = put(b, lab, rows_in_set);
@@ -457,14 +460,22 @@ static void test_gather(void)
         int32_t *by = (int32_t *)poisoned(b, (size_t)n);
         b->gather(b, bx, by, bi, bl, pixels, rows, n);
         x[s] = xmalloc(pixels * n * 4);
+        y[s] = xmalloc((size_t)n * 4);
         get(b, x[s], bx, pixels * n * 4);
-        get(b, y[s], by, sizeof y[s]);
+        get(b, y[s], by, (size_t)n * 4);
         b->free(b, bi); b->free(b, bl); b->free(b, bx); b->free(b, by);
     }
-    compare("gather images", x[0], x[1], pixels * n, 0.0);
-    CHECK(memcmp(y[0], y[1], sizeof y[0]) == 0, "%s gather labels differ", fl->kernels);
-    CHECK(x[1][3] == 1.0f && x[1][4] == 0.0f && y[1][0] == 6, "gather: row 56 misread");
-    free(x[0]); free(x[1]); free(img);
+    char what[64];
+    snprintf(what, sizeof what, "gather %d rows", n);
+    compare(what, x[0], x[1], pixels * n, 0.0);
+    CHECK(memcmp(y[0], y[1], (size_t)n * 4) == 0, "%s %s: labels differ", fl->kernels, what);
+    CHECK(x[1][3] == 1.0f && x[1][4] == 0.0f && y[1][0] == 6, "%s: row 56 misread", what);
+    for (int s = 0; s < 2; s++) {
+        free(x[s]);
+        free(y[s]);
+    }
+    free(rows);
+    free(img);
 }
 
 int main(void)
@@ -516,7 +527,8 @@ int main(void)
         test_softmax(37, 3, 0);
         test_optimizers(5003, 37);
         test_check_finite();
-        test_gather();
+        test_gather(9);
+        test_gather(1500);
         st = gpu->sync(gpu);
         CHECK(st == DETRUN_OK, "%s: backend reports status %d: %s", fl->kernels, (int)st,
               gpu->errmsg && gpu->errmsg(gpu) ? gpu->errmsg(gpu) : "no message");

@@ -85,6 +85,9 @@ if [ -d "$CARRY/debs" ] && { [ -n "${DETRUN_CARRY_DEPS:-}" ] ||
     command -v pkg-config >/dev/null || export PKG_CONFIG=$SYSROOT/usr/bin/pkgconf
     echo "dependencies from $SYSROOT" >>"$LOG"
 fi
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH=/usr/local/cuda/bin:$PATH
+fi
 if [ -z "${DETRUN_DATA:-}" ]; then
     if [ -f "$CARRY/data/train-images-idx3-ubyte.gz" ]; then
         export DETRUN_DATA=$CARRY/data
@@ -109,6 +112,7 @@ fi
     echo "root $ROOT, build $BUILD, data $DETRUN_DATA, cuDNN ${CUDNN_ROOT:-beside the toolkit}"
     nvidia-smi -L 2>&1
     nvcc --version 2>&1 | tail -1
+    cmake --version 2>&1 | head -1
 } >>"$LOG"
 
 # ---- build -------------------------------------------------------------------

@@ -245,8 +245,80 @@ AVX2 static void corr_channels(const corr_args *a, int oc0, int oc1)
     }
 }
 
+AVX2 INLINE void dw_group(float *dw, float *db, const float *dout, const float *in,
+                          const detrun_conv_dims *d, int o, int c, int n0, int n1, int t0,
+                          const int NT, const int BIAS)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 negzero = _mm256_set1_ps(-0.0f);
+    size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
+    const float *dout_end = dout + (size_t)d->n * d->o * oplane;
+    const float *in_end = in + (size_t)d->n * d->c * iplane;
+    int maxoff = (d->kh - 1) * d->w + d->kw - 1;
+    int off[4] = { 0, 0, 0, 0 };
+    for (int t = 0; t < NT; t++)
+        off[t] = ((t0 + t) / d->kw) * d->w + (t0 + t) % d->kw;
+    __m256 LA[4], LB[4], BA = _mm256_setzero_ps(), BB = _mm256_setzero_ps();
+    for (int t = 0; t < NT; t++)
+        LA[t] = LB[t] = _mm256_setzero_ps();
+    for (int n = n0; n < n1; n++) {
+        const float *po = dout + ((size_t)n * d->o + o) * oplane;
+        const float *pi = in + ((size_t)n * d->c + c) * iplane;
+        for (int y = 0; y < d->oh; y++) {
+            const float *gr = po + (size_t)y * d->ow;
+            const float *ir = pi + (size_t)y * d->w;
+            for (int x0 = 0; x0 < d->ow; x0 += LANES) {
+                int aa = d->ow - x0 < 8 ? d->ow - x0 : 8;
+                int ab = d->ow - x0 - 8 < 8 ? d->ow - x0 - 8 : 8;
+                __m256 ma = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(aa), lane));
+                __m256 mb = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(ab), lane));
+                /* Whole-vector loads past the row stay inside the buffers
+                 * except at their very ends. */
+                int safe = gr + x0 + LANES <= dout_end && ir + x0 + maxoff + LANES <= in_end;
+                __m256 ga, gb, va[4], vb[4];
+                if (safe) {
+                    ga = _mm256_and_ps(_mm256_loadu_ps(gr + x0), ma);
+                    gb = _mm256_and_ps(_mm256_loadu_ps(gr + x0 + 8), mb);
+                    for (int t = 0; t < NT; t++) {
+                        va[t] = _mm256_and_ps(_mm256_loadu_ps(ir + x0 + off[t]), ma);
+                        vb[t] = _mm256_and_ps(_mm256_loadu_ps(ir + x0 + off[t] + 8), mb);
+                    }
+                } else {
+                    ga = _mm256_maskload_ps(gr + x0, _mm256_castps_si256(ma));
+                    gb = _mm256_maskload_ps(gr + x0 + 8, _mm256_castps_si256(mb));
+                    for (int t = 0; t < NT; t++) {
+                        va[t] = _mm256_maskload_ps(ir + x0 + off[t], _mm256_castps_si256(ma));
+                        vb[t] = _mm256_maskload_ps(ir + x0 + off[t] + 8, _mm256_castps_si256(mb));
+                    }
+                }
+                ga = _mm256_or_ps(ga, _mm256_andnot_ps(ma, negzero));
+                gb = _mm256_or_ps(gb, _mm256_andnot_ps(mb, negzero));
+                if (BIAS) {
+                    BA = _mm256_add_ps(BA, ga);
+                    BB = _mm256_add_ps(BB, gb);
+                }
+                for (int t = 0; t < NT; t++) {
+                    LA[t] = _mm256_fmadd_ps(ga, va[t], LA[t]);
+                    LB[t] = _mm256_fmadd_ps(gb, vb[t], LB[t]);
+                }
+            }
+        }
+    }
+    float L[LANES];
+    for (int t = 0; t < NT; t++) {
+        _mm256_storeu_ps(L, LA[t]);
+        _mm256_storeu_ps(L + 8, LB[t]);
+        dw[t0 + t] = lanes_tree(L);
+    }
+    if (BIAS) {
+        _mm256_storeu_ps(L, BA);
+        _mm256_storeu_ps(L + 8, BB);
+        *db = lanes_tree(L);
+    }
+}
+
 /* 16 lanes of one (o, c) pair over samples [n0, n1), stride 1 and no
- * padding, every tap; bias lanes too when db is not NULL.
+ * padding, every tap (four at a time); bias lanes too when db is not NULL.
  *
  * Columns past the row's end must leave their lanes exactly as they are:
  * there dout is made -0 and the input +0, and fma(-0, +0, L) = L + (-0) = L
@@ -254,78 +326,23 @@ AVX2 static void corr_channels(const corr_args *a, int oc0, int oc1)
 AVX2 static void dw_pair_avx2(float *dw, float *db, const float *dout, const float *in,
                               const detrun_conv_dims *d, int o, int c, int n0, int n1)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256 negzero = _mm256_set1_ps(-0.0f);
     int taps = d->kh * d->kw;
-    size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
-    const float *dout_end = dout + (size_t)d->n * d->o * oplane;
-    const float *in_end = in + (size_t)d->n * d->c * iplane;
-    int maxoff = (d->kh - 1) * d->w + d->kw - 1;
     for (int t0 = 0; t0 < taps; t0 += 4) {
         int nt = taps - t0 < 4 ? taps - t0 : 4;
-        int off[4];
-        for (int t = 0; t < nt; t++)
-            off[t] = ((t0 + t) / d->kw) * d->w + (t0 + t) % d->kw;
-        int with_bias = t0 == 0 && db;
-        __m256 LA[4], LB[4], BA = _mm256_setzero_ps(), BB = _mm256_setzero_ps();
-        for (int t = 0; t < 4; t++)
-            LA[t] = LB[t] = _mm256_setzero_ps();
-        for (int n = n0; n < n1; n++) {
-            const float *po = dout + ((size_t)n * d->o + o) * oplane;
-            const float *pi = in + ((size_t)n * d->c + c) * iplane;
-            for (int y = 0; y < d->oh; y++) {
-                const float *gr = po + (size_t)y * d->ow;
-                const float *ir = pi + (size_t)y * d->w;
-                for (int x0 = 0; x0 < d->ow; x0 += LANES) {
-                    int aa = d->ow - x0 < 8 ? d->ow - x0 : 8;
-                    int ab = d->ow - x0 - 8 < 8 ? d->ow - x0 - 8 : 8;
-                    if (ab < 0)
-                        ab = 0;
-                    __m256 ma = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(aa), lane));
-                    __m256 mb = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(ab), lane));
-                    /* Whole-vector loads past the row stay inside the
-                     * buffers except at their very ends. */
-                    int safe = gr + x0 + LANES <= dout_end && ir + x0 + maxoff + LANES <= in_end;
-                    __m256 ga, gb;
-                    if (safe) {
-                        ga = _mm256_and_ps(_mm256_loadu_ps(gr + x0), ma);
-                        gb = _mm256_and_ps(_mm256_loadu_ps(gr + x0 + 8), mb);
-                    } else {
-                        ga = _mm256_maskload_ps(gr + x0, _mm256_castps_si256(ma));
-                        gb = _mm256_maskload_ps(gr + x0 + 8, _mm256_castps_si256(mb));
-                    }
-                    ga = _mm256_or_ps(ga, _mm256_andnot_ps(ma, negzero));
-                    gb = _mm256_or_ps(gb, _mm256_andnot_ps(mb, negzero));
-                    if (with_bias) {
-                        BA = _mm256_add_ps(BA, ga);
-                        BB = _mm256_add_ps(BB, gb);
-                    }
-                    for (int t = 0; t < nt; t++) {
-                        const float *ip = ir + x0 + off[t];
-                        __m256 va, vb;
-                        if (safe) {
-                            va = _mm256_and_ps(_mm256_loadu_ps(ip), ma);
-                            vb = _mm256_and_ps(_mm256_loadu_ps(ip + 8), mb);
-                        } else {
-                            va = _mm256_maskload_ps(ip, _mm256_castps_si256(ma));
-                            vb = _mm256_maskload_ps(ip + 8, _mm256_castps_si256(mb));
-                        }
-                        LA[t] = _mm256_fmadd_ps(ga, va, LA[t]);
-                        LB[t] = _mm256_fmadd_ps(gb, vb, LB[t]);
-                    }
-                }
+        if (t0 == 0 && db) {
+            switch (nt) {
+            case 1: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 1, 1); break;
+            case 2: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 2, 1); break;
+            case 3: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 3, 1); break;
+            default: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 4, 1); break;
             }
+            continue;
         }
-        float L[LANES];
-        for (int t = 0; t < nt; t++) {
-            _mm256_storeu_ps(L, LA[t]);
-            _mm256_storeu_ps(L + 8, LB[t]);
-            dw[t0 + t] = lanes_tree(L);
-        }
-        if (with_bias) {
-            _mm256_storeu_ps(L, BA);
-            _mm256_storeu_ps(L + 8, BB);
-            *db = lanes_tree(L);
+        switch (nt) {
+        case 1: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 1, 0); break;
+        case 2: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 2, 0); break;
+        case 3: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 3, 0); break;
+        default: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 4, 0); break;
         }
     }
 }

@@ -193,6 +193,8 @@ static int setup(lua_State *L)
         set_opt_str(L, "out", o->out_dir);
         set_opt_int(L, "verbosity", o->verbosity);
         set_opt_int(L, "resume", o->resume);
+        set_opt_int(L, "shard", o->shard);
+        set_opt_int(L, "shards", o->shards);
     }
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
 

@@ -18,6 +18,10 @@
 
 /* From gpu/ (a CUDA build lists the devices, a build without CUDA says so). */
 extern int detrun_gpu_list_devices(char *buf, size_t len);
+/* From lua/merge.c and lua/slurm.c: detrun merge, detrun slurm (docs/cluster.md). */
+extern int detrun_merge_main(int argc, char **argv);
+extern int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
+                             const detrun_script_options *so, int shards, int wait);
 
 static const char usage_text[] =
     "usage: detrun [options] SCRIPT [script args...]\n"
@@ -41,9 +45,12 @@ static const char usage_text[] =
     "      --trace-every K  trace every K-th step only (default 1)\n"
     "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
     "      --resume         continue the run found in the results folder (-o DIR)\n"
+    "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
+    "   or: detrun merge [--partial] [-q] OUT            (detrun merge --help)\n"
+    "   or: detrun slurm [--shards N] [--wait] [options] [-- SBATCH-OPTIONS] SCRIPT [args]\n"
     "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error,\n"
     "3 fingerprints that differ from the golden file (--check).\n";
 
@@ -69,7 +76,24 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
-       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME };
+       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
+
+/* "K/N" with 0 <= K < N; 0 on success. */
+static int parse_shard(const char *s, int *k, int *n)
+{
+    char head[32];
+    const char *slash = strchr(s, '/');
+    long long a, b;
+    if (slash == NULL || (size_t)(slash - s) >= sizeof head)
+        return -1;
+    memcpy(head, s, (size_t)(slash - s));
+    head[slash - s] = '\0';
+    if (parse_num(head, 0, INT_MAX, &a) != 0 || parse_num(slash + 1, 1, INT_MAX, &b) != 0 || a >= b)
+        return -1;
+    *k = (int)a;
+    *n = (int)b;
+    return 0;
+}
 
 /* The options as given, for the header of a golden file. */
 static void join_options(int argc, char **argv, char *buf, size_t len)
@@ -103,11 +127,21 @@ int main(int argc, char **argv)
         { "trace-every", required_argument, NULL, OPT_TRACE_EVERY },
         { "trace-values", no_argument, NULL, OPT_TRACE_VALUES },
         { "resume", no_argument, NULL, OPT_RESUME },
+        { "shard", required_argument, NULL, OPT_SHARD },
+        { "shards", required_argument, NULL, OPT_SHARDS },
+        { "wait", no_argument, NULL, OPT_WAIT },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     if (argc >= 2 && strcmp(argv[1], "diff") == 0)
         return detrun_diff_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "merge") == 0)
+        return detrun_merge_main(argc - 1, argv + 1);
+    int slurm = argc >= 2 && strcmp(argv[1], "slurm") == 0, shards = 0, wait = 0;
+    if (slurm) {   /* the same options, parsed here, handed on to each task */
+        argc--;
+        argv++;
+    }
     const char *record = NULL, *check = NULL, *trace = NULL;
     int trace_every = 1, trace_values = 0;
     detrun_options ro = DETRUN_OPTIONS_INIT;
@@ -183,6 +217,22 @@ int main(int argc, char **argv)
             break;
         case OPT_TRACE_VALUES: trace_values = 1; break;
         case OPT_RESUME: so.resume = 1; break;
+        case OPT_SHARD:
+            if (slurm || parse_shard(optarg, &so.shard, &so.shards) != 0)
+                return usage_error(slurm ? "--shard %s: detrun slurm gives each task its shard"
+                                         : "--shard: '%s' is not K/N with 0 <= K < N", optarg);
+            break;
+        case OPT_SHARDS:
+            if (!slurm || parse_num(optarg, 1, INT_MAX, &v) != 0)
+                return usage_error(slurm ? "--shards: '%s' is not a positive count"
+                                         : "--shards %s: an option of detrun slurm", optarg);
+            shards = (int)v;
+            break;
+        case OPT_WAIT:
+            if (!slurm)
+                return usage_error("%s: an option of detrun slurm", "--wait");
+            wait = 1;
+            break;
         case OPT_VERSION:
             printf("detrun %s (%s)\n", detrun_version(), LUA_RELEASE);
             return 0;
@@ -202,6 +252,10 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         return usage_error("%s", "no SCRIPT given");
+    if (so.shards > 0 && (record != NULL || check != NULL))
+        return usage_error("%s: golden files are of whole runs, not of one shard", "--shard");
+    if (slurm)
+        return detrun_slurm_main(argc, argv, optind, &ro, &so, shards, wait);
     so.argc = argc - optind;
     so.argv = argv + optind;
     char options[1024];

@@ -324,9 +324,11 @@ typedef struct detrun_script_options {
     int argc;                 /* the script's arguments: Lua's arg[0..argc-1] */
     char *const *argv;
     int resume;               /* non-zero: continue the run found in out_dir (docs/regression.md) */
+    int shard, shards;        /* shards > 0: run only shard `shard` of the grid's cells, recording
+                                 them in out_dir/shards (docs/cluster.md); shard -1: plan only */
 } detrun_script_options;
 
-#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0 }
+#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0 }
 
 DETRUN_API detrun_status detrun_set_script_options(detrun_runtime *rt,
                                                    const detrun_script_options *opt);

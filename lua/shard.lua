@@ -1,0 +1,138 @@
+-- detrun.shard: `detrun --shard K/N`, one shard of an experiment's grid.
+--
+-- The cells are numbered from 0 in the order a single process runs them
+-- (the script's modes, then repeats, then folds). Shard K of N runs the cells
+-- whose number i has i % N == K: a fixed assignment, independent of timing,
+-- that spreads every mode and repeat over the shards. Each finished cell's
+-- record is written whole or not at all to OUT/shards/<mode>-r<R>-f<F>.json;
+-- a cell already recorded there is not run again, so rerunning a shard after
+-- a failure redoes only its missing or failed cells. OUT/shards/plan.json
+-- describes the grid for `detrun merge` (lua/merge.lua).
+local dr = ...
+local experiment = dr._experiment
+local shard = {}
+dr._shard = shard
+
+function shard.dir(out) return out .. "/shards" end
+
+function shard.cell_name(cell)
+  return string.format("%s-r%d-f%d", cell.mode, cell["repeat"], cell.fold)
+end
+
+-- Cell i (from 0) belongs to shard i % n.
+function shard.owner(i, n) return i % n end
+
+-- The cells of a grid, in the order experiment.plan lists them.
+function shard.cells(modes, repeats, folds)
+  local cells = {}
+  for _, mode in ipairs(modes) do
+    for r = 0, repeats - 1 do
+      for f = 0, folds - 1 do cells[#cells + 1] = { mode = mode, ["repeat"] = r, fold = f } end
+    end
+  end
+  return cells
+end
+
+-- What merge needs of the plan. `grid` holds what makes two runs' cells
+-- interchangeable; threads and device only describe the machine.
+local function plan_record(p)
+  return {
+    grid = { experiment = p.name, detrun_version = dr.version, seed = p.seed,
+             settings = { rows = p.rows, folds = p.folds, repeats = p.repeats, modes = p.modes,
+                          epochs = p.fit.epochs, batch = p.fit.batch,
+                          validation_split = p.fit.validation_split, shuffle = p.fit.shuffle } },
+    threads = p.threads, device = p.device, cells = #p.cells,
+  }
+end
+
+local function canonical(t) return dr._results(t):json() end
+
+-- Writes plan.json, or checks that the one there describes the same grid
+-- (shards of another experiment, or of other settings, must not mix).
+local function ensure_plan(p, dir)
+  local path = dir .. "/plan.json"
+  local mine = plan_record(p)
+  local have = dr._record_read(path)
+  if have then
+    if type(have.grid) ~= "table" or canonical(have.grid) ~= canonical(mine.grid) then
+      error(string.format("%s describes another grid than this run's (%s): use another --out, "
+                          .. "or remove %s to start over", path, canonical(mine.grid):gsub("%s+", " "),
+                          dir), 0)
+    end
+    return
+  end
+  dr._record_write(path, mine)
+end
+
+-- The record of a cell if it finished in an earlier run, else nil.
+local function recorded(path, cell)
+  local rec = dr._record_read(path)
+  if rec and rec.error == nil and rec.mode == cell.mode and rec["repeat"] == cell["repeat"]
+     and rec.fold == cell.fold and type(rec.fingerprint) == "string" then
+    return rec
+  end
+  return nil
+end
+
+-- Runs shard k of n of the plan p (k < 0: only writes the plan).
+function shard.run(p, k, n)
+  if not p.out then error("dr.experiment: --shard needs a results folder (--out)", 0) end
+  local dir = shard.dir(p.out)
+  dr._mkdirs(dir)
+  ensure_plan(p, dir)
+  if k < 0 then return end
+
+  local mine = {}
+  for i, cell in ipairs(p.cells) do
+    if shard.owner(i - 1, n) == k then mine[#mine + 1] = cell end
+  end
+  local todo, done = {}, 0
+  for _, cell in ipairs(mine) do
+    if recorded(dir .. "/" .. shard.cell_name(cell) .. ".json", cell) then
+      done = done + 1
+    else
+      todo[#todo + 1] = cell
+    end
+  end
+  local progress = (p.verbosity >= 2 and #todo > 0) and dr.report.progress(p) or nil
+  if progress then progress.total = #todo end
+  local ctx = #todo > 0 and experiment.prepare(p) or nil
+  -- A cell killed in mid-training continues from its checkpoint (the
+  -- resume rules of docs/regression.md, per cell).
+  p.resume = true
+  local failed = {}
+  for _, cell in ipairs(todo) do
+    local base = dir .. "/" .. shard.cell_name(cell)
+    dr._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
+    local good, rec = pcall(experiment.run_cell, p, ctx, cell, progress, base .. ".ckpt")
+    if good then
+      if progress then progress:cell(cell, rec) end
+    else
+      -- Recorded too, so that merge can say why; a rerun runs it again.
+      failed[#failed + 1] = shard.cell_name(cell) .. ": " .. tostring(rec)
+      rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, error = tostring(rec) }
+    end
+    dr._record_write(base .. ".json", rec)
+    if good then os.remove(base .. ".ckpt") end
+  end
+  if progress then progress:finish() end
+  if p.verbosity >= 1 then
+    io.stdout:write(string.format("%s: shard %d/%d: %d cells run, %d already recorded, %d failed; "
+                                  .. "records in %s\n", p.name, k, n, #todo, done, #failed, dir))
+  end
+  if #failed > 0 then
+    error(string.format("shard %d/%d: %d of its cells failed:\n  %s", k, n, #failed,
+                        table.concat(failed, "\n  ")), 0)
+  end
+end
+
+-- dr.experiment under --shard: the same plan, only this shard's cells, no
+-- results of its own (`detrun merge` makes them).
+local run_all = dr.experiment
+function dr.experiment(spec)
+  local opts = dr.options()
+  if not opts.shards then return run_all(spec) end
+  local p = experiment.plan(spec, opts)
+  shard.run(p, opts.shard or 0, opts.shards)
+  return nil
+end

@@ -30,8 +30,11 @@ install_packages() {
     if [ -e "$prc" ]; then saved=$(mktemp); cp -p "$prc" "$saved"; fi
     printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 755 "$prc"
     rc=0
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        slurmctld slurmd slurm-client munge || rc=$?
+    pkgs="slurmctld slurmd slurm-client munge"
+    # Fresh images may have no package lists yet: update once if needed.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs ||
+        { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+            apt-get install -y --no-install-recommends $pkgs; } || rc=$?
     if [ -n "$saved" ]; then mv "$saved" "$prc"; else rm -f "$prc"; fi
     [ "$rc" = 0 ] || die "apt-get install of slurmctld slurmd slurm-client munge failed ($rc)"
 }

@@ -17,7 +17,9 @@
 #
 # Environment: DETRUN_BUILD (build folder, default build-gpu-check),
 # CUDA_ARCH (default 90), TORCH_FOLDS (PyTorch folds timed per mode, default
-# 3), CHECK_BUDGET (seconds; steps that would not fit are skipped, default 460).
+# 3), CHECK_BUDGET (seconds; steps that would not fit are skipped, default 460),
+# CHECK_STEPS (which parts run, default "tests quick seed torch"), SEED_CONFIGS
+# (the full runs, default "cudnn deterministic,cudnn fast,portable deterministic,portable fast").
 set -u
 OUT=${1:?usage: bench/gpu_check.sh OUTDIR}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +36,7 @@ START=$(date +%s)
 : >"$LOG"
 : >"$SUMMARY"
 
+want() { case " ${CHECK_STEPS:-tests quick seed torch} " in *" $1 "*) return 0 ;; esac; return 1; }
 note() { echo "$*" | tee -a "$SUMMARY" >>"$LOG"; }
 elapsed() { echo $(($(date +%s) - START)); }
 # run NAME LIMIT CMD...: logs the command's output under a header, keeps it in
@@ -83,6 +86,9 @@ if [ -d "$CARRY/debs" ] && { [ -n "${DETRUN_CARRY_DEPS:-}" ] ||
     export PKG_CONFIG_ALLOW_SYSTEM_CFLAGS=1 PKG_CONFIG_ALLOW_SYSTEM_LIBS=1
     export LD_LIBRARY_PATH=$MULTI${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     command -v pkg-config >/dev/null || export PKG_CONFIG=$SYSROOT/usr/bin/pkgconf
+    export PATH=$PATH:$SYSROOT/usr/bin   # lua5.4, which the Lua tests' configure looks for
+    # Debian's multiarch headers (lua5.4-deb-multiarch.h) sit where gcc looks only in /usr.
+    export CPATH=$SYSROOT/usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}
     echo "dependencies from $SYSROOT" >>"$LOG"
 fi
 if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
@@ -133,7 +139,7 @@ run devices 30 "$DETRUN" --devices
 note "$(cat "$OUT/last.out")"
 
 # ---- tests -------------------------------------------------------------------
-for t in test_gpu_devices test_gpu_kernels test_gpu_train; do
+want tests && for t in test_gpu_devices test_gpu_kernels test_gpu_train; do
     run "$t" 240 "$BUILD/tests/gpu/$t"
     case $RC in
         0) r=pass ;; 77) r=skip ;; 125) r=skipped ;; 124) r="timeout" ;; *) r="FAIL ($RC)" ;;
@@ -146,10 +152,10 @@ done
 fingerprints() { grep -E "^$1 repeat [0-9]+: [0-9a-f]{32}$" "$OUT/last.out" | awk '{ print $4 }'; }
 count() { sort -u | grep -c .; }
 
-run quick_cpu 120 "$DETRUN" -t "$JOBS" -m deterministic --repeats 1 experiments/quick.lua
+want quick && run quick_cpu 120 "$DETRUN" -t "$JOBS" -m deterministic --repeats 1 experiments/quick.lua
 CPU_FP=$(fingerprints deterministic | head -1)
-note "quick cpu deterministic:        ${CPU_FP:-none} (${SECS}s)"
-for k in portable cudnn; do
+want quick && note "quick cpu deterministic:        ${CPU_FP:-none} (${SECS}s)"
+want quick && for k in portable cudnn; do
     for m in deterministic fast; do
         run "quick_${k}_$m" 120 "$DETRUN" --device cuda --gpu-kernels "$k" -m "$m" --repeats 3 \
             experiments/quick.lua
@@ -176,13 +182,16 @@ torch_peer() {
     run torch 200 python3 "$ROOT/bench/torch_seed.py" --data "$DETRUN_DATA" --folds "$TORCH_FOLDS"
     grep -E "^torch |seconds=" "$OUT/last.out" >>"$SUMMARY"
     note "PyTorch peer: exit $RC (${SECS}s)"
-    TDET=$(awk '/^deterministic seconds=/ { sub("seconds=", "", $2); print $2 }' "$OUT/last.out")
-    TDEF=$(awk '/^default seconds=/ { sub("seconds=", "", $2); print $2 }' "$OUT/last.out")
+    # The last line of each mode: the first is the warm-up.
+    TDET=$(awk '/^deterministic seconds=/ { sub("seconds=", "", $2); t = $2 } END { print t }' "$OUT/last.out")
+    TDEF=$(awk '/^default seconds=/ { sub("seconds=", "", $2); t = $2 } END { print t }' "$OUT/last.out")
 }
 declare -A TIME
-for cfg in "cudnn deterministic" "cudnn fast" "portable deterministic" "portable fast"; do
+IFS=, read -r -a CONFIGS <<<"${SEED_CONFIGS:-cudnn deterministic,cudnn fast,portable deterministic,portable fast}"
+want seed || CONFIGS=()
+for cfg in "${CONFIGS[@]}"; do
     set -- $cfg
-    [ "$cfg" = "portable fast" ] && torch_peer
+    [ "$cfg" = "portable fast" ] && want torch && torch_peer
     run "seed_$1_$2" 150 "$DETRUN" --device cuda --gpu-kernels "$1" -m "$2" --repeats 1 \
         experiments/seed_mnist.lua
     fp=$(fingerprints "$2" | head -1)
@@ -192,7 +201,7 @@ for cfg in "cudnn deterministic" "cudnn fast" "portable deterministic" "portable
     note "$(printf 'seed CV %-8s %-13s wall %6ss, own %6ss, exit %s  %s' "$1" "$2" "$SECS" \
         "${own:--}" "$RC" "${fp:-}")"
 done
-[ -z "${TORCH_DONE:-}" ] && torch_peer
+[ -z "${TORCH_DONE:-}" ] && want torch && torch_peer
 
 
 # ---- the table ----------------------------------------------------------------------

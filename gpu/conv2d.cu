@@ -81,12 +81,43 @@ __global__ static void conv2d_din_kernel(float *din, const float *dout, const fl
     }
 }
 
+/* One sample's terms of slot k into lane `lane`: rows ascending, then the
+ * columns x = lane, lane + 16, ... (dy: the sample's dout plane of o, src:
+ * its input plane of c; global or shared memory). */
+__device__ static float lane_terms(float L, const float *dy, const float *src,
+                                   const detrun_conv_dims &d, int k, int kk, int lane)
+{
+    if (k < kk) {
+        int ky = k / d.kw, kx = k % d.kw;
+        /* Unrolled so that loads are issued ahead of the fma chain. */
+#pragma unroll 4
+        for (int y = 0; y < d.oh; y++) {
+            int iy = y * d.stride + ky - d.pad_top;
+            int rowok = iy >= 0 && iy < d.h;
+            for (int x = lane; x < d.ow; x += LANES) {
+                int ix = x * d.stride + kx - d.pad_left;
+                float v = rowok && ix >= 0 && ix < d.w ? src[iy * d.w + ix] : 0.0f;
+                L = __fmaf_rn(dy[y * d.ow + x], v, L);
+            }
+        }
+    } else {
+        for (int y = 0; y < d.oh; y++)
+            for (int x = lane; x < d.ow; x += LANES)
+                L = __fadd_rn(L, dy[y * d.ow + x]);
+    }
+    return L;
+}
+
 /* Block (o*c + c, slot group, sample chunk); thread = slot * 16 + lane.
  * Slot k < kh*kw is the weight dw[o][c][k]; slot kh*kw is db[o] (in the
- * c == 0 blocks only). */
+ * c == 0 blocks only). stage > 0: the block first copies the dout and input
+ * planes of `stage` samples into shared memory (the chains are latency
+ * bound, and shared memory answers far sooner than L2); samples are still
+ * taken in ascending order, so the sums are the same. */
 __global__ static void conv2d_dw_kernel(float *dw, float *db, const float *dout, const float *in,
-                                        detrun_conv_dims d, int atomic)
+                                        detrun_conv_dims d, int atomic, int stage)
 {
+    extern __shared__ float sh[];
     int kk = d.kh * d.kw;
     int o = blockIdx.x / d.c, c = blockIdx.x % d.c;
     int slot = threadIdx.x / LANES, lane = threadIdx.x % LANES;
@@ -94,30 +125,30 @@ __global__ static void conv2d_dw_kernel(float *dw, float *db, const float *dout,
     int n0 = atomic ? blockIdx.z * FAST_CHUNK : 0;
     int n1 = atomic ? min(d.n, n0 + FAST_CHUNK) : d.n;
     int active = k < kk || (k == kk && c == 0);
+    size_t po = (size_t)d.oh * d.ow, pi = (size_t)d.h * d.w;
     float L = 0.0f;
-    if (active && k < kk) {
-        int ky = k / d.kw, kx = k % d.kw;
-        for (int s = n0; s < n1; s++) {
-            const float *dy = dout + ((size_t)s * d.o + o) * d.oh * d.ow;
-            const float *src = in + ((size_t)s * d.c + c) * d.h * d.w;
-            /* Unrolled so that loads are issued ahead of the fma chain. */
-#pragma unroll 4
-            for (int y = 0; y < d.oh; y++) {
-                int iy = y * d.stride + ky - d.pad_top;
-                int rowok = iy >= 0 && iy < d.h;
-                for (int x = lane; x < d.ow; x += LANES) {
-                    int ix = x * d.stride + kx - d.pad_left;
-                    float v = rowok && ix >= 0 && ix < d.w ? src[iy * d.w + ix] : 0.0f;
-                    L = __fmaf_rn(dy[y * d.ow + x], v, L);
-                }
+    if (stage == 0) {
+        if (active)
+            for (int s = n0; s < n1; s++)
+                L = lane_terms(L, dout + ((size_t)s * d.o + o) * po,
+                               in + ((size_t)s * d.c + c) * pi, d, k, kk, lane);
+    } else {
+        float *sdy = sh, *sx = sh + (size_t)stage * po;
+        for (int s0 = n0; s0 < n1; s0 += stage) {
+            int cnt = min(stage, n1 - s0);
+            __syncthreads();   /* the previous stage has been used */
+            for (size_t i = threadIdx.x; i < (size_t)cnt * po; i += blockDim.x) {
+                size_t q = i / po;
+                sdy[i] = dout[((s0 + q) * d.o + o) * po + (i - q * po)];
             }
-        }
-    } else if (active) {
-        for (int s = n0; s < n1; s++) {
-            const float *dy = dout + ((size_t)s * d.o + o) * d.oh * d.ow;
-            for (int y = 0; y < d.oh; y++)
-                for (int x = lane; x < d.ow; x += LANES)
-                    L = __fadd_rn(L, dy[y * d.ow + x]);
+            for (size_t i = threadIdx.x; i < (size_t)cnt * pi; i += blockDim.x) {
+                size_t q = i / pi;
+                sx[i] = in[((s0 + q) * d.c + c) * pi + (i - q * pi)];
+            }
+            __syncthreads();
+            if (active)
+                for (int q = 0; q < cnt; q++)
+                    L = lane_terms(L, sdy + q * po, sx + q * pi, d, k, kk, lane);
         }
     }
     /* The fixed tree: for h = 8, 4, 2, 1, L[l] = L[l] + L[l + h] for l < h.
@@ -177,6 +208,15 @@ void detrun_cuda_conv2d_backward(detrun_backend *b, float *din, float *dw, float
                    !detrun_cuda_ok(g, cudaMemsetAsync(db, 0, (size_t)d->o * sizeof *db, g->stream),
                                    "cudaMemsetAsync (conv db)")))
         return;
-    conv2d_dw_kernel<<<grid, threads, 0, g->stream>>>(dw, db, dout, in, *d, atomic);
+    /* Samples staged per pass: as many as 48 KiB of shared memory holds. */
+    size_t per_sample = ((size_t)d->oh * d->ow + (size_t)d->h * d->w) * sizeof(float);
+    int span = atomic ? FAST_CHUNK : d->n;
+    int stage = (int)(48 * 1024 / per_sample);
+    if (stage > span)
+        stage = span;
+    if (stage > 32)
+        stage = 32;
+    conv2d_dw_kernel<<<grid, threads, (size_t)stage * per_sample, g->stream>>>(dw, db, dout, in,
+                                                                              *d, atomic, stage);
     DETRUN_CUDA_LAUNCHED(g, "conv2d_backward (weight gradient) kernel");
 }

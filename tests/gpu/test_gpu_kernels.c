@@ -507,7 +507,8 @@ int main(void)
         int before = failures;
         /* The reference network's shapes, then odd ones: wide rows (lanes
          * wrap), stride 2 with padding, more taps than a block's slots,
-         * asymmetric "same" padding (cuDNN cannot: the project's kernel). */
+         * asymmetric "same" padding (cuDNN cannot: the project's kernel), many
+         * samples (staged in shared memory several at a time), large planes. */
         test_conv(7, 1, 28, 28, 8, 3, 3, 1, 0, 0, 26, 26, 1);
         test_conv(7, 8, 13, 13, 8, 3, 3, 1, 0, 0, 11, 11, 1);
         test_conv(3, 3, 20, 37, 4, 3, 3, 1, 1, 1, 20, 37, 0);
@@ -515,6 +516,7 @@ int main(void)
         test_conv(2, 2, 12, 12, 2, 6, 6, 1, 0, 0, 7, 7, 0);
         test_conv(2, 3, 9, 9, 2, 2, 2, 1, 0, 0, 9, 9, 1);
         test_conv(100, 1, 28, 28, 8, 3, 3, 1, 0, 0, 26, 26, 1);
+        test_conv(3, 1, 90, 90, 2, 3, 3, 1, 0, 0, 88, 88, 0);   /* planes too big to stage */
         test_pool(4, 8, 26, 26, 2, 2);
         test_pool(4, 8, 11, 11, 2, 2);
         test_pool(2, 3, 9, 9, 3, 2);

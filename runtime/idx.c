@@ -319,7 +319,8 @@ static detrun_status read_idx(reader *r, detrun_idx *out)
     if ((st = get(r, head, 4, &got)) != DETRUN_OK)
         return st;
     if (got == 0)
-        return fail(r, DETRUN_ERR_FORMAT, "the gzip stream holds no data%s", cut_note(r));
+        return fail(r, DETRUN_ERR_FORMAT, r->z_cut ? "the gzip stream is cut short before any data"
+                                                    : "the gzip stream holds no data");
     if (got < 4)
         return fail(r, DETRUN_ERR_FORMAT, "file ends inside the IDX header, after %zu bytes%s",
                     got, cut_note(r));

@@ -90,6 +90,7 @@ static int distinct(outcome *r, int n)
 
 int main(void)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0);   /* a crash keeps the lines before it */
     /* DETRUN_DATA (the library's own variable) wins over the test default. */
     const char *data = getenv("DETRUN_DATA") ? NULL : getenv("DETRUN_TEST_DATA");
     char why[2048];

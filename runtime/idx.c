@@ -152,6 +152,19 @@ static detrun_status get(reader *r, uint8_t *dst, size_t want, size_t *got)
     detrun_status st;
     *got = 0;
     while (*got < want) {
+        /* Raw data in large reads goes straight to its place, not through r->in. */
+        if (!r->gz && r->f != NULL && r->in_pos == r->in_len && !r->src_eof &&
+            want - *got >= IN_CHUNK) {
+            size_t n = fread(dst + *got, 1, want - *got, r->f);
+            if (n < want - *got && ferror(r->f))
+                return fail(r, DETRUN_ERR_IO, "read error: %s", strerror(errno));
+            if (r->src_known)
+                r->src_left = n <= r->src_left ? r->src_left - n : 0;
+            if (n == 0)
+                r->src_eof = 1;
+            *got += n;
+            continue;
+        }
         if ((st = fill(r)) != DETRUN_OK)
             return st;
         size_t avail = r->in_len - r->in_pos;
@@ -289,6 +302,8 @@ static uint32_t be32(const uint8_t *p)
 /* Big-endian elements to host order, in place; independent of the host's order. */
 static void to_host(uint8_t *p, size_t count, size_t esize)
 {
+    if (esize == 1)
+        return;
     for (size_t i = 0; i < count; i++, p += esize) {
         if (esize == 2) {
             uint16_t v = (uint16_t)(p[0] << 8 | p[1]);

@@ -168,7 +168,7 @@ static detrun_status check_images(detrun_runtime *rt, const char *path, const de
         return detrun_seterr(rt, DETRUN_ERR_FORMAT,
                              "%s: images of %lux%lux%lu (channels x height x width) are empty",
                              path, (unsigned long)cc, (unsigned long)hh, (unsigned long)ww);
-    if ((uint64_t)cc * hh * ww > INT_MAX || a->dims[0] > UINT32_MAX)
+    if ((uint64_t)cc * hh * ww > INT_MAX)
         return detrun_seterr(rt, DETRUN_ERR_FORMAT,
                              "%s: images of %lux%lux%lu are too large", path, (unsigned long)cc,
                              (unsigned long)hh, (unsigned long)ww);

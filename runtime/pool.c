@@ -10,6 +10,12 @@
  * (g, i + 1), so a worker that wakes late from an earlier job can never take a
  * task of the current one with the old job's function. The caller counts
  * finished tasks and returns when all have finished.
+ *
+ * Publishing a job first closes the counter, (g, CLOSED), then writes the
+ * job, then opens it at (g, 0). Without the closed step a worker could read
+ * the counter of the finished job (g - 1, n), then the new job's function and
+ * larger task count, and still win its compare-and-swap on the old counter:
+ * it would run a task of the new job that counts as finished twice.
  */
 #include "pool.h"
 
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 
 #define SPIN_CHECKS 4000     /* ~tens of microseconds before blocking */
+#define CLOSED 0xffffffffu   /* task field while a job is being written */
 
 struct detrun_pool {
     int threads;
@@ -61,6 +68,10 @@ static void run_tasks(detrun_pool *p, uint32_t gen, int thread)
         uint64_t c = atomic_load(&p->ctr);
         if ((uint32_t)(c >> 32) != gen)
             return;
+        if ((uint32_t)c == CLOSED) {
+            cpu_relax();
+            continue;
+        }
         detrun_task_fn fn = atomic_load(&p->fn);
         void *arg = atomic_load(&p->arg);
         int ntasks = atomic_load(&p->ntasks);
@@ -185,6 +196,7 @@ void detrun_pool_run(detrun_pool *p, int ntasks, detrun_task_fn fn, void *arg)
         return;
     }
     uint32_t gen = (uint32_t)(atomic_load(&p->ctr) >> 32) + 1;
+    atomic_store(&p->ctr, (uint64_t)gen << 32 | CLOSED);
     atomic_store(&p->fn, fn);
     atomic_store(&p->arg, arg);
     atomic_store(&p->ntasks, ntasks);

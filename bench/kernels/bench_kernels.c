@@ -5,6 +5,9 @@
  *
  *   bench_kernels [threads] [det|fast] [runs] [scalar]
  *
+ * BENCH_ITERS in the environment changes the calls per run (say 2 under
+ * callgrind, whose instruction counts do not depend on the machine's load).
+ *
  * Each kernel is run for ITERS calls per run; the median over runs of the
  * time per call is printed, and their sum estimates a training step's kernel
  * time.
@@ -17,7 +20,7 @@
 #include "backend.h"
 #include "cpu/cpu.h"
 
-#define ITERS 200
+#define ITERS_DEFAULT 200
 #define MAXRUNS 64
 
 static double now(void)
@@ -140,6 +143,10 @@ int main(int argc, char **argv)
     detrun_mode mode = argc > 2 && strcmp(argv[2], "fast") == 0 ? DETRUN_FAST : DETRUN_DETERMINISTIC;
     int runs = argc > 3 ? atoi(argv[3]) : 7;
     int scalar = argc > 4 && strcmp(argv[4], "scalar") == 0;
+    const char *iters_env = getenv("BENCH_ITERS");
+    int ITERS = iters_env ? atoi(iters_env) : ITERS_DEFAULT;
+    if (ITERS < 1)
+        ITERS = 1;
     if (runs < 1 || runs > MAXRUNS || threads < 1) {
         fprintf(stderr, "usage: bench_kernels [threads >= 1] [det|fast] [runs 1..%d] [scalar]\n",
                 MAXRUNS);

@@ -145,165 +145,204 @@ static void dw_pair_plain(float *dw, float *db, const float *dout, const float *
 #define AVX2 __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-/* A valid correlation, out[oc][y][x] = chain over ic, then tap t, of
- * fma(in[ic][y * iw + x + off[t]], w[oc * w_oc + ic * w_ic + t], acc). */
-typedef struct corr_args {
-    float *out;               /* one sample: (ocs, oh, ow) */
-    const float *in;          /* one sample: (ics, ...), planes ips apart */
+/* A valid correlation on a pixel grid: og[oc][p] for p in [0, np) is the
+ * chain over ic, then tap t, of fma(in[ic * ips + p + off[t]],
+ * w[oc * w_oc + ic * w_ic + t], acc) from init[oc] (or +0). For an image of
+ * width W and off[t] = ky * W + kx, grid pixel p = y * W + x is output (y, x)
+ * for x < ow; the pixels x >= ow of each row are computed and thrown away, so
+ * that eight neighbouring grid pixels always share one contiguous load. */
+typedef struct grid_args {
+    float *og;                /* (ocs, ogs) */
+    size_t ogs;
+    const float *in;          /* (ics, ips), readable up to np + max(off) past the last plane's start */
     size_t ips;
-    int iw, ics, oh, ow;
+    int ics, ocs, np;
     const float *w;
     size_t w_oc, w_ic;
     const int *off;
     int taps;
     const float *init;        /* per oc, or NULL for +0 */
-    int relu;
-    const float *in_end;      /* no read may reach this */
-} corr_args;
+} grid_args;
 
-#define SLOTS 4
+#define GRID_NV 3             /* vectors of 8 pixels per register block */
+#define GRID_BLOCK (8 * GRID_NV)
+#define GRID_OCB 4            /* output channels per register block */
 
-/* Output channels oc0 and oc1 (equal when only one is left) at SLOTS row
- * pieces of 8 pixels. MASKED loads only active lanes, for the pieces at the
- * end of the input buffer. */
-AVX2 INLINE void corr_group(const corr_args *a, int oc0, int oc1, const int *ibase,
-                            const int *obase, const int *act, const int MASKED)
+/* NOC output channels from oc0 at GRID_BLOCK pixels from p: 12 accumulators
+ * stay in registers over the whole (ic, t) chain. */
+AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i mask[SLOTS];
-    for (int s = 0; s < SLOTS; s++)
-        mask[s] = _mm256_cmpgt_epi32(_mm256_set1_epi32(act[s]), lane);
-    __m256 i0 = _mm256_set1_ps(a->init ? a->init[oc0] : 0.0f);
-    __m256 i1 = _mm256_set1_ps(a->init ? a->init[oc1] : 0.0f);
-    __m256 acc0[SLOTS], acc1[SLOTS];
-    for (int s = 0; s < SLOTS; s++) {
-        acc0[s] = i0;
-        acc1[s] = i1;
+    __m256 acc[GRID_OCB][GRID_NV];
+#pragma GCC unroll 4
+    for (int k = 0; k < NOC; k++) {
+        __m256 v0 = _mm256_set1_ps(a->init ? a->init[oc0 + k] : 0.0f);
+#pragma GCC unroll 4
+        for (int v = 0; v < GRID_NV; v++)
+            acc[k][v] = v0;
     }
+    const float *wb = a->w + (size_t)oc0 * a->w_oc;
     for (int ic = 0; ic < a->ics; ic++) {
-        const float *ip = a->in + (size_t)ic * a->ips;
-        const float *w0 = a->w + (size_t)oc0 * a->w_oc + (size_t)ic * a->w_ic;
-        const float *w1 = a->w + (size_t)oc1 * a->w_oc + (size_t)ic * a->w_ic;
+        const float *ip = a->in + (size_t)ic * a->ips + p;
+        const float *wp = wb + (size_t)ic * a->w_ic;
         for (int t = 0; t < a->taps; t++) {
-            const float *p = ip + a->off[t];
-            __m256 b0 = _mm256_broadcast_ss(w0 + t);
-            __m256 b1 = _mm256_broadcast_ss(w1 + t);
-            for (int s = 0; s < SLOTS; s++) {
-                __m256 x = MASKED ? _mm256_maskload_ps(p + ibase[s], mask[s])
-                                  : _mm256_loadu_ps(p + ibase[s]);
-                acc0[s] = _mm256_fmadd_ps(x, b0, acc0[s]);
-                acc1[s] = _mm256_fmadd_ps(x, b1, acc1[s]);
+            const float *q = ip + a->off[t];
+            __m256 x[GRID_NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < GRID_NV; v++)
+                x[v] = _mm256_loadu_ps(q + 8 * v);
+#pragma GCC unroll 4
+            for (int k = 0; k < NOC; k++) {
+                __m256 b = _mm256_broadcast_ss(wp + (size_t)k * a->w_oc + t);
+#pragma GCC unroll 4
+                for (int v = 0; v < GRID_NV; v++)
+                    acc[k][v] = _mm256_fmadd_ps(x[v], b, acc[k][v]);
             }
         }
     }
-    size_t plane = (size_t)a->oh * a->ow;
-    for (int s = 0; s < SLOTS; s++) {
-        if (act[s] == 0)
-            continue;
-        for (int k = 0; k < 2; k++) {
-            if (k == 1 && oc1 == oc0)
-                break;
-            __m256 v = k ? acc1[s] : acc0[s];
-            if (a->relu)
-                v = _mm256_max_ps(v, _mm256_setzero_ps());   /* +0 for NaN and -0 too */
-            float *dst = a->out + (size_t)(k ? oc1 : oc0) * plane + obase[s];
-            if (act[s] == 8)
-                _mm256_storeu_ps(dst, v);
-            else
-                _mm256_maskstore_ps(dst, mask[s], v);
-        }
+#pragma GCC unroll 4
+    for (int k = 0; k < NOC; k++) {
+        float *dst = a->og + (size_t)(oc0 + k) * a->ogs + p;
+#pragma GCC unroll 4
+        for (int v = 0; v < GRID_NV; v++)
+            _mm256_storeu_ps(dst + 8 * v, acc[k][v]);
     }
 }
 
-AVX2 static void corr_channels(const corr_args *a, int oc0, int oc1)
+AVX2 static void grid_corr(const grid_args *a)
 {
-    int maxoff = 0;
-    for (int t = 0; t < a->taps; t++)
-        if (a->off[t] > maxoff)
-            maxoff = a->off[t];
-    int per_row = (a->ow + 7) / 8;
-    int pieces = a->oh * per_row;
-    for (int p0 = 0; p0 < pieces; p0 += SLOTS) {
-        int ibase[SLOTS], obase[SLOTS], act[SLOTS];
-        int masked = 0;
-        for (int s = 0; s < SLOTS; s++) {
-            int p = p0 + s < pieces ? p0 + s : pieces - 1;
-            int y = p / per_row, xv = (p % per_row) * 8;
-            ibase[s] = y * a->iw + xv;
-            obase[s] = y * a->ow + xv;
-            act[s] = p0 + s < pieces ? (a->ow - xv < 8 ? a->ow - xv : 8) : 0;
-            /* Reads of the last channel plane past its end would leave the
-             * buffer; those pieces load active lanes only. */
-            const float *last = a->in + (size_t)(a->ics - 1) * a->ips + ibase[s] + maxoff + 8;
-            if (last > a->in_end)
-                masked = 1;
+    for (int oc0 = 0; oc0 < a->ocs; oc0 += GRID_OCB) {
+        int noc = a->ocs - oc0 < GRID_OCB ? a->ocs - oc0 : GRID_OCB;
+        for (int p = 0; p < a->np; p += GRID_BLOCK) {
+            switch (noc) {
+            case 1: grid_block(a, oc0, 1, p); break;
+            case 2: grid_block(a, oc0, 2, p); break;
+            case 3: grid_block(a, oc0, 3, p); break;
+            default: grid_block(a, oc0, 4, p); break;
+            }
         }
-        if (masked)
-            corr_group(a, oc0, oc1, ibase, obase, act, 1);
-        else
-            corr_group(a, oc0, oc1, ibase, obase, act, 0);
     }
 }
 
+/* out[oc][y][x] = og[oc][y * gw + x] for x < ow, ReLU'd when relu (max with
+ * +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`). A row's last vector may
+ * overlap the one before it: both store the same values. */
+AVX2 static void grid_store(float *out, const float *og, size_t ogs, int ocs, int oh, int ow,
+                            int gw, int relu)
+{
+    const __m256 zero = _mm256_setzero_ps();
+    for (int oc = 0; oc < ocs; oc++) {
+        for (int y = 0; y < oh; y++) {
+            const float *src = og + (size_t)oc * ogs + (size_t)y * gw;
+            float *dst = out + ((size_t)oc * oh + y) * ow;
+            if (ow < 8) {
+                for (int x = 0; x < ow; x++) {
+                    float v = src[x];
+                    dst[x] = relu ? (v > 0.0f ? v : 0.0f) : v;
+                }
+                continue;
+            }
+            for (int x = 0;; x += 8) {
+                if (x > ow - 8)
+                    x = ow - 8;
+                __m256 v = _mm256_loadu_ps(src + x);
+                if (relu)
+                    v = _mm256_max_ps(v, zero);
+                _mm256_storeu_ps(dst + x, v);
+                if (x == ow - 8)
+                    break;
+            }
+        }
+    }
+}
+
+/* Floats of the row copies that the last rows of a batch are read through. */
+#define DW_ROW_MAX 2048
+
+/* 16 lanes (two registers A and B, lane = column mod 16) for NT taps from t0
+ * of one (o, c) pair over samples [n0, n1), and the bias lanes when BIAS.
+ *
+ * Columns past the row's end must leave their lanes exactly as they are:
+ * there dout is made -0 and the input +0, and fma(-0, +0, L) = L + (-0) = L
+ * for every L, -0 included (a plain zero would turn -0 into +0). One code
+ * path for every chunk keeps all lanes in registers; rows whose whole-vector
+ * reads would leave the buffers (the batch's last) are read from copies. */
 AVX2 INLINE void dw_group(float *dw, float *db, const float *dout, const float *in,
                           const detrun_conv_dims *d, int o, int c, int n0, int n1, int t0,
-                          const int NT, const int BIAS)
+                          const int NT, const int BIAS, const int FA)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256 negzero = _mm256_set1_ps(-0.0f);
     size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
     const float *dout_end = dout + (size_t)d->n * d->o * oplane;
     const float *in_end = in + (size_t)d->n * d->c * iplane;
     int maxoff = (d->kh - 1) * d->w + d->kw - 1;
-    int off[4] = { 0, 0, 0, 0 };
+    int off[8] = { 0 };
     for (int t = 0; t < NT; t++)
         off[t] = ((t0 + t) / d->kw) * d->w + (t0 + t) % d->kw;
-    __m256 LA[4], LB[4], BA = _mm256_setzero_ps(), BB = _mm256_setzero_ps();
+    const __m256 negzero = _mm256_set1_ps(-0.0f);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256 LA[8], LB[8], BA = _mm256_setzero_ps(), BB = _mm256_setzero_ps();
+#pragma GCC unroll 8
     for (int t = 0; t < NT; t++)
         LA[t] = LB[t] = _mm256_setzero_ps();
-    for (int n = n0; n < n1; n++) {
+    int span = (d->ow + LANES - 1) / LANES * LANES;
+    float gbuf[DW_ROW_MAX] __attribute__((aligned(32)));
+    float ibuf[DW_ROW_MAX] __attribute__((aligned(32)));
+#define DW_ROW(GR, IR)                                                                      \
+    for (int x0 = 0; x0 < d->ow; x0 += LANES) {                                             \
+        __m256 ma = _mm256_castsi256_ps(                                                    \
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(d->ow - x0), lane));                        \
+        __m256 mb = _mm256_castsi256_ps(                                                    \
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(d->ow - x0 - 8), lane));                    \
+        __m256 ga = FA ? _mm256_loadu_ps((GR) + x0)                                         \
+                       : _mm256_blendv_ps(negzero, _mm256_loadu_ps((GR) + x0), ma);         \
+        __m256 gb = _mm256_blendv_ps(negzero, _mm256_loadu_ps((GR) + x0 + 8), mb);          \
+        if (BIAS) {                                                                         \
+            BA = _mm256_add_ps(BA, ga);                                                     \
+            BB = _mm256_add_ps(BB, gb);                                                     \
+        }                                                                                   \
+        const float *x = (IR) + x0;                                                         \
+        _Pragma("GCC unroll 8") for (int t = 0; t < NT; t++)                                \
+        {                                                                                   \
+            __m256 xa = _mm256_loadu_ps(x + off[t]);                                        \
+            if (!FA)                                                                        \
+                xa = _mm256_and_ps(xa, ma);                                                 \
+            __m256 xb = _mm256_and_ps(_mm256_loadu_ps(x + off[t] + 8), mb);                 \
+            LA[t] = _mm256_fmadd_ps(ga, xa, LA[t]);                                         \
+            LB[t] = _mm256_fmadd_ps(gb, xb, LB[t]);                                         \
+        }                                                                                   \
+    }
+    /* Rows in order; whole-vector reads stay inside the buffers up to the
+     * batch's last rows, which follow (in the same order) from copies. */
+    int n = n0, y = 0;
+    for (; n < n1; n++) {
         const float *po = dout + ((size_t)n * d->o + o) * oplane;
         const float *pi = in + ((size_t)n * d->c + c) * iplane;
-        for (int y = 0; y < d->oh; y++) {
+        for (y = 0; y < d->oh; y++) {
             const float *gr = po + (size_t)y * d->ow;
             const float *ir = pi + (size_t)y * d->w;
-            for (int x0 = 0; x0 < d->ow; x0 += LANES) {
-                int aa = d->ow - x0 < 8 ? d->ow - x0 : 8;
-                int ab = d->ow - x0 - 8 < 8 ? d->ow - x0 - 8 : 8;
-                __m256 ma = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(aa), lane));
-                __m256 mb = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(ab), lane));
-                /* Whole-vector loads past the row stay inside the buffers
-                 * except at their very ends. */
-                int safe = gr + x0 + LANES <= dout_end && ir + x0 + maxoff + LANES <= in_end;
-                __m256 ga, gb, va[4], vb[4];
-                if (safe) {
-                    ga = _mm256_and_ps(_mm256_loadu_ps(gr + x0), ma);
-                    gb = _mm256_and_ps(_mm256_loadu_ps(gr + x0 + 8), mb);
-                    for (int t = 0; t < NT; t++) {
-                        va[t] = _mm256_and_ps(_mm256_loadu_ps(ir + x0 + off[t]), ma);
-                        vb[t] = _mm256_and_ps(_mm256_loadu_ps(ir + x0 + off[t] + 8), mb);
-                    }
-                } else {
-                    ga = _mm256_maskload_ps(gr + x0, _mm256_castps_si256(ma));
-                    gb = _mm256_maskload_ps(gr + x0 + 8, _mm256_castps_si256(mb));
-                    for (int t = 0; t < NT; t++) {
-                        va[t] = _mm256_maskload_ps(ir + x0 + off[t], _mm256_castps_si256(ma));
-                        vb[t] = _mm256_maskload_ps(ir + x0 + off[t] + 8, _mm256_castps_si256(mb));
-                    }
-                }
-                ga = _mm256_or_ps(ga, _mm256_andnot_ps(ma, negzero));
-                gb = _mm256_or_ps(gb, _mm256_andnot_ps(mb, negzero));
-                if (BIAS) {
-                    BA = _mm256_add_ps(BA, ga);
-                    BB = _mm256_add_ps(BB, gb);
-                }
-                for (int t = 0; t < NT; t++) {
-                    LA[t] = _mm256_fmadd_ps(ga, va[t], LA[t]);
-                    LB[t] = _mm256_fmadd_ps(gb, vb[t], LB[t]);
-                }
-            }
+            if (gr + span > dout_end || ir + span + maxoff > in_end)
+                goto tail;
+            DW_ROW(gr, ir)
         }
     }
+    y = 0;
+tail:
+    for (; n < n1; n++, y = 0) {
+        const float *po = dout + ((size_t)n * d->o + o) * oplane;
+        const float *pi = in + ((size_t)n * d->c + c) * iplane;
+        for (; y < d->oh; y++) {
+            const float *gr = po + (size_t)y * d->ow;
+            const float *ir = pi + (size_t)y * d->w;
+            size_t gl = (size_t)(dout_end - gr), il = (size_t)(in_end - ir);
+            size_t gn = gl < (size_t)span ? gl : (size_t)span;
+            size_t in_ = il < (size_t)(span + maxoff) ? il : (size_t)(span + maxoff);
+            memcpy(gbuf, gr, gn * sizeof *gbuf);
+            memset(gbuf + gn, 0, ((size_t)span - gn) * sizeof *gbuf);
+            memcpy(ibuf, ir, in_ * sizeof *ibuf);
+            memset(ibuf + in_, 0, ((size_t)(span + maxoff) - in_) * sizeof *ibuf);
+            DW_ROW(gbuf, ibuf)
+        }
+    }
+#undef DW_ROW
     float L[LANES];
     for (int t = 0; t < NT; t++) {
         _mm256_storeu_ps(L, LA[t]);
@@ -318,32 +357,40 @@ AVX2 INLINE void dw_group(float *dw, float *db, const float *dout, const float *
 }
 
 /* 16 lanes of one (o, c) pair over samples [n0, n1), stride 1 and no
- * padding, every tap (four at a time); bias lanes too when db is not NULL.
- *
- * Columns past the row's end must leave their lanes exactly as they are:
- * there dout is made -0 and the input +0, and fma(-0, +0, L) = L + (-0) = L
- * for every L, -0 included (a plain zero would turn -0 into +0). */
+ * padding, every tap (in groups of at most five, 10 registers of lanes); the
+ * bias lanes ride with the last group when db is not NULL. */
 AVX2 static void dw_pair_avx2(float *dw, float *db, const float *dout, const float *in,
                               const detrun_conv_dims *d, int o, int c, int n0, int n1)
 {
     int taps = d->kh * d->kw;
-    for (int t0 = 0; t0 < taps; t0 += 4) {
-        int nt = taps - t0 < 4 ? taps - t0 : 4;
-        if (t0 == 0 && db) {
+    /* Every chunk fills its first register: no mask there. */
+    int fa = d->ow % LANES == 0 || d->ow % LANES >= 8;
+    int groups = (taps + 4) / 5, per = (taps + groups - 1) / groups;
+    for (int t0 = 0; t0 < taps; t0 += per) {
+        int nt = taps - t0 < per ? taps - t0 : per;
+        int bias = db && t0 + nt >= taps && nt <= 4;
+#define DW_GROUP(NT, B) \
+    (fa ? dw_group(dw, (B) ? db : NULL, dout, in, d, o, c, n0, n1, t0, NT, B, 1) \
+        : dw_group(dw, (B) ? db : NULL, dout, in, d, o, c, n0, n1, t0, NT, B, 0))
+        if (bias) {
             switch (nt) {
-            case 1: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 1, 1); break;
-            case 2: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 2, 1); break;
-            case 3: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 3, 1); break;
-            default: dw_group(dw, db, dout, in, d, o, c, n0, n1, t0, 4, 1); break;
+            case 1: DW_GROUP(1, 1); break;
+            case 2: DW_GROUP(2, 1); break;
+            case 3: DW_GROUP(3, 1); break;
+            default: DW_GROUP(4, 1); break;
             }
             continue;
         }
         switch (nt) {
-        case 1: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 1, 0); break;
-        case 2: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 2, 0); break;
-        case 3: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 3, 0); break;
-        default: dw_group(dw, NULL, dout, in, d, o, c, n0, n1, t0, 4, 0); break;
+        case 1: DW_GROUP(1, 0); break;
+        case 2: DW_GROUP(2, 0); break;
+        case 3: DW_GROUP(3, 0); break;
+        case 4: DW_GROUP(4, 0); break;
+        default: DW_GROUP(5, 0); break;
         }
+        if (db && t0 + nt >= taps)
+            DW_GROUP(0, 1);
+#undef DW_GROUP
     }
 }
 #endif
@@ -357,8 +404,10 @@ typedef struct conv_job {
     const detrun_conv_dims *d;
     int relu;
     int vec;                  /* the vector path applies */
-    int ocs_tiles;            /* channel pairs */
+    int ocs_tiles;            /* channel pairs (plain forward) */
     const int *off;
+    int np;                   /* grid pixels, a multiple of GRID_BLOCK */
+    size_t in_floats;         /* per thread: the sample's (padded) input */
     float *scratch;
     size_t scratch_per_thread;
 } conv_job;
@@ -369,35 +418,56 @@ static int vector_forward_ok(const detrun_cpu *c, const detrun_conv_dims *d)
            d->kh * d->kw <= MAX_TAPS && d->oh == d->h - d->kh + 1 && d->ow == d->w - d->kw + 1;
 }
 
+/* The weight gradient's vector path also reads a batch's last rows through
+ * row copies of bounded size. */
+static int vector_dw_ok(const detrun_cpu *c, const detrun_conv_dims *d)
+{
+    return vector_forward_ok(c, d) &&
+           (d->ow + LANES - 1) / LANES * LANES + (d->kh - 1) * d->w + d->kw - 1 <= DW_ROW_MAX;
+}
+
+/* Grid pixels for an output of oh x ow on a grid of width gw. */
+static int grid_pixels(int oh, int ow, int gw)
+{
+    int p = (oh - 1) * gw + ow;
+    return (p + GRID_BLOCK - 1) / GRID_BLOCK * GRID_BLOCK;
+}
+
 static void forward_task(void *arg, int task, int thread)
 {
-    (void)thread;
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
-    int n = task / j->ocs_tiles, pair = task % j->ocs_tiles;
 #if defined(__x86_64__)
     if (j->vec) {
-        corr_args a;
-        a.out = j->out + (size_t)n * d->o * d->oh * d->ow;
-        a.in = j->in + (size_t)n * d->c * d->h * d->w;
+        int n = task;
+        /* The sample's input, copied where reads past its end find zeros. */
+        float *X = j->scratch + (size_t)thread * j->scratch_per_thread;
+        float *G = X + j->in_floats;
+        size_t in_n = (size_t)d->c * d->h * d->w;
+        memcpy(X, j->in + (size_t)n * in_n, in_n * sizeof *X);
+        memset(X + in_n, 0, (j->in_floats - in_n) * sizeof *X);
+        grid_args a;
+        a.og = G;
+        a.ogs = (size_t)j->np;
+        a.in = X;
         a.ips = (size_t)d->h * d->w;
-        a.iw = d->w;
         a.ics = d->c;
-        a.oh = d->oh;
-        a.ow = d->ow;
+        a.ocs = d->o;
+        a.np = j->np;
         a.w = j->w;
         a.w_oc = (size_t)d->c * d->kh * d->kw;
         a.w_ic = (size_t)d->kh * d->kw;
         a.off = j->off;
         a.taps = d->kh * d->kw;
         a.init = j->bias;
-        a.relu = j->relu;
-        a.in_end = j->in + (size_t)d->n * d->c * d->h * d->w;
-        int oc0 = 2 * pair, oc1 = oc0 + 1 < d->o ? oc0 + 1 : oc0;
-        corr_channels(&a, oc0, oc1);
+        grid_corr(&a);
+        grid_store(j->out + (size_t)n * d->o * d->oh * d->ow, G, (size_t)j->np, d->o, d->oh,
+                   d->ow, d->w, j->relu);
         return;
     }
 #endif
+    (void)thread;
+    int n = task / j->ocs_tiles, pair = task % j->ocs_tiles;
     for (int o = 2 * pair; o < 2 * pair + 2 && o < d->o; o++)
         forward_plain(j->out, j->in, j->w, j->bias, d, j->relu, n, o);
 }
@@ -416,11 +486,22 @@ void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, c
     j.bias = bias;
     j.d = d;
     j.relu = relu;
+    j.off = off;
     j.vec = vector_forward_ok(c, d);
-    if (j.vec)
+    if (j.vec) {
         for (int t = 0; t < d->kh * d->kw; t++)
             off[t] = (t / d->kw) * d->w + t % d->kw;
-    j.off = off;
+        j.np = grid_pixels(d->oh, d->ow, d->w);
+        size_t maxoff = (size_t)(d->kh - 1) * d->w + d->kw - 1;
+        j.in_floats = ((size_t)d->c * d->h * d->w + j.np + maxoff + 15) & ~(size_t)15;
+        j.scratch_per_thread = j.in_floats + (size_t)d->o * j.np;
+        j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
+        j.vec = j.scratch != NULL;
+    }
+    if (j.vec) {
+        detrun_pool_run(c->pool, d->n, forward_task, &j);
+        return;
+    }
     j.ocs_tiles = (d->o + 1) / 2;
     detrun_pool_run(c->pool, d->n * j.ocs_tiles, forward_task, &j);
 }
@@ -437,7 +518,8 @@ static void din_task(void *arg, int n, int thread)
         int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
         int ay = d->kh - 1 - d->pad_top, ax = d->kw - 1 - d->pad_left;
         float *P = j->scratch + (size_t)thread * j->scratch_per_thread;
-        memset(P, 0, j->scratch_per_thread * sizeof *P);
+        float *G = P + j->in_floats;
+        memset(P, 0, j->in_floats * sizeof *P);
         for (int o = 0; o < d->o; o++) {
             const float *src = j->dout + ((size_t)n * d->o + o) * d->oh * d->ow;
             float *dst = P + (size_t)o * ph * pw;
@@ -445,24 +527,23 @@ static void din_task(void *arg, int n, int thread)
                 memcpy(dst + (size_t)(y + ay) * pw + ax, src + (size_t)y * d->ow,
                        (size_t)d->ow * sizeof *dst);
         }
-        corr_args a;
-        a.out = j->din + (size_t)n * d->c * d->h * d->w;
+        grid_args a;
+        a.og = G;
+        a.ogs = (size_t)j->np;
         a.in = P;
         a.ips = (size_t)ph * pw;
-        a.iw = pw;
         a.ics = d->o;
-        a.oh = d->h;
-        a.ow = d->w;
+        a.ocs = d->c;
+        a.np = j->np;
         a.w = j->w;
         a.w_oc = (size_t)d->kh * d->kw;
         a.w_ic = (size_t)d->c * d->kh * d->kw;
         a.off = j->off;
         a.taps = d->kh * d->kw;
         a.init = NULL;
-        a.relu = 0;
-        a.in_end = P + j->scratch_per_thread;
-        for (int c0 = 0; c0 < d->c; c0 += 2)
-            corr_channels(&a, c0, c0 + 1 < d->c ? c0 + 1 : c0);
+        grid_corr(&a);
+        grid_store(j->din + (size_t)n * d->c * d->h * d->w, G, (size_t)j->np, d->c, d->h, d->w,
+                   pw, 0);
         return;
     }
 #endif
@@ -543,15 +624,20 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
                   d->ow == d->w + 2 * d->pad_left - d->kw + 1;
     if (din) {
         int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
-        j.scratch_per_thread = (size_t)d->o * ph * pw + 8;
-        j.scratch = stride1 ? detrun_cpu_scratch(c, j.scratch_per_thread * c->threads) : NULL;
+        if (stride1) {
+            j.np = grid_pixels(d->h, d->w, pw);
+            size_t maxoff = (size_t)(d->kh - 1) * pw + d->kw - 1;
+            j.in_floats = ((size_t)d->o * ph * pw + j.np + maxoff + 15) & ~(size_t)15;
+            j.scratch_per_thread = j.in_floats + (size_t)d->c * j.np;
+            j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
+        }
         j.vec = j.scratch != NULL;
         if (j.vec)
             for (int t = 0; t < d->kh * d->kw; t++)
                 off[t] = (d->kh - 1 - t / d->kw) * pw + (d->kw - 1 - t % d->kw);
         detrun_pool_run(c->pool, d->n, din_task, &j);
     }
-    j.vec = vector_forward_ok(c, d);
+    j.vec = vector_dw_ok(c, d);
     if (c->mode == DETRUN_FAST && c->threads > 1 && d->n > DETRUN_CPU_FAST_CHUNK) {
         size_t wn = (size_t)d->o * d->c * d->kh * d->kw;
         j.scratch_per_thread = wn + (size_t)d->o;

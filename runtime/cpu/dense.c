@@ -66,11 +66,13 @@ AVX2 INLINE void seq_tile_avx2_rn(const seq_args *a, int r, const int R, int j0,
                                   int partial, __m256i mask)
 {
     __m256 acc[2][4];
+    #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
         __m256 init = _mm256_setzero_ps();
         if (a->init)
             init = partial && v == NV - 1 ? _mm256_maskload_ps(a->init + j0 + 8 * v, mask)
                                           : _mm256_loadu_ps(a->init + j0 + 8 * v);
+        #pragma GCC unroll 4
         for (int rr = 0; rr < R; rr++)
             acc[rr][v] = init;
     }
@@ -79,20 +81,25 @@ AVX2 INLINE void seq_tile_avx2_rn(const seq_args *a, int r, const int R, int j0,
     const float *w = a->wt + j0;
     for (int i = 0; i < a->inner; i++, w += a->wis) {
         __m256 wv[4];
+        #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             wv[v] = partial && v == NV - 1 ? _mm256_maskload_ps(w + 8 * v, mask)
                                            : _mm256_loadu_ps(w + 8 * v);
         __m256 b0 = _mm256_broadcast_ss(x0 + (size_t)i * a->xis);
+        #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             acc[0][v] = _mm256_fmadd_ps(b0, wv[v], acc[0][v]);
         if (R == 2) {
             __m256 b1 = _mm256_broadcast_ss(x1 + (size_t)i * a->xis);
+            #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
                 acc[1][v] = _mm256_fmadd_ps(b1, wv[v], acc[1][v]);
         }
     }
+    #pragma GCC unroll 4
     for (int rr = 0; rr < R; rr++) {
         float *out = a->out + (size_t)(r + rr) * a->units + j0;
+        #pragma GCC unroll 4
         for (int v = 0; v < NV; v++) {
             __m256 o = acc[rr][v];
             /* max(o, +0) returns +0 for NaN and for -0, as `o > 0 ? o : +0`. */

@@ -347,6 +347,24 @@ static void add_param(detrun_model *m, const detrun_layer *l, const char *suffix
     m->total += (p->count + VIEW_ALIGN - 1) / VIEW_ALIGN * VIEW_ALIGN;
 }
 
+/* Undoes the allocations of a compile that failed, so that compile can be
+ * called again. */
+static void uncompile(detrun_model *m)
+{
+    detrun_backend *be = m->rt->backend;
+    be->free(be, m->p);
+    be->free(be, m->g);
+    be->free(be, m->m);
+    be->free(be, m->v);
+    m->p = m->g = m->m = m->v = NULL;
+    detrun_free(m->rt, m->params, (size_t)m->nparams * sizeof *m->params);
+    m->params = NULL;
+    m->nparams = 0;
+    m->total = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        m->layers[i].wparam = m->layers[i].bparam = -1;
+}
+
 /* Glorot-uniform (docs/determinism.md, "Randomness"): computed on the host
  * so every backend starts from the same bits. */
 static void glorot(float *dst, size_t count, int fan_in, int fan_out, uint64_t seed,
@@ -436,6 +454,7 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
     if (host == NULL || m->p == NULL || m->g == NULL || m->m == NULL ||
         (opt->kind == DETRUN_OPT_ADAM && m->v == NULL)) {
         detrun_free(rt, host, bytes);
+        uncompile(m);
         return detrun_seterr(rt, DETRUN_ERR_MEMORY,
                              "compile: no memory for %zu parameters on %s", m->total,
                              rt->device_name);
@@ -457,8 +476,10 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
     }
     st = be->upload(be, m->p, host, bytes);
     detrun_free(rt, host, bytes);
-    if (st != DETRUN_OK)
+    if (st != DETRUN_OK) {
+        uncompile(m);
         return detrun_seterr(rt, st, "compile: could not upload the initial weights");
+    }
     m->opt = *opt;
     m->step = 0;
     m->beta1_t = m->beta2_t = 1.0f;

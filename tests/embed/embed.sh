@@ -4,6 +4,7 @@
 #   embed.sh pkgconfig    SRC WORK     hosts built with pkg-config (shared, static)
 #   embed.sh find_package SRC WORK     hosts built by a CMake project with find_package
 #   embed.sh leaks        SRC WORK     a host under valgrind (LeakSanitizer in a sanitizer build)
+#   embed.sh installed    SRC WORK     the installed command and Lua module report the version
 # Every host run must pass its own checks and print the same fingerprints as
 # the first run (a second process, another build, another link).
 # DETRUN_SANITIZE=ON in the environment: hosts are built with the sanitizers.
@@ -81,6 +82,20 @@ leaks)
     command -v valgrind >/dev/null || { echo "valgrind is missing (scripts/setup installs it)" >&2; exit 1; }
     check_run leaks valgrind -q --leak-check=full --error-exitcode=1 "$work/host_leaks"
   fi
+  ;;
+installed)
+  version=$(pkg-config --modversion detrun)
+  got=$("$prefix/bin/detrun" --version)
+  [[ $got == *"$version"* ]] || { echo "detrun --version: '$got', want $version" >&2; exit 1; }
+  module=$(find "$prefix" -path '*/lua/5.4/detrun.so' -print -quit)
+  [ -n "$module" ] || { echo "no lua/5.4/detrun.so under $prefix" >&2; exit 1; }
+  preload=()   # the stock lua5.4 is not instrumented: load the sanitizer runtime first
+  [ "${DETRUN_SANITIZE:-OFF}" = ON ] && preload=("LD_PRELOAD=$(cc -print-file-name=libasan.so)")
+  got=$(env "${preload[@]}" lua5.4 -e "package.cpath = '$(dirname "$module")/?.so'
+    local dr = require 'detrun'
+    io.write(dr.version)")
+  [ "$got" = "$version" ] || { echo "require 'detrun' gives version '$got', want $version" >&2; exit 1; }
+  echo "detrun $version: command and Lua module installed"
   ;;
 *)
   echo "embed.sh: unknown mode $mode" >&2

@@ -6,7 +6,8 @@
  *   bench_kernels [threads] [det|fast] [runs] [scalar]
  *
  * BENCH_ITERS in the environment changes the calls per run (say 2 under
- * callgrind, whose instruction counts do not depend on the machine's load).
+ * callgrind, whose instruction counts do not depend on the machine's load);
+ * BENCH_ONLY=text times only the kernels whose name contains text.
  *
  * Each kernel is run for ITERS calls per run; the median over runs of the
  * time per call is printed, and their sum estimates a training step's kernel
@@ -166,7 +167,10 @@ int main(int argc, char **argv)
            N, threads, mode == DETRUN_FAST ? "fast" : "deterministic",
            DETRUN_CPU(b)->simd ? "avx2" : "plain", runs, ITERS);
     double total = 0;
+    const char *only = getenv("BENCH_ONLY");
     for (size_t k = 0; k < nk; k++) {
+        if (only && !strstr(kernels[k].name, only))
+            continue;
         double t[MAXRUNS];
         kernels[k].fn(b);   /* warm up */
         for (int r = 0; r < runs; r++) {

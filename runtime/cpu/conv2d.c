@@ -28,6 +28,12 @@
 
 #define LANES 16
 #define MAX_TAPS 1024
+#define DWC_KW 3              /* the kernel width the channel-vector weight gradient takes */
+#define GRID_NV 3             /* vectors of 8 pixels per register block */
+#define GRID_BLOCK (8 * GRID_NV)
+#define GRID_OCB 4            /* output channels per register block */
+/* Floats of the row copies that the last rows of a batch are read through. */
+#define DW_ROW_MAX 2048
 
 static int in_range(int v, int n)
 {
@@ -164,9 +170,6 @@ typedef struct grid_args {
     const float *init;        /* per oc, or NULL for +0 */
 } grid_args;
 
-#define GRID_NV 3             /* vectors of 8 pixels per register block */
-#define GRID_BLOCK (8 * GRID_NV)
-#define GRID_OCB 4            /* output channels per register block */
 
 /* NOC output channels from oc0 at GRID_BLOCK pixels from p: 12 accumulators
  * stay in registers over the whole (ic, t) chain. */
@@ -255,8 +258,6 @@ AVX2 static void grid_store(float *out, const float *og, size_t ogs, int ocs, in
     }
 }
 
-/* Floats of the row copies that the last rows of a batch are read through. */
-#define DW_ROW_MAX 2048
 
 /* 16 lanes (two registers A and B, lane = column mod 16) for NT taps from t0
  * of one (o, c) pair over samples [n0, n1), and the bias lanes when BIAS.
@@ -344,6 +345,7 @@ tail:
     }
 #undef DW_ROW
     float L[LANES];
+#pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
         _mm256_storeu_ps(L, LA[t]);
         _mm256_storeu_ps(L + 8, LB[t]);
@@ -410,6 +412,9 @@ typedef struct conv_job {
     size_t in_floats;         /* per thread: the sample's (padded) input */
     float *scratch;
     size_t scratch_per_thread;
+    float *in_t;              /* channel-vector weight gradient: input as (c/8, n, h, w, 8) */
+    float *dout_t;            /* and dout as (ceil(o/8), n, oh, ow, 8) */
+    float *lanes;             /* its lanes, (o, tap, lane, c), and bias lanes (o, lane) */
 } conv_job;
 
 static int vector_forward_ok(const detrun_cpu *c, const detrun_conv_dims *d)
@@ -506,11 +511,79 @@ void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, c
     detrun_pool_run(c->pool, d->n * j.ocs_tiles, forward_task, &j);
 }
 
-/* Input gradient: one task per sample. */
+#if defined(__x86_64__)
+/* 8 planes of hw floats (src + k * hw) to hw vectors of 8 (dst + 8 * p). */
+AVX2 static void planes_to_vectors(float *dst, const float *src, size_t hw)
+{
+    size_t p = 0;
+    for (; p + 8 <= hw; p += 8) {
+        __m256 r[8], t[8];
+        for (int k = 0; k < 8; k++)
+            r[k] = _mm256_loadu_ps(src + (size_t)k * hw + p);
+        for (int k = 0; k < 8; k += 2) {
+            t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+            t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+        }
+        for (int k = 0; k < 8; k += 4) {
+            r[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            r[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            r[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            r[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        /* r[0..3]: pixels (0,4), (1,5), (2,6), (3,7) of channels 0-3 | 0-3 in
+         * the halves; r[4..7] the same for channels 4-7. */
+        for (int q = 0; q < 4; q++) {
+            _mm256_storeu_ps(dst + (p + q) * 8, _mm256_permute2f128_ps(r[q], r[q + 4], 0x20));
+            _mm256_storeu_ps(dst + (p + q + 4) * 8, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
+        }
+    }
+    for (; p < hw; p++)
+        for (int k = 0; k < 8; k++)
+            dst[p * 8 + k] = src[(size_t)k * hw + p];
+}
+#endif
+
+/* Sample n of a (n, C, hw) tensor to (ceil(C / 8), n, hw, 8): channels last
+ * in blocks of eight, for the channel-vector weight gradient (a copy: no
+ * arithmetic). Lanes of a partial last block are left as they are. */
+static void to_blocks(float *dst, const float *src, int N, int C, size_t hw, int n)
+{
+    const float *s = src + (size_t)n * C * hw;
+    for (int c0 = 0; c0 < C; c0 += 8) {
+        float *dd = dst + ((size_t)(c0 / 8) * N + n) * hw * 8;
+#if defined(__x86_64__)
+        if (C - c0 >= 8) {
+            planes_to_vectors(dd, s + (size_t)c0 * hw, hw);
+            continue;
+        }
+#endif
+        for (size_t p = 0; p < hw; p++)
+            for (int k = 0; k < 8 && c0 + k < C; k++)
+                dd[p * 8 + k] = s[(size_t)(c0 + k) * hw + p];
+    }
+}
+
+static void transpose_sample(const conv_job *j, int n)
+{
+    const detrun_conv_dims *d = j->d;
+    to_blocks(j->in_t, j->in, d->n, d->c, (size_t)d->h * d->w, n);
+    to_blocks(j->dout_t, j->dout, d->n, d->o, (size_t)d->oh * d->ow, n);
+}
+
+static void transpose_task(void *arg, int n, int thread)
+{
+    (void)thread;
+    transpose_sample(arg, n);
+}
+
+/* Input gradient: one task per sample (which also lays out the sample's
+ * input for the weight gradient when that wants it). */
 static void din_task(void *arg, int n, int thread)
 {
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
+    if (j->in_t)
+        transpose_sample(j, n);
 #if defined(__x86_64__)
     if (j->vec) {
         /* dout of sample n, zero-padded so that din is a valid correlation
@@ -551,6 +624,132 @@ static void din_task(void *arg, int n, int thread)
     for (int c = 0; c < d->c; c++)
         din_plain(j->din, j->dout, j->w, d, n, c);
 }
+
+/* ---- weight gradient with 8 channels to a register ------------------------------- */
+
+#if defined(__x86_64__)
+
+/* Lane l of (o, c0..c0+7) for kernel rows ky0..ky0+NKY-1 (all DWC_KW
+ * columns): the terms of lane l are the columns x = l, l + 16, ... of every
+ * row of every sample, visited in that order, so each register element runs
+ * one written lane chain; eight channels share the broadcast dout. No column
+ * past a row's end is visited (those lanes keep their +0 start or their sum,
+ * as the text says). */
+AVX2 INLINE void dwc_group(const conv_job *j, int o, int l, int c0, int ky0, const int NKY,
+                           const int BIAS, const int ONE)
+{
+    const detrun_conv_dims *d = j->d;
+    int C = d->c, taps = d->kh * DWC_KW;
+    __m256 acc[3][DWC_KW];
+#pragma GCC unroll 4
+    for (int r = 0; r < NKY; r++)
+#pragma GCC unroll 4
+        for (int k = 0; k < DWC_KW; k++)
+            acc[r][k] = _mm256_setzero_ps();
+    float bl = 0.0f;
+    size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
+    size_t row = (size_t)d->w * 8;        /* floats from one input row to the next */
+    (void)oplane;
+    const float *in_b = j->in_t + (size_t)(c0 / 8) * d->n * iplane * 8;
+#define DWC_TERM(G, P)                                                                    \
+    do {                                                                                  \
+        __m256 gs = _mm256_broadcast_ss(G);                                               \
+        _Pragma("GCC unroll 4") for (int r = 0; r < NKY; r++)                             \
+            _Pragma("GCC unroll 4") for (int k = 0; k < DWC_KW; k++)                      \
+                acc[r][k] = _mm256_fmadd_ps(                                              \
+                    gs, _mm256_load_ps((P) + (size_t)r * row + (size_t)k * 8), acc[r][k]); \
+        if (BIAS)                                                                         \
+            bl = bl + *(G);                                                               \
+    } while (0)
+    for (int n = 0; n < d->n; n++) {
+        const float *g = j->dout_t + (((size_t)(o / 8) * d->n + n) * oplane + l) * 8 + o % 8;
+        const float *p = in_b + ((size_t)n * iplane + (size_t)ky0 * d->w + l) * 8;
+        if (ONE) {
+            /* One column of the lane per row. */
+            for (int y = 0; y < d->oh; y++, g += (size_t)d->ow * 8, p += row)
+                DWC_TERM(g, p);
+        } else {
+            for (int y = 0; y < d->oh; y++, g += (size_t)d->ow * 8, p += row)
+                for (int x = 0; x < d->ow - l; x += LANES)
+                    DWC_TERM(g + (size_t)x * 8, p + (size_t)x * 8);
+        }
+    }
+#undef DWC_TERM
+#pragma GCC unroll 4
+    for (int r = 0; r < NKY; r++)
+#pragma GCC unroll 4
+        for (int k = 0; k < DWC_KW; k++)
+            _mm256_storeu_ps(j->lanes +
+                                 (((size_t)o * taps + (size_t)(ky0 + r) * DWC_KW + k) * LANES + l) *
+                                     C + c0,
+                             acc[r][k]);
+    if (BIAS)
+        j->lanes[(size_t)d->o * taps * LANES * C + (size_t)o * LANES + l] = bl;
+}
+
+/* Task (lane, o, channel block): lane-major, so that the threads work on one
+ * lane's columns at a time. */
+AVX2 static void dwc_task(void *arg, int task, int thread)
+{
+    (void)thread;
+    const conv_job *j = arg;
+    const detrun_conv_dims *d = j->d;
+    int cbs = d->c / 8;
+    int l = task / (d->o * cbs), rest = task % (d->o * cbs);
+    int o = rest / cbs, c0 = (rest % cbs) * 8;
+    int one = d->ow <= LANES;
+    if (l >= d->ow) {
+        /* No column falls in this lane: its sums stay +0. */
+        for (int t = 0; t < d->kh * DWC_KW; t++)
+            memset(j->lanes + (((size_t)o * d->kh * DWC_KW + t) * LANES + l) * d->c + c0, 0,
+                   8 * sizeof(float));
+        if (c0 == 0)
+            j->lanes[(size_t)d->o * d->kh * DWC_KW * LANES * d->c + (size_t)o * LANES + l] = 0.0f;
+        return;
+    }
+    for (int ky0 = 0; ky0 < d->kh; ky0 += 3) {
+        int nky = d->kh - ky0 < 3 ? d->kh - ky0 : 3;
+        int bias = ky0 == 0 && c0 == 0;
+#define DWC(NKY)                                                                          \
+    (one ? (bias ? dwc_group(j, o, l, c0, ky0, NKY, 1, 1) : dwc_group(j, o, l, c0, ky0, NKY, 0, 1)) \
+         : (bias ? dwc_group(j, o, l, c0, ky0, NKY, 1, 0) : dwc_group(j, o, l, c0, ky0, NKY, 0, 0)))
+        switch (nky) {
+        case 1: DWC(1); break;
+        case 2: DWC(2); break;
+        default: DWC(3); break;
+        }
+#undef DWC
+    }
+}
+
+/* The fixed tree over the 16 lanes of every (o, c, tap), eight channels at a
+ * time, and of every bias. */
+AVX2 static void dwc_trees(const conv_job *j)
+{
+    const detrun_conv_dims *d = j->d;
+    int C = d->c, taps = d->kh * d->kw;
+    for (int o = 0; o < d->o; o++) {
+        for (int t = 0; t < taps; t++) {
+            for (int c0 = 0; c0 < C; c0 += 8) {
+                const float *src = j->lanes + ((size_t)o * taps + t) * LANES * C + c0;
+                __m256 V[LANES];
+                for (int l = 0; l < LANES; l++)
+                    V[l] = _mm256_loadu_ps(src + (size_t)l * C);
+                for (int h = LANES / 2; h >= 1; h /= 2)
+                    for (int l = 0; l < h; l++)
+                        V[l] = _mm256_add_ps(V[l], V[l + h]);
+                float r[8];
+                _mm256_storeu_ps(r, V[0]);
+                for (int k = 0; k < 8; k++)
+                    j->dw[((size_t)o * C + c0 + k) * taps + t] = r[k];
+            }
+        }
+        float L[LANES];
+        memcpy(L, j->lanes + (size_t)d->o * taps * LANES * C + (size_t)o * LANES, sizeof L);
+        j->db[o] = lanes_tree(L);
+    }
+}
+#endif
 
 /* Weight and bias gradients of one (o, c) pair over the whole batch. */
 static void dw_task(void *arg, int pair, int thread)
@@ -622,21 +821,53 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
                   d->pad_top <= d->kh - 1 && d->pad_left <= d->kw - 1 &&
                   d->oh == d->h + 2 * d->pad_top - d->kh + 1 &&
                   d->ow == d->w + 2 * d->pad_left - d->kw + 1;
-    if (din) {
-        int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
-        if (stride1) {
-            j.np = grid_pixels(d->h, d->w, pw);
-            size_t maxoff = (size_t)(d->kh - 1) * pw + d->kw - 1;
-            j.in_floats = ((size_t)d->o * ph * pw + j.np + maxoff + 15) & ~(size_t)15;
-            j.scratch_per_thread = j.in_floats + (size_t)d->c * j.np;
-            j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
+    /* Deterministic weight gradient with eight channels to a register: the
+     * input channels last (written by the input gradient's tasks), lanes,
+     * then the trees. */
+    int cvec = vector_forward_ok(c, d) && d->c % 8 == 0 && d->kw == DWC_KW &&
+               !(c->mode == DETRUN_FAST && c->threads > 1 && d->n > DETRUN_CPU_FAST_CHUNK);
+#if !defined(__x86_64__)
+    cvec = 0;
+#endif
+    size_t in_t_floats = (size_t)d->n * d->c * d->h * d->w;
+    size_t dout_t_floats = (size_t)d->n * ((d->o + 7) / 8 * 8) * d->oh * d->ow;
+    size_t lane_floats = (size_t)d->o * d->kh * d->kw * LANES * d->c + (size_t)d->o * LANES;
+    size_t extra = cvec ? ((in_t_floats + dout_t_floats + lane_floats + 15) & ~(size_t)15) : 0;
+    int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
+    if (din && stride1) {
+        j.np = grid_pixels(d->h, d->w, pw);
+        size_t maxoff = (size_t)(d->kh - 1) * pw + d->kw - 1;
+        j.in_floats = ((size_t)d->o * ph * pw + j.np + maxoff + 15) & ~(size_t)15;
+        j.scratch_per_thread = j.in_floats + (size_t)d->c * j.np;
+    }
+    float *sc = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads + extra);
+    if (!sc) {
+        cvec = 0;
+        j.scratch_per_thread = 0;
+    } else {
+        j.scratch = j.scratch_per_thread ? sc : NULL;
+        if (cvec) {
+            j.in_t = sc + j.scratch_per_thread * c->threads;
+            j.dout_t = j.in_t + in_t_floats;
+            j.lanes = j.dout_t + dout_t_floats;
         }
+    }
+    if (din) {
         j.vec = j.scratch != NULL;
         if (j.vec)
             for (int t = 0; t < d->kh * d->kw; t++)
                 off[t] = (d->kh - 1 - t / d->kw) * pw + (d->kw - 1 - t % d->kw);
         detrun_pool_run(c->pool, d->n, din_task, &j);
+    } else if (cvec) {
+        detrun_pool_run(c->pool, d->n, transpose_task, &j);
     }
+#if defined(__x86_64__)
+    if (cvec) {
+        detrun_pool_run(c->pool, LANES * d->o * (d->c / 8), dwc_task, &j);
+        dwc_trees(&j);
+        return;
+    }
+#endif
     j.vec = vector_dw_ok(c, d);
     if (c->mode == DETRUN_FAST && c->threads > 1 && d->n > DETRUN_CPU_FAST_CHUNK) {
         size_t wn = (size_t)d->o * d->c * d->kh * d->kw;

@@ -16,6 +16,7 @@
 
 typedef struct lmodel {
     detrun_model *m;
+    int training;   /* inside m:fit: its callback may not close or refit the model */
 } lmodel;
 
 static detrun_model *checkmodel(lua_State *L, int idx)
@@ -66,6 +67,7 @@ static int l_model_new(lua_State *L)
     int c = checkint(L, 1, "channels"), h = checkint(L, 2, "height"), w = checkint(L, 3, "width");
     lmodel *p = lua_newuserdatauv(L, sizeof *p, 0);
     p->m = NULL;
+    p->training = 0;
     luaL_setmetatable(L, DETRUN_LUA_MODEL);
     if (detrun_model_new(rt, c, h, w, &p->m) != DETRUN_OK)
         return fail(L);
@@ -75,6 +77,9 @@ static int l_model_new(lua_State *L)
 static int m_close(lua_State *L)
 {
     lmodel *p = luaL_checkudata(L, 1, DETRUN_LUA_MODEL);
+    if (p->training)
+        return luaL_error(L, "model: cannot close a model while it is training "
+                             "(from its own on_epoch callback)");
     detrun_model_free(p->m);
     p->m = NULL;
     return 0;
@@ -246,6 +251,10 @@ static detrun_lua_rows *checkrows(lua_State *L, int idx, const detrun_dataset *d
 static int m_fit(lua_State *L)
 {
     detrun_model *m = checkmodel(L, 1);
+    lmodel *p = lua_touserdata(L, 1);
+    if (p->training)
+        return luaL_error(L, "fit: the model is already training (fit called from its own "
+                             "on_epoch callback)");
     detrun_lua_run *run = detrun_lua_checkrun(L, 2);
     detrun_dataset *ds = detrun_lua_checkdataset(L, 3);
     luaL_checktype(L, 5, LUA_TTABLE);
@@ -286,8 +295,11 @@ static int m_fit(lua_State *L)
     fit_ctx c = { L, 7, lua_isnil(L, 6) ? 0 : 6, 0 };
     detrun_runtime *rt = detrun_lua_runtime(L);
     detrun_status st = detrun_lua_apply_run(rt, run);
-    if (st == DETRUN_OK)
+    if (st == DETRUN_OK) {
+        p->training = 1;
         st = detrun_model_fit(m, ds, rows->rows, rows->n, &fo, on_epoch, &c);
+        p->training = 0;
+    }
     if (c.failed)
         return lua_error(L);   /* the callback's error, now that fit has returned */
     if (st != DETRUN_OK)

@@ -258,6 +258,16 @@ static detrun_status run(detrun_runtime *rt, const chunk *c, detrun_results **re
         goto out;
     }
     detrun_results *r = detrun_lua_takeresults(L, -1);
+    if (r == NULL && !lua_isnil(L, -1)) {
+        const char *name = c->path != NULL ? c->path : c->name;
+        if (name[0] == '=' || name[0] == '@')
+            name++;
+        st = detrun_seterr(rt, DETRUN_ERR_SCRIPT,
+                           "%s: the script returned a %s, not the results of dr.experiment{...} "
+                           "(return nothing, or what dr.experiment returns)",
+                           name, luaL_typename(L, -1));
+        goto out;
+    }
     if (res != NULL)
         *res = r;
     else

@@ -304,8 +304,8 @@ typedef struct detrun_results detrun_results;
 typedef struct lua_State lua_State;
 
 /* Runs an experiment script; the results are those of the dr.experiment{}
- * the script returns (NULL results if it returns none). Script errors carry
- * file:line and a traceback in errmsg. */
+ * the script returns (NULL results if it returns none; any other value is a
+ * DETRUN_ERR_SCRIPT). Script errors carry file:line and a traceback in errmsg. */
 DETRUN_API detrun_status detrun_run_file(detrun_runtime *rt, const char *path,
                                          detrun_results **res);
 DETRUN_API detrun_status detrun_run_string(detrun_runtime *rt, const char *chunkname,

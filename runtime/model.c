@@ -12,6 +12,9 @@
 
 /* Parameter views start on 16-float (64-byte) boundaries. */
 #define VIEW_ALIGN 16
+/* The most weights of one layer, as the most values of one layer's output:
+ * beyond, sizes in ints and fan-ins overflow long before memory runs out. */
+#define MAX_WEIGHTS (1LL << 28)
 
 static const char *const kind_names[DETRUN_LAYER_KINDS] = {
     "conv2d", "maxpool", "flatten", "dense", "relu", "dropout"
@@ -198,14 +201,17 @@ detrun_status detrun_model_add_conv2d(detrun_model *m, int filters, int kh, int 
         l.out_w = (l.in_w - kw) / stride + 1;
     } else {
         /* As TensorFlow: output ceil(in / stride), the odd pixel of padding
-         * at the bottom and right. */
-        l.out_h = (l.in_h + stride - 1) / stride;
-        l.out_w = (l.in_w + stride - 1) / stride;
-        int ph = (l.out_h - 1) * stride + kh - l.in_h;
-        int pw = (l.out_w - 1) * stride + kw - l.in_w;
-        l.pad_top = ph > 0 ? ph / 2 : 0;
-        l.pad_left = pw > 0 ? pw / 2 : 0;
+         * at the bottom and right. Written so that no sum passes INT_MAX. */
+        l.out_h = (l.in_h - 1) / stride + 1;
+        l.out_w = (l.in_w - 1) / stride + 1;
+        long long ph = (long long)(l.out_h - 1) * stride + kh - l.in_h;
+        long long pw = (long long)(l.out_w - 1) * stride + kw - l.in_w;
+        l.pad_top = ph > 0 ? (int)(ph / 2) : 0;
+        l.pad_left = pw > 0 ? (int)(pw / 2) : 0;
     }
+    if ((double)filters * l.in_c * kh * kw > (double)MAX_WEIGHTS)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "%s: %d filters of %dx%dx%d are too many weights",
+                             l.name, filters, l.in_c, kh, kw);
     return push_layer(m, &l);
 }
 
@@ -267,6 +273,9 @@ detrun_status detrun_model_add_dense(detrun_model *m, int units, detrun_activati
         return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
                              "%s: input is %dx%dx%d, not a vector: add a flatten layer before it",
                              l.name, l.in_c, l.in_h, l.in_w);
+    if ((long long)units * l.in_c > MAX_WEIGHTS)
+        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE, "%s: %d units of %d inputs are too many "
+                             "weights", l.name, units, l.in_c);
     l.units = units;
     l.act = act;
     l.out_c = units;

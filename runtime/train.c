@@ -336,6 +336,10 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
     uint64_t steps_per_epoch = (ntrain + (size_t)batch - 1) / (size_t)batch;
     uint64_t fit_step = (uint64_t)start_epoch * steps_per_epoch;
     for (int epoch = start_epoch; epoch < opt->epochs; epoch++) {
+        /* The callback may have evaluated the model on another data set,
+         * which took the model's device copy. */
+        if (m->ds_key != (const void *)ds && (st = bind_dataset(m, ds, what)) != DETRUN_OK)
+            goto done;
         double t0 = now_seconds();
         uint64_t first_step = fit_step;
         /* Each epoch shuffles the rows in their given order, so epoch e's

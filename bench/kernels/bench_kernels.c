@@ -7,7 +7,9 @@
  *
  * BENCH_ITERS in the environment changes the calls per run (say 2 under
  * callgrind, whose instruction counts do not depend on the machine's load);
- * BENCH_ONLY=text times only the kernels whose name contains text.
+ * BENCH_ONLY=text times only the kernels whose name contains text;
+ * BENCH_CPU=1 measures the process's CPU time instead of wall time (at one
+ * thread, less sensitive to other work on the machine).
  *
  * Each kernel is run for ITERS calls per run; the median over runs of the
  * time per call is printed, and their sum estimates a training step's kernel
@@ -24,10 +26,12 @@
 #define ITERS_DEFAULT 200
 #define MAXRUNS 64
 
+static clockid_t clock_id = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock_id, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
@@ -168,6 +172,8 @@ int main(int argc, char **argv)
            DETRUN_CPU(b)->simd ? "avx2" : "plain", runs, ITERS);
     double total = 0;
     const char *only = getenv("BENCH_ONLY");
+    if (getenv("BENCH_CPU"))
+        clock_id = CLOCK_PROCESS_CPUTIME_ID;
     for (size_t k = 0; k < nk; k++) {
         if (only && !strstr(kernels[k].name, only))
             continue;

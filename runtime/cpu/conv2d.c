@@ -629,94 +629,103 @@ static void din_task(void *arg, int n, int thread)
 
 #if defined(__x86_64__)
 
-/* Lane l of (o, c0..c0+7) for kernel rows ky0..ky0+NKY-1 (all DWC_KW
- * columns): the terms of lane l are the columns x = l, l + 16, ... of every
- * row of every sample, visited in that order, so each register element runs
- * one written lane chain; eight channels share the broadcast dout. No column
- * past a row's end is visited (those lanes keep their +0 start or their sum,
- * as the text says). */
-AVX2 INLINE void dwc_group(const conv_job *j, int o, int l, int c0, int ky0, const int NKY,
+/* Lane l of (o0..o0+NO-1, c0..c0+7) for kernel row ky (all DWC_KW columns):
+ * the terms of lane l are the columns x = l, l + 16, ... of every row of every
+ * sample, visited in that order, so each register element runs one written
+ * lane chain; eight channels share a broadcast dout, NO output channels share
+ * each input load. No column past a row's end is visited (those lanes keep
+ * their +0 start or their sum, as the text says). */
+AVX2 INLINE void dwc_group(const conv_job *j, int o0, const int NO, int l, int c0, int ky,
                            const int BIAS, const int ONE)
 {
     const detrun_conv_dims *d = j->d;
     int C = d->c, taps = d->kh * DWC_KW;
-    __m256 acc[3][DWC_KW];
+    __m256 acc[4][DWC_KW];
 #pragma GCC unroll 4
-    for (int r = 0; r < NKY; r++)
+    for (int q = 0; q < NO; q++)
 #pragma GCC unroll 4
         for (int k = 0; k < DWC_KW; k++)
-            acc[r][k] = _mm256_setzero_ps();
-    float bl = 0.0f;
+            acc[q][k] = _mm256_setzero_ps();
+    float bl[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
     size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
     size_t row = (size_t)d->w * 8;        /* floats from one input row to the next */
-    (void)oplane;
     const float *in_b = j->in_t + (size_t)(c0 / 8) * d->n * iplane * 8;
 #define DWC_TERM(G, P)                                                                    \
     do {                                                                                  \
-        __m256 gs = _mm256_broadcast_ss(G);                                               \
-        _Pragma("GCC unroll 4") for (int r = 0; r < NKY; r++)                             \
+        __m256 x[DWC_KW];                                                                 \
+        _Pragma("GCC unroll 4") for (int k = 0; k < DWC_KW; k++)                          \
+            x[k] = _mm256_load_ps((P) + (size_t)k * 8);                                   \
+        _Pragma("GCC unroll 4") for (int q = 0; q < NO; q++)                              \
+        {                                                                                 \
+            __m256 gs = _mm256_broadcast_ss((G) + q);                                     \
             _Pragma("GCC unroll 4") for (int k = 0; k < DWC_KW; k++)                      \
-                acc[r][k] = _mm256_fmadd_ps(                                              \
-                    gs, _mm256_load_ps((P) + (size_t)r * row + (size_t)k * 8), acc[r][k]); \
-        if (BIAS)                                                                         \
-            bl = bl + *(G);                                                               \
+                acc[q][k] = _mm256_fmadd_ps(gs, x[k], acc[q][k]);                         \
+            if (BIAS)                                                                     \
+                bl[q] = bl[q] + (G)[q];                                                   \
+        }                                                                                 \
     } while (0)
     for (int n = 0; n < d->n; n++) {
-        const float *g = j->dout_t + (((size_t)(o / 8) * d->n + n) * oplane + l) * 8 + o % 8;
-        const float *p = in_b + ((size_t)n * iplane + (size_t)ky0 * d->w + l) * 8;
+        const float *g = j->dout_t + (((size_t)(o0 / 8) * d->n + n) * oplane + l) * 8 + o0 % 8;
+        const float *p = in_b + ((size_t)n * iplane + (size_t)ky * d->w + l) * 8;
         if (ONE) {
             /* One column of the lane per row. */
             for (int y = 0; y < d->oh; y++, g += (size_t)d->ow * 8, p += row)
                 DWC_TERM(g, p);
         } else {
             for (int y = 0; y < d->oh; y++, g += (size_t)d->ow * 8, p += row)
-                for (int x = 0; x < d->ow - l; x += LANES)
-                    DWC_TERM(g + (size_t)x * 8, p + (size_t)x * 8);
+                for (int x0 = 0; x0 < d->ow - l; x0 += LANES)
+                    DWC_TERM(g + (size_t)x0 * 8, p + (size_t)x0 * 8);
         }
     }
 #undef DWC_TERM
 #pragma GCC unroll 4
-    for (int r = 0; r < NKY; r++)
+    for (int q = 0; q < NO; q++) {
 #pragma GCC unroll 4
         for (int k = 0; k < DWC_KW; k++)
-            _mm256_storeu_ps(j->lanes +
-                                 (((size_t)o * taps + (size_t)(ky0 + r) * DWC_KW + k) * LANES + l) *
-                                     C + c0,
-                             acc[r][k]);
-    if (BIAS)
-        j->lanes[(size_t)d->o * taps * LANES * C + (size_t)o * LANES + l] = bl;
+            _mm256_storeu_ps(j->lanes + (((size_t)(o0 + q) * taps + (size_t)ky * DWC_KW + k) *
+                                             LANES + l) * C + c0,
+                             acc[q][k]);
+        if (BIAS)
+            j->lanes[(size_t)d->o * taps * LANES * C + (size_t)(o0 + q) * LANES + l] = bl[q];
+    }
 }
 
-/* Task (lane, o, channel block): lane-major, so that the threads work on one
- * lane's columns at a time. */
+#define DWC_NO 4              /* output channels per task */
+
+/* Task (lane, group of DWC_NO output channels, channel block): lane-major,
+ * so that the threads work on one lane's columns at a time. */
 AVX2 static void dwc_task(void *arg, int task, int thread)
 {
     (void)thread;
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
-    int cbs = d->c / 8;
-    int l = task / (d->o * cbs), rest = task % (d->o * cbs);
-    int o = rest / cbs, c0 = (rest % cbs) * 8;
+    int cbs = d->c / 8, ogs = (d->o + DWC_NO - 1) / DWC_NO;
+    int l = task / (ogs * cbs), rest = task % (ogs * cbs);
+    int o0 = (rest / cbs) * DWC_NO, c0 = (rest % cbs) * 8;
+    int no = d->o - o0 < DWC_NO ? d->o - o0 : DWC_NO;
     int one = d->ow <= LANES;
     if (l >= d->ow) {
         /* No column falls in this lane: its sums stay +0. */
-        for (int t = 0; t < d->kh * DWC_KW; t++)
-            memset(j->lanes + (((size_t)o * d->kh * DWC_KW + t) * LANES + l) * d->c + c0, 0,
-                   8 * sizeof(float));
-        if (c0 == 0)
-            j->lanes[(size_t)d->o * d->kh * DWC_KW * LANES * d->c + (size_t)o * LANES + l] = 0.0f;
+        for (int o = o0; o < o0 + no; o++) {
+            for (int t = 0; t < d->kh * DWC_KW; t++)
+                memset(j->lanes + (((size_t)o * d->kh * DWC_KW + t) * LANES + l) * d->c + c0, 0,
+                       8 * sizeof(float));
+            if (c0 == 0)
+                j->lanes[(size_t)d->o * d->kh * DWC_KW * LANES * d->c + (size_t)o * LANES + l] =
+                    0.0f;
+        }
         return;
     }
-    for (int ky0 = 0; ky0 < d->kh; ky0 += 3) {
-        int nky = d->kh - ky0 < 3 ? d->kh - ky0 : 3;
-        int bias = ky0 == 0 && c0 == 0;
-#define DWC(NKY)                                                                          \
-    (one ? (bias ? dwc_group(j, o, l, c0, ky0, NKY, 1, 1) : dwc_group(j, o, l, c0, ky0, NKY, 0, 1)) \
-         : (bias ? dwc_group(j, o, l, c0, ky0, NKY, 1, 0) : dwc_group(j, o, l, c0, ky0, NKY, 0, 0)))
-        switch (nky) {
+    for (int ky = 0; ky < d->kh; ky++) {
+        int bias = ky == 0 && c0 == 0;
+#define DWC(NO)                                                                          \
+    (one ? (bias ? dwc_group(j, o0, NO, l, c0, ky, 1, 1) : dwc_group(j, o0, NO, l, c0, ky, 0, 1)) \
+         : (bias ? dwc_group(j, o0, NO, l, c0, ky, 1, 0) : dwc_group(j, o0, NO, l, c0, ky, 0, 0)))
+        switch (no) {
         case 1: DWC(1); break;
         case 2: DWC(2); break;
-        default: DWC(3); break;
+        case 3: DWC(3); break;
+        default: DWC(4); break;
         }
 #undef DWC
     }
@@ -863,7 +872,8 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
     }
 #if defined(__x86_64__)
     if (cvec) {
-        detrun_pool_run(c->pool, LANES * d->o * (d->c / 8), dwc_task, &j);
+        detrun_pool_run(c->pool, LANES * ((d->o + DWC_NO - 1) / DWC_NO) * (d->c / 8), dwc_task,
+                        &j);
         dwc_trees(&j);
         return;
     }

@@ -2,6 +2,10 @@
  * gather.c - a batch of rows from the uploaded data set, pixels scaled to
  * [0, 1] by one correctly rounded division (docs/determinism.md, "Data").
  */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "cpu.h"
 
 typedef struct gather_job {
@@ -10,7 +14,24 @@ typedef struct gather_job {
     const uint8_t *images, *labels;
     size_t pixels;
     const uint32_t *rows;
+    int simd;
 } gather_job;
+
+#if defined(__x86_64__)
+/* Eight pixels at a time: exact conversions, then the same correctly rounded
+ * division as the loop below. */
+__attribute__((target("avx2"))) static size_t scale_avx2(float *dst, const uint8_t *src, size_t n)
+{
+    const __m256 d = _mm256_set1_ps(255.0f);
+    size_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        __m128i b = _mm_loadl_epi64((const __m128i *)(src + p));
+        __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+        _mm256_storeu_ps(dst + p, _mm256_div_ps(v, d));
+    }
+    return p;
+}
+#endif
 
 static void gather_task(void *arg, int i, int thread)
 {
@@ -18,7 +39,12 @@ static void gather_task(void *arg, int i, int thread)
     const gather_job *j = arg;
     const uint8_t *src = j->images + (size_t)j->rows[i] * j->pixels;
     float *dst = j->x + (size_t)i * j->pixels;
-    for (size_t p = 0; p < j->pixels; p++)
+    size_t p = 0;
+#if defined(__x86_64__)
+    if (j->simd)
+        p = scale_avx2(dst, src, j->pixels);
+#endif
+    for (; p < j->pixels; p++)
         dst[p] = (float)src[p] / 255.0f;
     if (j->y)
         j->y[i] = j->labels[j->rows[i]];
@@ -27,6 +53,6 @@ static void gather_task(void *arg, int i, int thread)
 void detrun_cpu_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *images,
                        const uint8_t *labels, size_t pixels, const uint32_t *rows, int n)
 {
-    gather_job j = { x, labels ? y : NULL, images, labels, pixels, rows };
+    gather_job j = { x, labels ? y : NULL, images, labels, pixels, rows, DETRUN_CPU(b)->simd };
     detrun_pool_run(DETRUN_CPU(b)->pool, n, gather_task, &j);
 }

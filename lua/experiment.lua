@@ -98,6 +98,20 @@ function experiment.prepare(p)
   return { split = dr.data.kfold(p.rows, p.folds, p.seed) }
 end
 
+-- Calls f(...); an error that does not point at a line of the script (one
+-- the runtime raised: a NaN, a data set that does not fit) is raised again
+-- naming the cell.
+local function in_cell(cell, f, ...)
+  local ok, a, b = pcall(f, ...)
+  if ok then return a, b end
+  local loc = type(a) == "string" and a:match("^([^%s]-):%d+: ")
+  if type(a) == "string" and (not loc or loc:match("^%[detrun%.")) then
+    error(string.format("%s repeat %d fold %d: %s", cell.mode, cell["repeat"], cell.fold,
+                        (a:gsub("^%[detrun%.[%w_]+%]:%d+: ", ""))), 0)
+  end
+  error(a, 0)
+end
+
 -- Runs one cell; returns its record. With checkpoint (a file name) the fit
 -- saves its state there after every epoch, and continues from it when
 -- resuming (docs/regression.md).
@@ -114,12 +128,13 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint)
   for _, k in ipairs({ "optimizer", "loss", "metrics" }) do c[k] = p.compile[k] end
   c.seed, c.stream = p.seed, cell.fold
   m:compile(c)
-  local history = m:fit(run, p.data, {
+  local history = in_cell(cell, m.fit, m, run, p.data, {
     epochs = p.fit.epochs, batch = p.fit.batch, validation_split = p.fit.validation_split,
     shuffle = p.fit.shuffle, stream = cell.fold, rows = ctx.split:train(cell.fold + 1),
     checkpoint = checkpoint, resume = p.resume,
     on_epoch = progress and function(st) progress:epoch(cell, st) end })
-  local loss, acc = m:evaluate(run, p.data, { rows = ctx.split:test(cell.fold + 1), batch = p.eval_batch })
+  local loss, acc = in_cell(cell, m.evaluate, m, run, p.data,
+                            { rows = ctx.split:test(cell.fold + 1), batch = p.eval_batch })
   local rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, loss = loss,
                 accuracy = acc, fingerprint = m:fingerprint(), epochs = history }
   rec.seconds = dr.clock() - t0

@@ -254,7 +254,15 @@ static detrun_status run(detrun_runtime *rt, const chunk *c, detrun_results **re
     lua_pop(L, 1);
     lua_remove(L, -1 - nargs);
     if (lua_pcall(L, nargs, 1, 1) != LUA_OK) {
-        st = detrun_seterr(rt, DETRUN_ERR_SCRIPT, "%s", lua_tostring(L, -1));
+        /* A script that ends with `return dr.experiment{...}` makes a tail
+         * call, which leaves no line of the script on the stack: the
+         * message then says at least which script it was. */
+        const char *msg = lua_tostring(L, -1);
+        const char *name = c->path != NULL ? c->path : c->name;
+        if (name[0] == '=' || name[0] == '@')
+            name++;
+        st = detrun_seterr(rt, DETRUN_ERR_SCRIPT, "%s%s%s", strstr(msg, name) ? "" : name,
+                           strstr(msg, name) ? "" : ": ", msg);
         goto out;
     }
     detrun_results *r = detrun_lua_takeresults(L, -1);

@@ -28,7 +28,31 @@ local function need_int(l, field, dflt)
   if i == nil then
     error(string.format("%s: %s must be an integer, not %s", l.kind, field, tostring(v)), 3)
   end
+  if i < -0x7fffffff or i > 0x7fffffff then
+    error(string.format("%s: %s %d is too large", l.kind, field, i), 3)
+  end
   return i
+end
+
+-- Checks the option t[k] (when given) of `what`; raises from the caller of
+-- the caller (the script's line) with the option named.
+local function check_opt(t, k, what, kind)
+  local v = t[k]
+  if v == nil then return end
+  local bad
+  if kind == "int" then
+    local i = math.tointeger(v)
+    bad = i == nil or i < -0x7fffffff or i > 0x7fffffff
+  elseif kind == "int64" then
+    bad = math.tointeger(v) == nil
+  else
+    bad = type(v) ~= kind
+  end
+  if bad then
+    local want = ({ int = "an integer", int64 = "an integer", number = "a number",
+                    string = "a string", ["function"] = "a function" })[kind]
+    error(string.format("%s: %s must be %s, not %s", what, k, want, tostring(v)), 3)
+  end
 end
 
 local function check_act(l)
@@ -48,7 +72,7 @@ function nn.conv2d(t)
   else
     l.kh = math.tointeger(k); l.kw = l.kh
   end
-  if l.kh == nil or l.kw == nil then
+  if l.kh == nil or l.kw == nil or math.abs(l.kh) > 0x7fffffff or math.abs(l.kw) > 0x7fffffff then
     error("conv2d: kernel must be an integer or {height, width}, not " .. tostring(k), 2)
   end
   l.strides = need_int(l, "strides", 1)
@@ -67,8 +91,16 @@ function nn.maxpool(t)
   return l
 end
 
-function nn.flatten(t) return new_layer("flatten", t, {}) end
-function nn.relu(t) return new_layer("relu", t, {}) end
+-- Not tail calls: new_layer finds the script's line two calls up.
+function nn.flatten(t)
+  local l = new_layer("flatten", t, {})
+  return l
+end
+
+function nn.relu(t)
+  local l = new_layer("relu", t, {})
+  return l
+end
 
 function nn.dense(t)
   local l = new_layer("dense", t, { "units", "activation" })
@@ -90,6 +122,7 @@ end
 function optim.adam(t)
   t = t or {}
   util.check_options(t, { "lr", "beta1", "beta2", "eps" }, "dr.optim.adam", 2)
+  for _, k in ipairs({ "lr", "beta1", "beta2", "eps" }) do check_opt(t, k, "dr.optim.adam", "number") end
   return { kind = "adam", lr = t.lr or 1e-3, beta1 = t.beta1 or 0.9, beta2 = t.beta2 or 0.999,
            eps = t.eps or 1e-7 }
 end
@@ -97,6 +130,7 @@ end
 function optim.sgd(t)
   t = t or {}
   util.check_options(t, { "lr", "momentum" }, "dr.optim.sgd", 2)
+  for _, k in ipairs({ "lr", "momentum" }) do check_opt(t, k, "dr.optim.sgd", "number") end
   return { kind = "sgd", lr = t.lr or 1e-2, momentum = t.momentum or 0 }
 end
 
@@ -128,6 +162,17 @@ function nn.sequential(t)
     layers[i] = copy
   end
   if #layers == 0 then error("dr.nn.sequential: no layers", 2) end
+  local input = t.input
+  if input ~= nil then
+    local ok = type(input) == "table" and #input == 3
+    for i = 1, 3 do
+      local d = ok and math.tointeger(input[i])
+      ok = ok and d ~= nil and d >= 1 and d <= 0x7fffffff
+    end
+    if not ok then
+      error("dr.nn.sequential: input must be {channels, height, width}, positive integers", 2)
+    end
+  end
   return setmetatable({ layers = layers, input = t.input, where = util.where(2) }, Model)
 end
 
@@ -159,6 +204,11 @@ function Model:compile(t)
     end
   end
   if self._m then error("compile: the model is already built", 2) end
+  check_opt(t, "seed", "compile", "int64")
+  check_opt(t, "stream", "compile", "int")
+  if t.stream ~= nil and (t.stream < 0 or t.stream > 0xffffff) then
+    error("compile: stream must be from 0 to 16777215, not " .. tostring(t.stream), 2)
+  end
   self.compiled = { optimizer = o, seed = t.seed, stream = t.stream or 0 }
   return self
 end
@@ -197,7 +247,9 @@ function Model:_ready(level)
     error("the model has no input shape yet: fit it first, or give dr.nn.sequential{input = {c, h, w}, ...}",
           level + 1)
   end
-  return self:_build(self.input[1], self.input[2], self.input[3], default_seed(), level + 1)
+  -- Not a tail call: the levels count this frame.
+  local m = self:_build(self.input[1], self.input[2], self.input[3], default_seed(), level + 1)
+  return m
 end
 
 local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "seed", "rows", "on_epoch",
@@ -208,9 +260,43 @@ local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "
 -- -> history: one record per epoch (loss, accuracy, val_loss, val_accuracy,
 -- fingerprint, seconds), as Keras' History. checkpoint: a file the whole
 -- training state is saved to after every epoch; resume: continue from it.
+-- Raises from the script's line unless run and data are what fit and
+-- evaluate take.
+local RUN_MT
+local function check_run_data(run, data, what)
+  RUN_MT = RUN_MT or getmetatable(dr.run())
+  if run ~= nil and getmetatable(run) ~= RUN_MT then
+    error(string.format("%s: the first argument must be dr.run{...} or nil, not %s", what,
+                        tostring(run)), 3)
+  end
+  if type(data) ~= "userdata" or not pcall(function() return data:shape() end) then
+    error(string.format("%s: data must be a dataset (e.g. dr.data.mnist().train), not %s", what,
+                        tostring(data)), 3)
+  end
+end
+
+local ROWS_MT
+local function check_rows(t, what)
+  ROWS_MT = ROWS_MT or getmetatable(dr.data.rows(0))
+  if t.rows ~= nil and getmetatable(t.rows) ~= ROWS_MT then
+    error(string.format("%s: rows must be dr.data.rows{...} or a split's rows, not %s", what,
+                        tostring(t.rows)), 3)
+  end
+end
+
 function Model:fit(run, data, t)
   t = t or {}
   util.check_options(t, FIT_OPTS, "fit", 2)
+  check_run_data(run, data, "fit")
+  for _, k in ipairs({ "epochs", "batch", "stream" }) do check_opt(t, k, "fit", "int") end
+  check_opt(t, "seed", "fit", "int64")
+  check_opt(t, "validation_split", "fit", "number")
+  check_opt(t, "on_epoch", "fit", "function")
+  check_opt(t, "checkpoint", "fit", "string")
+  check_rows(t, "fit")
+  if t.stream ~= nil and (t.stream < 0 or t.stream > 0xffffff) then
+    error("fit: stream must be from 0 to 16777215, not " .. tostring(t.stream), 2)
+  end
   run = run or dr.run()
   local c, h, w = data:shape()
   local m = self:_build(c, h, w, run.seed, 2)
@@ -226,6 +312,12 @@ end
 function Model:evaluate(run, data, t)
   t = t or {}
   util.check_options(t, { "rows", "batch" }, "evaluate", 2)
+  check_run_data(run, data, "evaluate")
+  check_opt(t, "batch", "evaluate", "int")
+  if t.batch ~= nil and t.batch < 1 then
+    error("evaluate: batch must be positive, not " .. tostring(t.batch), 2)
+  end
+  check_rows(t, "evaluate")
   run = run or dr.run()
   local c, h, w = data:shape()
   local m = self:_build(c, h, w, run.seed, 2)

@@ -518,12 +518,15 @@ AVX2 static void planes_to_vectors(float *dst, const float *src, size_t hw)
     size_t p = 0;
     for (; p + 8 <= hw; p += 8) {
         __m256 r[8], t[8];
+#pragma GCC unroll 8
         for (int k = 0; k < 8; k++)
             r[k] = _mm256_loadu_ps(src + (size_t)k * hw + p);
+#pragma GCC unroll 8
         for (int k = 0; k < 8; k += 2) {
             t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
             t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
         }
+#pragma GCC unroll 8
         for (int k = 0; k < 8; k += 4) {
             r[k] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(1, 0, 1, 0));
             r[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], _MM_SHUFFLE(3, 2, 3, 2));
@@ -532,6 +535,7 @@ AVX2 static void planes_to_vectors(float *dst, const float *src, size_t hw)
         }
         /* r[0..3]: pixels (0,4), (1,5), (2,6), (3,7) of channels 0-3 | 0-3 in
          * the halves; r[4..7] the same for channels 4-7. */
+#pragma GCC unroll 8
         for (int q = 0; q < 4; q++) {
             _mm256_storeu_ps(dst + (p + q) * 8, _mm256_permute2f128_ps(r[q], r[q + 4], 0x20));
             _mm256_storeu_ps(dst + (p + q + 4) * 8, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
@@ -566,7 +570,8 @@ static void to_blocks(float *dst, const float *src, int N, int C, size_t hw, int
 static void transpose_sample(const conv_job *j, int n)
 {
     const detrun_conv_dims *d = j->d;
-    to_blocks(j->in_t, j->in, d->n, d->c, (size_t)d->h * d->w, n);
+    if (j->in_t)
+        to_blocks(j->in_t, j->in, d->n, d->c, (size_t)d->h * d->w, n);
     to_blocks(j->dout_t, j->dout, d->n, d->o, (size_t)d->oh * d->ow, n);
 }
 
@@ -582,7 +587,7 @@ static void din_task(void *arg, int n, int thread)
 {
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
-    if (j->in_t)
+    if (j->dout_t)
         transpose_sample(j, n);
 #if defined(__x86_64__)
     if (j->vec) {
@@ -731,6 +736,110 @@ AVX2 static void dwc_task(void *arg, int task, int thread)
     }
 }
 
+/* Lane l of (o0..o0+7, c) for a 3x3 kernel: as above with the roles of the
+ * channels swapped, eight output channels to a register (dout channels last)
+ * and each input value broadcast; the bias lanes of the eight are a register
+ * of plain sums. */
+AVX2 INLINE void dwo_group(const conv_job *j, int o0, int c, int l, const int BIAS, const int ONE)
+{
+    const detrun_conv_dims *d = j->d;
+    __m256 acc[3][3], bacc = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int r = 0; r < 3; r++)
+#pragma GCC unroll 4
+        for (int k = 0; k < 3; k++)
+            acc[r][k] = _mm256_setzero_ps();
+    size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
+    size_t w = (size_t)d->w;
+#define DWO_TERM(G, P)                                                                    \
+    do {                                                                                  \
+        __m256 gv = _mm256_load_ps(G);                                                    \
+        _Pragma("GCC unroll 4") for (int r = 0; r < 3; r++)                               \
+            _Pragma("GCC unroll 4") for (int k = 0; k < 3; k++)                           \
+                acc[r][k] = _mm256_fmadd_ps(gv, _mm256_broadcast_ss((P) + r * w + k),     \
+                                            acc[r][k]);                                   \
+        if (BIAS)                                                                         \
+            bacc = _mm256_add_ps(bacc, gv);                                               \
+    } while (0)
+    for (int n = 0; n < d->n; n++) {
+        const float *g = j->dout_t + (((size_t)(o0 / 8) * d->n + n) * oplane + l) * 8;
+        const float *p = j->in + ((size_t)n * d->c + c) * iplane + l;
+        if (ONE) {
+            for (int y = 0; y < d->oh; y++, g += (size_t)d->ow * 8, p += w)
+                DWO_TERM(g, p);
+        } else {
+            for (int y = 0; y < d->oh; y++, g += (size_t)d->ow * 8, p += w)
+                for (int x0 = 0; x0 < d->ow - l; x0 += LANES)
+                    DWO_TERM(g + (size_t)x0 * 8, p + x0);
+        }
+    }
+#undef DWO_TERM
+    /* lanes_o: (c, tap, lane, o) */
+    float *dst = j->lanes + (size_t)c * 9 * LANES * d->o + (size_t)l * d->o + o0;
+#pragma GCC unroll 4
+    for (int r = 0; r < 3; r++)
+#pragma GCC unroll 4
+        for (int k = 0; k < 3; k++)
+            _mm256_storeu_ps(dst + (size_t)(r * 3 + k) * LANES * d->o, acc[r][k]);
+    if (BIAS)
+        _mm256_storeu_ps(j->lanes + (size_t)d->c * 9 * LANES * d->o + (size_t)l * d->o + o0,
+                         bacc);
+}
+
+/* Task (lane, c, block of eight output channels). */
+AVX2 static void dwo_task(void *arg, int task, int thread)
+{
+    (void)thread;
+    const conv_job *j = arg;
+    const detrun_conv_dims *d = j->d;
+    int obs = d->o / 8;
+    int l = task / (d->c * obs), rest = task % (d->c * obs);
+    int c = rest / obs, o0 = (rest % obs) * 8;
+    int bias = c == 0, one = d->ow <= LANES;
+    if (l >= d->ow) {
+        /* No column falls in this lane: its sums stay +0. */
+        for (int t = 0; t < 9; t++)
+            memset(j->lanes + (((size_t)c * 9 + t) * LANES + l) * d->o + o0, 0, 8 * sizeof(float));
+        if (bias)
+            memset(j->lanes + (size_t)d->c * 9 * LANES * d->o + (size_t)l * d->o + o0, 0,
+                   8 * sizeof(float));
+        return;
+    }
+    if (one)
+        bias ? dwo_group(j, o0, c, l, 1, 1) : dwo_group(j, o0, c, l, 0, 1);
+    else
+        bias ? dwo_group(j, o0, c, l, 1, 0) : dwo_group(j, o0, c, l, 0, 0);
+}
+
+/* The fixed trees of the o-vector lanes, eight output channels at a time. */
+AVX2 static void dwo_trees(const conv_job *j)
+{
+    const detrun_conv_dims *d = j->d;
+    int O = d->o;
+    for (int c = 0; c <= d->c; c++) {
+        int ntaps = c < d->c ? 9 : 1;   /* c == d->c: the bias lanes */
+        for (int t = 0; t < ntaps; t++) {
+            for (int o0 = 0; o0 < O; o0 += 8) {
+                const float *src = j->lanes + ((size_t)c * 9 + t) * LANES * O + o0;
+                __m256 V[LANES];
+                for (int l = 0; l < LANES; l++)
+                    V[l] = _mm256_loadu_ps(src + (size_t)l * O);
+                for (int h = LANES / 2; h >= 1; h /= 2)
+                    for (int l = 0; l < h; l++)
+                        V[l] = _mm256_add_ps(V[l], V[l + h]);
+                float r[8];
+                _mm256_storeu_ps(r, V[0]);
+                for (int k = 0; k < 8; k++) {
+                    if (c < d->c)
+                        j->dw[((size_t)(o0 + k) * d->c + c) * 9 + t] = r[k];
+                    else
+                        j->db[o0 + k] = r[k];
+                }
+            }
+        }
+    }
+}
+
 /* The fixed tree over the 16 lanes of every (o, c, tap), eight channels at a
  * time, and of every bias. */
 AVX2 static void dwc_trees(const conv_job *j)
@@ -835,13 +944,21 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
      * then the trees. */
     int cvec = vector_forward_ok(c, d) && d->c % 8 == 0 && d->kw == DWC_KW &&
                !(c->mode == DETRUN_FAST && c->threads > 1 && d->n > DETRUN_CPU_FAST_CHUNK);
+    /* Or eight output channels to a register (the first layer's one input
+     * channel): dout channels last, the input as it is. */
+    int ovec = !cvec && vector_forward_ok(c, d) && d->o % 8 == 0 && d->kh == 3 && d->kw == 3 &&
+               !(c->mode == DETRUN_FAST && c->threads > 1 && d->n > DETRUN_CPU_FAST_CHUNK);
 #if !defined(__x86_64__)
     cvec = 0;
+    ovec = 0;
 #endif
     size_t in_t_floats = (size_t)d->n * d->c * d->h * d->w;
     size_t dout_t_floats = (size_t)d->n * ((d->o + 7) / 8 * 8) * d->oh * d->ow;
     size_t lane_floats = (size_t)d->o * d->kh * d->kw * LANES * d->c + (size_t)d->o * LANES;
-    size_t extra = cvec ? ((in_t_floats + dout_t_floats + lane_floats + 15) & ~(size_t)15) : 0;
+    size_t lane_o_floats = ((size_t)d->c * 9 + 1) * LANES * d->o;
+    size_t extra = cvec   ? ((in_t_floats + dout_t_floats + lane_floats + 15) & ~(size_t)15)
+                   : ovec ? ((dout_t_floats + lane_o_floats + 15) & ~(size_t)15)
+                          : 0;
     int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
     if (din && stride1) {
         j.np = grid_pixels(d->h, d->w, pw);
@@ -851,13 +968,16 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
     }
     float *sc = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads + extra);
     if (!sc) {
-        cvec = 0;
+        cvec = ovec = 0;
         j.scratch_per_thread = 0;
     } else {
         j.scratch = j.scratch_per_thread ? sc : NULL;
         if (cvec) {
             j.in_t = sc + j.scratch_per_thread * c->threads;
             j.dout_t = j.in_t + in_t_floats;
+            j.lanes = j.dout_t + dout_t_floats;
+        } else if (ovec) {
+            j.dout_t = sc + j.scratch_per_thread * c->threads;
             j.lanes = j.dout_t + dout_t_floats;
         }
     }
@@ -867,7 +987,7 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
             for (int t = 0; t < d->kh * d->kw; t++)
                 off[t] = (d->kh - 1 - t / d->kw) * pw + (d->kw - 1 - t % d->kw);
         detrun_pool_run(c->pool, d->n, din_task, &j);
-    } else if (cvec) {
+    } else if (cvec || ovec) {
         detrun_pool_run(c->pool, d->n, transpose_task, &j);
     }
 #if defined(__x86_64__)
@@ -875,6 +995,11 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
         detrun_pool_run(c->pool, LANES * ((d->o + DWC_NO - 1) / DWC_NO) * (d->c / 8), dwc_task,
                         &j);
         dwc_trees(&j);
+        return;
+    }
+    if (ovec) {
+        detrun_pool_run(c->pool, LANES * d->c * (d->o / 8), dwo_task, &j);
+        dwo_trees(&j);
         return;
     }
 #endif

@@ -26,7 +26,12 @@ void detrun_cuda_adam_step(detrun_backend *b, float *p, const float *g, float *m
     detrun_cuda *c = DETRUN_CUDA(b);
     if (c->status != DETRUN_OK || count == 0)
         return;
-    adam_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, c->stream>>>(p, g, m, v,
-                                                                                 count, *a);
-    DETRUN_CUDA_LAUNCHED(c, "adam kernel");
+    /* The beta powers vary from step to step. */
+    const uint64_t fixed[] = { DETRUN_CUDA_W(p), DETRUN_CUDA_W(g), DETRUN_CUDA_W(m), DETRUN_CUDA_W(v),
+                               (uint64_t)count };
+    detrun_cuda_note(c, DETRUN_OP_ADAM, fixed, sizeof fixed / sizeof fixed[0]);
+    detrun_adam_params params = *a;
+    void *args[] = { &p, &g, &m, &v, &count, &params };
+    detrun_cuda_launch_var(c, (const void *)adam_kernel, dim3(detrun_cuda_blocks(count)),
+                           dim3(DETRUN_CUDA_THREADS), 0, args, "adam kernel");
 }

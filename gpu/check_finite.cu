@@ -14,6 +14,10 @@ void detrun_cuda_check_finite(detrun_backend *b, const float *x, size_t count, i
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || count == 0)
         return;
+    if (g->rec != DETRUN_REC_PLAIN) {
+        detrun_cuda_not_recordable(g);   /* it waits for its answer */
+        return;
+    }
     int found = 0;
     check_finite_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, g->stream>>>(x, count,
                                                                                         g->flag);

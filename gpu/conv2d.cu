@@ -108,7 +108,8 @@ __device__ static float lane_terms(float L, const float *dy, const float *src,
     return L;
 }
 
-/* Block (o*c + c, slot group, sample chunk); thread = slot * 16 + lane.
+/* Block (o*c + c, slot group, sample chunk); thread = slot * 16 + lane;
+ * SLOTS * LANES threads (slots past the last only stage and shuffle).
  * Slot k < kh*kw is the weight dw[o][c][k]; slot kh*kw is db[o] (in the
  * c == 0 blocks only). stage > 0: the block first copies the dout and input
  * planes of `stage` samples into shared memory (the chains are latency
@@ -133,17 +134,19 @@ __global__ static void conv2d_dw_kernel(float *dw, float *db, const float *dout,
                 L = lane_terms(L, dout + ((size_t)s * d.o + o) * po,
                                in + ((size_t)s * d.c + c) * pi, d, k, kk, lane);
     } else {
+        /* Planes are small (they fit 48 KiB): 32-bit offsets within a stage. */
         float *sdy = sh, *sx = sh + (size_t)stage * po;
+        int npo = (int)po, npi = (int)pi;
         for (int s0 = n0; s0 < n1; s0 += stage) {
             int cnt = min(stage, n1 - s0);
             __syncthreads();   /* the previous stage has been used */
-            for (size_t i = threadIdx.x; i < (size_t)cnt * po; i += blockDim.x) {
-                size_t q = i / po;
-                sdy[i] = dout[((s0 + q) * d.o + o) * po + (i - q * po)];
-            }
-            for (size_t i = threadIdx.x; i < (size_t)cnt * pi; i += blockDim.x) {
-                size_t q = i / pi;
-                sx[i] = in[((s0 + q) * d.c + c) * pi + (i - q * pi)];
+            for (int q = 0; q < cnt; q++) {
+                const float *gdy = dout + ((size_t)(s0 + q) * d.o + o) * po;
+                const float *gx = in + ((size_t)(s0 + q) * d.c + c) * pi;
+                for (int i = threadIdx.x; i < npo; i += blockDim.x)
+                    sdy[q * npo + i] = gdy[i];
+                for (int i = threadIdx.x; i < npi; i += blockDim.x)
+                    sx[q * npi + i] = gx[i];
             }
             __syncthreads();
             if (active)
@@ -174,6 +177,14 @@ void detrun_cuda_conv2d_forward(detrun_backend *b, float *out, const float *in, 
     size_t total = (size_t)d->n * d->o * d->oh * d->ow;
     if (g->status != DETRUN_OK || total == 0)
         return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(out), DETRUN_CUDA_W(in), DETRUN_CUDA_W(w),
+                               DETRUN_CUDA_W(bias), (uint64_t)relu,
+                               (uint64_t)d->n, (uint64_t)d->c, (uint64_t)d->h, (uint64_t)d->w,
+                               (uint64_t)d->o, (uint64_t)d->oh, (uint64_t)d->ow, (uint64_t)d->kh,
+                               (uint64_t)d->kw, (uint64_t)d->stride, (uint64_t)d->pad_top,
+                               (uint64_t)d->pad_left };
+    if (detrun_cuda_note(g, DETRUN_OP_CONV_FWD, fixed, sizeof fixed / sizeof fixed[0]))
+        return;
     if (!g->portable && detrun_cudnn_conv2d_forward(g, out, in, w, bias, d, relu))
         return;
     conv2d_forward_kernel<<<detrun_cuda_blocks(total), DETRUN_CUDA_THREADS, 0, g->stream>>>(
@@ -188,6 +199,14 @@ void detrun_cuda_conv2d_backward(detrun_backend *b, float *din, float *dw, float
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || d->n <= 0 || d->o <= 0 || d->c <= 0)
         return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(din), DETRUN_CUDA_W(dw), DETRUN_CUDA_W(db),
+                               DETRUN_CUDA_W(dout), DETRUN_CUDA_W(in), DETRUN_CUDA_W(w),
+                               (uint64_t)d->n, (uint64_t)d->c, (uint64_t)d->h, (uint64_t)d->w,
+                               (uint64_t)d->o, (uint64_t)d->oh, (uint64_t)d->ow, (uint64_t)d->kh,
+                               (uint64_t)d->kw, (uint64_t)d->stride, (uint64_t)d->pad_top,
+                               (uint64_t)d->pad_left };
+    if (detrun_cuda_note(g, DETRUN_OP_CONV_BWD, fixed, sizeof fixed / sizeof fixed[0]))
+        return;
     if (!g->portable && detrun_cudnn_conv2d_backward(g, din, dw, db, dout, in, w, d))
         return;
     if (din) {
@@ -198,8 +217,9 @@ void detrun_cuda_conv2d_backward(detrun_backend *b, float *din, float *dw, float
             return;
     }
     int kk = d->kh * d->kw;
-    int slots = kk + 1 < SLOTS ? kk + 1 : SLOTS;
-    int threads = (slots * LANES + 31) / 32 * 32;
+    /* All SLOTS slots' threads, active or not: the idle ones help stage the
+     * planes (the copying, not the chains, dominated with fewer threads). */
+    int threads = SLOTS * LANES;
     int atomic = g->mode == DETRUN_FAST;
     dim3 grid((unsigned)(d->o * d->c), (unsigned)((kk + 1 + SLOTS - 1) / SLOTS),
               atomic ? (unsigned)((d->n + FAST_CHUNK - 1) / FAST_CHUNK) : 1u);

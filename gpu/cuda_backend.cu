@@ -52,6 +52,9 @@ void *detrun_cuda_workspace(detrun_cuda *g, size_t bytes)
 {
     if (bytes <= g->workspace_bytes)
         return g->workspace;
+    if (g->rec != DETRUN_REC_PLAIN)
+        detrun_cuda_not_recordable(g);
+    g->ws_gen++;   /* recorded steps that used the old one are dropped */
     if (g->workspace) {
         detrun_cuda_ok(g, cudaFree(g->workspace), "cudaFree (workspace)");
         g->workspace = NULL;
@@ -75,6 +78,7 @@ static void cuda_destroy(detrun_backend *b)
     if (g) {
         if (g->stream)
             cudaStreamSynchronize(g->stream);
+        detrun_cuda_graphs_free(g);
         detrun_cuda_plans_free(g);
         cudaFree(g->workspace);
         cudaFree(g->rows);
@@ -91,6 +95,10 @@ static void cuda_destroy(detrun_backend *b)
 static detrun_status cuda_sync(detrun_backend *b)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
+    if (g->rec != DETRUN_REC_PLAIN) {
+        detrun_cuda_not_recordable(g);
+        return g->status;
+    }
     detrun_cuda_ok(g, cudaStreamSynchronize(g->stream), "cudaStreamSynchronize");
     return g->status;
 }
@@ -106,6 +114,7 @@ static detrun_status cuda_set_mode(detrun_backend *b, detrun_mode mode)
         detrun_status st = cuda_sync(b);
         if (st != DETRUN_OK)
             return st;
+        detrun_cuda_graphs_free(g);
         detrun_cuda_plans_free(g);   /* algorithms are chosen per mode */
         g->mode = mode;
     }
@@ -130,6 +139,8 @@ static void *cuda_alloc(detrun_backend *b, size_t bytes)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
     void *p = NULL;
+    if (g->rec != DETRUN_REC_PLAIN)
+        detrun_cuda_not_recordable(g);   /* the runtime allocates outside its steps */
     if (!detrun_cuda_ok(g, cudaMalloc(&p, bytes ? bytes : 64), "cudaMalloc"))
         return NULL;
     if (!detrun_cuda_ok(g, cudaMemsetAsync(p, 0, bytes ? bytes : 64, g->stream), "cudaMemsetAsync")) {
@@ -141,13 +152,22 @@ static void *cuda_alloc(detrun_backend *b, size_t bytes)
 
 static void cuda_free(detrun_backend *b, void *p)
 {
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (g->rec != DETRUN_REC_PLAIN)
+        detrun_cuda_not_recordable(g);
     if (p)
-        detrun_cuda_ok(DETRUN_CUDA(b), cudaFree(p), "cudaFree");
+        detrun_cuda_ok(g, cudaFree(p), "cudaFree");
 }
 
 static detrun_status cuda_upload(detrun_backend *b, void *dst, const void *src, size_t bytes)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
+    /* Inside a step being recorded or replayed: not done here; the step is
+     * then issued again plainly. */
+    if (g->rec != DETRUN_REC_PLAIN) {
+        detrun_cuda_not_recordable(g);
+        return g->status;
+    }
     /* Pageable host memory is staged before cudaMemcpyAsync returns, so the
      * caller may reuse src at once. */
     if (bytes)
@@ -159,6 +179,10 @@ static detrun_status cuda_upload(detrun_backend *b, void *dst, const void *src, 
 static detrun_status cuda_download(detrun_backend *b, void *dst, const void *src, size_t bytes)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
+    if (g->rec != DETRUN_REC_PLAIN) {
+        detrun_cuda_not_recordable(g);
+        return g->status;
+    }
     if (bytes && g->status == DETRUN_OK)
         detrun_cuda_ok(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g->stream),
                        "download (cudaMemcpyAsync)");
@@ -168,6 +192,10 @@ static detrun_status cuda_download(detrun_backend *b, void *dst, const void *src
 static void cuda_zero(detrun_backend *b, void *p, size_t bytes)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
+    if (g->rec != DETRUN_REC_PLAIN) {
+        detrun_cuda_not_recordable(g);
+        return;
+    }
     if (bytes)
         detrun_cuda_ok(g, cudaMemsetAsync(p, 0, bytes, g->stream), "cudaMemsetAsync");
 }
@@ -225,6 +253,10 @@ extern "C" detrun_status detrun_cuda_backend_new(detrun_backend **out, int devic
     g->device = device;
     g->portable = portable;
     g->mode = mode;
+    /* Recorded steps give the bits of plain calls; DETRUN_CUDA_GRAPHS=off
+     * (read here, once) issues every call, to compare or to debug. */
+    const char *graphs = getenv("DETRUN_CUDA_GRAPHS");
+    g->graphs_off = graphs != NULL && strcmp(graphs, "off") == 0;
 
     if (detrun_cuda_ok(g, cudaSetDevice(device), "cudaSetDevice") &&
         detrun_cuda_ok(g, cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking),
@@ -263,6 +295,8 @@ extern "C" detrun_status detrun_cuda_backend_new(detrun_backend **out, int devic
     b->sgd_step = detrun_cuda_sgd_step;
     b->check_finite = detrun_cuda_check_finite;
     b->errmsg = cuda_errmsg;
+    b->step_begin = detrun_cuda_step_begin;
+    b->step_end = detrun_cuda_step_end;
     *out = b;
     return DETRUN_OK;
 }

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cuda_runtime.h>
 #include <cudnn.h>
@@ -19,6 +20,17 @@
 #include "backend.h"
 
 typedef struct detrun_cuda_plan detrun_cuda_plan;   /* cuDNN descriptors for one conv shape */
+typedef struct detrun_cuda_graph detrun_cuda_graph; /* a recorded training step (graph.cu) */
+
+/* What the table's kernel entries do with their calls (graph.cu). */
+typedef enum detrun_cuda_rec {
+    DETRUN_REC_PLAIN = 0,   /* launch */
+    DETRUN_REC_RECORD,      /* launch into the stream's capture (nothing runs yet) */
+    DETRUN_REC_REPLAY       /* launch nothing: check the call against the recording, and
+                               give a varying kernel its new arguments */
+} detrun_cuda_rec;
+
+#define DETRUN_CUDA_GRAPHS 4   /* recorded steps kept (one per batch size) */
 
 typedef struct detrun_cuda {
     int device;
@@ -34,6 +46,18 @@ typedef struct detrun_cuda {
     void *workspace;          /* cuDNN's scratch, grown on demand */
     size_t workspace_bytes;
     detrun_cuda_plan *plans;  /* cuDNN plans, one per convolution shape */
+    uint64_t ws_gen;          /* bumped whenever the workspace moves */
+    /* Recorded training steps (graph.cu). */
+    int graphs_off;           /* 1: never record (a recording failed, or DETRUN_CUDA_GRAPHS=off) */
+    detrun_cuda_rec rec;
+    int rec_bad;              /* the step in progress cannot be recorded or replayed */
+    uint64_t rec_hash;        /* the calls' fixed arguments so far */
+    int rec_nvar;             /* varying kernels so far */
+    uint64_t rec_key;
+    detrun_cuda_graph *rec_graph;   /* REPLAY: the recording; RECORD: the one being made */
+    int warm;                 /* warm_key has run once plainly */
+    uint64_t warm_key;
+    detrun_cuda_graph *graphs[DETRUN_CUDA_GRAPHS];
 } detrun_cuda;
 
 #define DETRUN_CUDA(b) ((detrun_cuda *)(b)->ctx)
@@ -57,6 +81,36 @@ unsigned detrun_cuda_blocks(size_t n);
 /* Device scratch of at least bytes for cuDNN, NULL after a failure. */
 void *detrun_cuda_workspace(detrun_cuda *g, size_t bytes);
 void detrun_cuda_plans_free(detrun_cuda *g);
+
+/* Recorded steps (graph.cu). Every kernel entry of the table calls
+ * detrun_cuda_note with its op and fixed arguments before launching; it
+ * returns 1 when the entry must launch nothing (a replay). A kernel whose
+ * arguments change from step to step (gather's rows, dropout's address, the
+ * per-sample result pointers, Adam's parameters) launches through
+ * detrun_cuda_launch_var instead of <<<>>>, which records its graph node or,
+ * in a replay, gives that node the new arguments. */
+enum {
+    DETRUN_OP_GATHER = 1, DETRUN_OP_CONV_FWD, DETRUN_OP_CONV_BWD, DETRUN_OP_POOL_FWD,
+    DETRUN_OP_POOL_BWD, DETRUN_OP_DENSE_FWD, DETRUN_OP_DENSE_BWD, DETRUN_OP_RELU_FWD,
+    DETRUN_OP_RELU_BWD, DETRUN_OP_DROPOUT_FWD, DETRUN_OP_DROPOUT_BWD, DETRUN_OP_SOFTMAX,
+    DETRUN_OP_ADAM, DETRUN_OP_SGD
+};
+int detrun_cuda_note(detrun_cuda *g, int op, const uint64_t *words, size_t nwords);
+void detrun_cuda_launch_var(detrun_cuda *g, const void *func, dim3 grid, dim3 block,
+                            size_t shmem, void **args, const char *what);
+/* Memory operations and synchronisations cannot be part of a recording. */
+void detrun_cuda_not_recordable(detrun_cuda *g);
+int detrun_cuda_step_begin(detrun_backend *b, uint64_t key);
+int detrun_cuda_step_end(detrun_backend *b);
+void detrun_cuda_graphs_free(detrun_cuda *g);
+#define DETRUN_CUDA_W(p) ((uint64_t)(uintptr_t)(p))
+static inline uint64_t detrun_cuda_fbits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+#define DETRUN_CUDA_F(f) detrun_cuda_fbits(f)
 
 /* The kernels: the project's own (every flavour) ... */
 void detrun_cuda_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *images,

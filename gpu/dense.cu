@@ -78,6 +78,11 @@ void detrun_cuda_dense_forward(detrun_backend *b, float *out, const float *in, c
     size_t total = (size_t)n * units;
     if (g->status != DETRUN_OK || n <= 0 || units <= 0)
         return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(out), DETRUN_CUDA_W(in), DETRUN_CUDA_W(w),
+                               DETRUN_CUDA_W(bias), (uint64_t)n, (uint64_t)k, (uint64_t)units,
+                               (uint64_t)relu };
+    if (detrun_cuda_note(g, DETRUN_OP_DENSE_FWD, fixed, sizeof fixed / sizeof fixed[0]))
+        return;
     dense_forward_kernel<<<detrun_cuda_blocks(total), DETRUN_CUDA_THREADS, 0, g->stream>>>(
         out, in, w, bias, n, k, units, relu);
     DETRUN_CUDA_LAUNCHED(g, "dense_forward kernel");
@@ -89,6 +94,11 @@ void detrun_cuda_dense_backward(detrun_backend *b, float *din, float *dw, float 
 {
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || n <= 0 || units <= 0 || k <= 0)
+        return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(din), DETRUN_CUDA_W(dw), DETRUN_CUDA_W(db),
+                               DETRUN_CUDA_W(dout), DETRUN_CUDA_W(in), DETRUN_CUDA_W(w),
+                               (uint64_t)n, (uint64_t)k, (uint64_t)units };
+    if (detrun_cuda_note(g, DETRUN_OP_DENSE_BWD, fixed, sizeof fixed / sizeof fixed[0]))
         return;
     if (din) {
         dense_din_kernel<<<detrun_cuda_blocks((size_t)n * k), DETRUN_CUDA_THREADS, 0, g->stream>>>(

@@ -31,9 +31,14 @@ void detrun_cuda_dropout_forward(detrun_backend *b, float *out, float *mask, con
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || count == 0)
         return;
-    dropout_forward_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, g->stream>>>(
-        out, mask, in, count, rate, *addr);
-    DETRUN_CUDA_LAUNCHED(g, "dropout_forward kernel");
+    /* The address (its step above all) varies from step to step. */
+    const uint64_t fixed[] = { DETRUN_CUDA_W(out), DETRUN_CUDA_W(mask), DETRUN_CUDA_W(in),
+                               (uint64_t)count, DETRUN_CUDA_F(rate) };
+    detrun_cuda_note(g, DETRUN_OP_DROPOUT_FWD, fixed, sizeof fixed / sizeof fixed[0]);
+    detrun_rng_addr a = *addr;
+    void *args[] = { &out, &mask, &in, &count, &rate, &a };
+    detrun_cuda_launch_var(g, (const void *)dropout_forward_kernel, dim3(detrun_cuda_blocks(count)),
+                           dim3(DETRUN_CUDA_THREADS), 0, args, "dropout_forward kernel");
 }
 
 void detrun_cuda_dropout_backward(detrun_backend *b, float *din, const float *dout,
@@ -41,6 +46,10 @@ void detrun_cuda_dropout_backward(detrun_backend *b, float *din, const float *do
 {
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || count == 0)
+        return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(din), DETRUN_CUDA_W(dout), DETRUN_CUDA_W(mask),
+                               (uint64_t)count };
+    if (detrun_cuda_note(g, DETRUN_OP_DROPOUT_BWD, fixed, sizeof fixed / sizeof fixed[0]))
         return;
     dropout_backward_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, g->stream>>>(
         din, dout, mask, count);

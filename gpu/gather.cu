@@ -52,12 +52,21 @@ void detrun_cuda_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *
     if (g->status != DETRUN_OK || n <= 0 || pixels == 0)
         return;
     unsigned blocks = detrun_cuda_blocks((size_t)n * pixels);
+    /* The rows vary from step to step: a recorded step gets them through its
+     * gather node's arguments. */
+    const uint64_t fixed[] = { DETRUN_CUDA_W(x), DETRUN_CUDA_W(y), DETRUN_CUDA_W(images),
+                               DETRUN_CUDA_W(labels), (uint64_t)pixels, (uint64_t)n };
+    detrun_cuda_note(g, DETRUN_OP_GATHER, fixed, sizeof fixed / sizeof fixed[0]);
     if (n <= PARAM_ROWS) {
         rows_param p;
         memcpy(p.r, rows, (size_t)n * sizeof *rows);
-        gather_param_kernel<<<blocks, DETRUN_CUDA_THREADS, 0, g->stream>>>(x, y, images, labels,
-                                                                           pixels, p, n);
-        DETRUN_CUDA_LAUNCHED(g, "gather kernel");
+        void *args[] = { &x, &y, &images, &labels, &pixels, &p, &n };
+        detrun_cuda_launch_var(g, (const void *)gather_param_kernel, dim3(blocks),
+                               dim3(DETRUN_CUDA_THREADS), 0, args, "gather kernel");
+        return;
+    }
+    if (g->rec != DETRUN_REC_PLAIN) {
+        detrun_cuda_not_recordable(g);   /* the rows would be copied from pageable memory */
         return;
     }
     if ((size_t)n > g->rows_cap) {

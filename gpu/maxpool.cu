@@ -74,6 +74,12 @@ void detrun_cuda_maxpool_forward(detrun_backend *b, float *out, int32_t *argmax,
     size_t total = (size_t)d->n * d->c * d->oh * d->ow;
     if (g->status != DETRUN_OK || total == 0)
         return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(out), DETRUN_CUDA_W(argmax), DETRUN_CUDA_W(in),
+                               (uint64_t)d->n, (uint64_t)d->c, (uint64_t)d->h, (uint64_t)d->w,
+                               (uint64_t)d->oh, (uint64_t)d->ow, (uint64_t)d->size,
+                               (uint64_t)d->stride };
+    if (detrun_cuda_note(g, DETRUN_OP_POOL_FWD, fixed, sizeof fixed / sizeof fixed[0]))
+        return;
     maxpool_forward_kernel<<<detrun_cuda_blocks(total), DETRUN_CUDA_THREADS, 0, g->stream>>>(
         out, argmax, in, *d);
     DETRUN_CUDA_LAUNCHED(g, "maxpool_forward kernel");
@@ -85,6 +91,12 @@ void detrun_cuda_maxpool_backward(detrun_backend *b, float *din, const float *do
     detrun_cuda *g = DETRUN_CUDA(b);
     size_t total = (size_t)d->n * d->c * d->h * d->w;
     if (g->status != DETRUN_OK || total == 0)
+        return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(din), DETRUN_CUDA_W(dout), DETRUN_CUDA_W(argmax),
+                               (uint64_t)d->n, (uint64_t)d->c, (uint64_t)d->h, (uint64_t)d->w,
+                               (uint64_t)d->oh, (uint64_t)d->ow, (uint64_t)d->size,
+                               (uint64_t)d->stride };
+    if (detrun_cuda_note(g, DETRUN_OP_POOL_BWD, fixed, sizeof fixed / sizeof fixed[0]))
         return;
     maxpool_backward_kernel<<<detrun_cuda_blocks(total), DETRUN_CUDA_THREADS, 0, g->stream>>>(
         din, dout, argmax, *d);

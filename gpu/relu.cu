@@ -23,6 +23,9 @@ void detrun_cuda_relu_forward(detrun_backend *b, float *out, const float *in, si
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || count == 0)
         return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(out), DETRUN_CUDA_W(in), (uint64_t)count };
+    if (detrun_cuda_note(g, DETRUN_OP_RELU_FWD, fixed, sizeof fixed / sizeof fixed[0]))
+        return;
     relu_forward_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, g->stream>>>(out, in,
                                                                                         count);
     DETRUN_CUDA_LAUNCHED(g, "relu_forward kernel");
@@ -33,6 +36,10 @@ void detrun_cuda_relu_backward(detrun_backend *b, float *din, const float *dout,
 {
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || count == 0)
+        return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(din), DETRUN_CUDA_W(dout), DETRUN_CUDA_W(out),
+                               (uint64_t)count };
+    if (detrun_cuda_note(g, DETRUN_OP_RELU_BWD, fixed, sizeof fixed / sizeof fixed[0]))
         return;
     relu_backward_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, g->stream>>>(
         din, dout, out, count);

@@ -22,6 +22,10 @@ void detrun_cuda_sgd_step(detrun_backend *b, float *p, const float *g, float *v,
     detrun_cuda *c = DETRUN_CUDA(b);
     if (c->status != DETRUN_OK || count == 0)
         return;
+    const uint64_t fixed[] = { DETRUN_CUDA_W(p), DETRUN_CUDA_W(g), DETRUN_CUDA_W(v), (uint64_t)count,
+                               DETRUN_CUDA_F(lr), DETRUN_CUDA_F(momentum) };
+    if (detrun_cuda_note(c, DETRUN_OP_SGD, fixed, sizeof fixed / sizeof fixed[0]))
+        return;
     sgd_kernel<<<detrun_cuda_blocks(count), DETRUN_CUDA_THREADS, 0, c->stream>>>(p, g, v, count,
                                                                                 lr, momentum);
     DETRUN_CUDA_LAUNCHED(c, "sgd kernel");

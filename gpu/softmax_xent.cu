@@ -43,7 +43,11 @@ void detrun_cuda_softmax_xent(detrun_backend *b, float *dlogits, float *loss, fl
     if (g->status != DETRUN_OK || n <= 0 || classes <= 0)
         return;
     /* Small blocks: n is a batch (often 100), spread it over several SMs. */
-    softmax_xent_kernel<<<(n + 31) / 32, 32, 0, g->stream>>>(dlogits, loss, correct, logits,
-                                                             labels, n, classes);
-    DETRUN_CUDA_LAUNCHED(g, "softmax_xent kernel");
+    /* loss and correct point into the epoch's results: they vary. */
+    const uint64_t fixed[] = { DETRUN_CUDA_W(dlogits), DETRUN_CUDA_W(logits), DETRUN_CUDA_W(labels),
+                               (uint64_t)n, (uint64_t)classes };
+    detrun_cuda_note(g, DETRUN_OP_SOFTMAX, fixed, sizeof fixed / sizeof fixed[0]);
+    void *args[] = { &dlogits, &loss, &correct, &logits, &labels, &n, &classes };
+    detrun_cuda_launch_var(g, (const void *)softmax_xent_kernel, dim3((n + 31) / 32), dim3(32), 0,
+                           args, "softmax_xent kernel");
 }

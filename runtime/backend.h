@@ -138,6 +138,18 @@ struct detrun_backend {
      * or NULL; kernels return nothing, so a GPU keeps its first failure and
      * reports it from sync/download. NULL entry: nothing beyond the status. */
     const char *(*errmsg)(detrun_backend *b);
+
+    /* Recorded training steps (NULL: every step issues its calls). Before a
+     * training step's calls (gather to the optimiser step), step_begin(b, key)
+     * with key = the batch size; 0: issue the calls as usual, no step_end.
+     * 1: issue them, then call step_end, which returns 1 when the step has
+     * been done (a recording of the same calls replayed with this step's rows,
+     * dropout address, result pointers and optimiser parameters, the same work
+     * bit for bit), or 0 when nothing of it was done: the caller puts back
+     * what its own calls changed (the optimiser's step count and beta powers)
+     * and issues the step's calls again. */
+    int (*step_begin)(detrun_backend *b, uint64_t key);
+    int (*step_end)(detrun_backend *b);
 };
 
 /* The CPU backend: threads workers (>= 1), in the given mode. */

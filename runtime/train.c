@@ -350,14 +350,29 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
                            (uint32_t)epoch);
         for (size_t off = 0; off < ntrain; off += (size_t)batch) {
             int nb = ntrain - off < (size_t)batch ? (int)(ntrain - off) : batch;
-            be->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels, order + off,
-                       nb);
-            detrun_rng_addr addr = { opt->seed, opt->stream, 0, (uint32_t)fit_step };
-            const float *logits = detrun_model_forward(m, nb, 1, &addr);
-            be->softmax_xent(be, m->grad[0], r.loss + off, r.correct + off, logits, m->y, nb,
-                             classes);
-            detrun_model_backward(m, nb, m->grad[0]);
-            if ((st = detrun_model_optimizer_step(m)) != DETRUN_OK)
+            /* The backend may replay a recording of these calls (backend.h,
+             * step_begin); when it could not, they are issued again. */
+            int rec = be->step_begin != NULL && rt->trace == NULL &&
+                      be->step_begin(be, (uint64_t)nb);
+            float beta1_t = m->beta1_t, beta2_t = m->beta2_t;
+            uint64_t opt_step = m->step;
+            for (;;) {
+                be->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels,
+                           order + off, nb);
+                detrun_rng_addr addr = { opt->seed, opt->stream, 0, (uint32_t)fit_step };
+                const float *logits = detrun_model_forward(m, nb, 1, &addr);
+                be->softmax_xent(be, m->grad[0], r.loss + off, r.correct + off, logits, m->y,
+                                 nb, classes);
+                detrun_model_backward(m, nb, m->grad[0]);
+                st = detrun_model_optimizer_step(m);
+                if (!rec || be->step_end(be) || st != DETRUN_OK)
+                    break;
+                rec = 0;
+                m->beta1_t = beta1_t;
+                m->beta2_t = beta2_t;
+                m->step = opt_step;
+            }
+            if (st != DETRUN_OK)
                 goto done;
             if (detrun_trace_wants(rt->trace, fit_step) &&
                 (st = detrun_trace_model(rt->trace, m, nb, epoch, fit_step)) != DETRUN_OK)

@@ -4,18 +4,22 @@
  * "conv2d backward, weight and bias gradients", R1, R2).
  *
  * Forward and input gradient are both a valid correlation: an output pixel is
- * one sequential fma chain over (channel, ky, kx). Threads take (sample,
- * channel pair) tiles, vector lanes take neighbouring pixels of a row, so the
+ * one sequential fma chain over (channel, ky, kx). The vector path runs it on
+ * the input's pixel grid (8 neighbouring grid pixels share one load, 4 output
+ * channels by 24 pixels stay in registers); threads take samples, so the
  * chain of every pixel is the written one whatever runs it. The input
  * gradient correlates a zero-padded copy of dout with the flipped kernel,
  * which performs the fmas on +0 that the text asks for.
  *
  * Weight and bias gradients keep 16 partial sums per weight, lane = output
- * column mod 16, combined by a fixed tree; an AVX2 register pair holds the 16
- * lanes, a scalar array emulates them. Threads take (o, c) pairs.
+ * column mod 16, combined by a fixed tree. Every register element runs one
+ * lane chain: eight channels of one lane (channels-last copies, tasks by
+ * lane), or the 16 lanes of one (o, c) pair in two registers (tasks by pair);
+ * a scalar array emulates them.
  *
- * The vector paths cover stride 1 (and no input padding for the forward);
- * other shapes take the plain path, which follows the same text.
+ * The vector paths cover stride 1 (and no input padding for the forward and
+ * weight gradient); other shapes take the plain path, which follows the same
+ * text.
  */
 #include <math.h>
 #include <string.h>

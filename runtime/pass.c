@@ -98,6 +98,11 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
     while (first < m->nlayers && m->layers[first].wparam < 0)
         first++;
     float *dcur = dlogits;
+    /* A ReLU right before a max-pool is applied to the pool's gradient, where
+     * the mask is the pooled value (the ReLU output the window chose), and
+     * skipped on its own layer: a quarter of the elements, the same bits
+     * (docs/determinism.md, "Training step"). */
+    int relu_done = -1;
     for (int i = m->nlayers - 1; i >= first; i--) {
         detrun_layer *l = &m->layers[i];
         const float *in = i > 0 ? m->layers[i - 1].act_out : m->x;
@@ -107,7 +112,7 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
         size_t count = (size_t)n * detrun_layer_out_size(l);
         switch (l->kind) {
         case DETRUN_LAYER_CONV2D: {
-            if (l->act == DETRUN_ACT_RELU)
+            if (l->act == DETRUN_ACT_RELU && relu_done != i)
                 be->relu_backward(be, dcur, dcur, l->act_out, count);
             detrun_conv_dims d = conv_dims(l, n);
             be->conv2d_backward(be, din, m->g + m->params[l->wparam].offset,
@@ -117,7 +122,7 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
             break;
         }
         case DETRUN_LAYER_DENSE:
-            if (l->act == DETRUN_ACT_RELU)
+            if (l->act == DETRUN_ACT_RELU && relu_done != i)
                 be->relu_backward(be, dcur, dcur, l->act_out, count);
             be->dense_backward(be, din, m->g + m->params[l->wparam].offset,
                                m->g + m->params[l->bparam].offset, dcur, in,
@@ -125,6 +130,14 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
             dcur = din;
             break;
         case DETRUN_LAYER_MAXPOOL: {
+            const detrun_layer *prev = i > 0 ? &m->layers[i - 1] : NULL;
+            if (prev != NULL && i - 1 >= first &&
+                (prev->kind == DETRUN_LAYER_RELU ||
+                 ((prev->kind == DETRUN_LAYER_CONV2D || prev->kind == DETRUN_LAYER_DENSE) &&
+                  prev->act == DETRUN_ACT_RELU))) {
+                be->relu_backward(be, dcur, dcur, l->act_out, count);
+                relu_done = i - 1;
+            }
             detrun_pool_dims d = pool_dims(l, n);
             be->maxpool_backward(be, din, dcur, l->argmax, &d);
             dcur = din;
@@ -133,7 +146,8 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
         case DETRUN_LAYER_FLATTEN:
             break;   /* same memory layout on both sides */
         case DETRUN_LAYER_RELU:
-            be->relu_backward(be, dcur, dcur, l->act_out, count);
+            if (relu_done != i)
+                be->relu_backward(be, dcur, dcur, l->act_out, count);
             break;
         case DETRUN_LAYER_DROPOUT:
             if (l->rate > 0.0f) {

@@ -449,16 +449,21 @@ static void forward_task(void *arg, int task, int thread)
 #if defined(__x86_64__)
     if (j->vec) {
         int n = task;
-        /* The sample's input, copied where reads past its end find zeros. */
+        /* Reads past the sample's end (dropped pixels only) find the next
+         * sample; the last sample is read from a copy followed by zeros. */
         float *X = j->scratch + (size_t)thread * j->scratch_per_thread;
         float *G = X + j->in_floats;
         size_t in_n = (size_t)d->c * d->h * d->w;
-        memcpy(X, j->in + (size_t)n * in_n, in_n * sizeof *X);
-        memset(X + in_n, 0, (j->in_floats - in_n) * sizeof *X);
+        const float *src = j->in + (size_t)n * in_n;
+        if ((size_t)(d->n - n) * in_n < j->in_floats) {
+            memcpy(X, src, in_n * sizeof *X);
+            memset(X + in_n, 0, (j->in_floats - in_n) * sizeof *X);
+            src = X;
+        }
         grid_args a;
         a.og = G;
         a.ogs = (size_t)j->np;
-        a.in = X;
+        a.in = src;
         a.ips = (size_t)d->h * d->w;
         a.ics = d->c;
         a.ocs = d->o;

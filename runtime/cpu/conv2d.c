@@ -610,9 +610,12 @@ static void din_task(void *arg, int n, int thread)
         for (int o = 0; o < d->o; o++) {
             const float *src = j->dout + ((size_t)n * d->o + o) * d->oh * d->ow;
             float *dst = P + (size_t)o * ph * pw;
-            for (int y = 0; y < d->oh; y++)
-                memcpy(dst + (size_t)(y + ay) * pw + ax, src + (size_t)y * d->ow,
-                       (size_t)d->ow * sizeof *dst);
+            for (int y = 0; y < d->oh; y++) {
+                float *r = dst + (size_t)(y + ay) * pw + ax;
+                const float *q = src + (size_t)y * d->ow;
+                for (int x = 0; x < d->ow; x++)
+                    r[x] = q[x];
+            }
         }
         grid_args a;
         a.og = G;

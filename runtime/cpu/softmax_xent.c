@@ -28,9 +28,17 @@ static void xent_task(void *arg, int i, int thread)
             am = c;
         }
     }
+    /* e_j kept for the gradient (the same values recomputed would be the
+     * same bits) when the classes fit. */
+    float e[64];
+    int keep = j->classes <= 64;
     float s = 0.0f;
-    for (int c = 0; c < j->classes; c++)
-        s = s + detrun_expf(x[c] - m);
+    for (int c = 0; c < j->classes; c++) {
+        float v = detrun_expf(x[c] - m);
+        if (keep)
+            e[c] = v;
+        s = s + v;
+    }
     int valid = label >= 0 && label < j->classes;
     /* A label out of range cannot be reported from here: it yields a NaN
      * loss, which the caller's finiteness check turns into an error. */
@@ -40,9 +48,9 @@ static void xent_task(void *arg, int i, int thread)
         float *g = j->dlogits + (size_t)i * j->classes;
         float fn = (float)j->n;
         for (int c = 0; c < j->classes; c++) {
-            float e = detrun_expf(x[c] - m);
+            float ec = keep ? e[c] : detrun_expf(x[c] - m);
             float t = c == label ? 1.0f : 0.0f;
-            g[c] = (e / s - t) / fn;
+            g[c] = (ec / s - t) / fn;
         }
     }
 }

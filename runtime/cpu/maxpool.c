@@ -136,7 +136,6 @@ typedef struct pool_job {
     const int32_t *cargmax;
     const detrun_pool_dims *d;
     int simd;
-    const float *in_end;
 } pool_job;
 
 /* One (n, c) plane: planes are independent. */
@@ -243,14 +242,13 @@ static void backward_task(void *arg, int n, int thread)
 void detrun_cpu_maxpool_forward(detrun_backend *b, float *out, int32_t *argmax, const float *in,
                                 const detrun_pool_dims *d)
 {
-    pool_job j = { out, argmax, in, NULL, NULL, NULL, d, DETRUN_CPU(b)->simd,
-                   in + (size_t)d->n * d->c * d->h * d->w };
+    pool_job j = { out, argmax, in, NULL, NULL, NULL, d, DETRUN_CPU(b)->simd };
     detrun_pool_run(DETRUN_CPU(b)->pool, d->n, forward_task, &j);
 }
 
 void detrun_cpu_maxpool_backward(detrun_backend *b, float *din, const float *dout,
                                  const int32_t *argmax, const detrun_pool_dims *d)
 {
-    pool_job j = { NULL, NULL, NULL, din, dout, argmax, d, DETRUN_CPU(b)->simd, NULL };
+    pool_job j = { NULL, NULL, NULL, din, dout, argmax, d, DETRUN_CPU(b)->simd };
     detrun_pool_run(DETRUN_CPU(b)->pool, d->n, backward_task, &j);
 }

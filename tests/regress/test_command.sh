@@ -15,7 +15,8 @@ T=$(mktemp -d /tmp/detrun-command-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail=0
 say() { echo "FAIL: $*"; fail=1; }
-RUN="-t 2 -q --mode deterministic --repeats 1 --folds 3 --epochs 3 --limit 600"
+# Large enough that a fold's checkpoint lives for several of wait_for's polls.
+RUN="-t 2 -q --mode deterministic --repeats 1 --folds 3 --epochs 3 --limit 3000"
 
 # The uninterrupted run.
 "$DETRUN" $RUN -o "$T/full" --record "$T/full.golden" "$SCRIPT" > /dev/null || say "uninterrupted run"
@@ -24,11 +25,12 @@ cut -d, -f1-6 "$T/full/quick.csv" > "$T/full.csv"
 [ "$(wc -l < "$T/full.fp")" -eq 13 ] || say "golden holds $(wc -l < "$T/full.fp") lines, want 3 folds x 4 + 1"
 
 # Waits (up to 60 s) until a file matching the pattern exists in the cells folder.
+# A checkpoint lives only while its fold runs (tens of milliseconds), so poll often.
 wait_for() {
     i=0
-    while [ $i -lt 600 ]; do
+    while [ $i -lt 6000 ]; do
         for f in "$1"/quick.cells/$2; do [ -e "$f" ] && return 0; done
-        sleep 0.1
+        sleep 0.01
         i=$((i + 1))
     done
     return 1

@@ -242,6 +242,14 @@ function dr.experiment(spec)
     os.remove(base_of(cell) .. ".json")
     os.remove(base_of(cell) .. ".ckpt")
   end
+  -- What a killed run can leave behind beside a finished cell's record: its
+  -- checkpoint (killed between the record and the removal) and the temporary
+  -- files of an atomic write that never reached its rename.
+  local function clear_leftovers(base)
+    os.remove(base .. ".ckpt")
+    os.remove(base .. ".ckpt.tmp")
+    os.remove(base .. ".json.tmp")
+  end
   for i, cell in ipairs(p.cells) do
     local base = base_of(cell)
     local rec = base and p.resume and dr._record_read(base .. ".json") or nil
@@ -255,8 +263,10 @@ function dr.experiment(spec)
       if base then
         rec.plan = plan
         dr._record_write(base .. ".json", rec)
-        os.remove(base .. ".ckpt")
+        clear_leftovers(base)
       end
+    elseif base then
+      clear_leftovers(base)
     end
     rec.plan = nil
     records[i] = rec

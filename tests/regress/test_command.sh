@@ -54,6 +54,13 @@ for point in start ckpt record second-record 0.4 1.2; do
     # Records of finished folds must survive the resume untouched.
     before=$(cat "$out"/quick.cells/*.json 2> /dev/null | cksum)
     nbefore=$(ls "$out"/quick.cells/*.json 2> /dev/null | wc -l)
+    # What a kill can leave beside a finished cell (its checkpoint, a temporary
+    # file never renamed) must not survive the resume.
+    if [ "$nbefore" -gt 0 ]; then
+        done1=$(ls "$out"/quick.cells/*.json | head -n 1)
+        printf 'stale' > "${done1%.json}.ckpt"
+        printf 'stale' > "$done1.tmp"
+    fi
     "$DETRUN" $RUN -o "$out" --resume --record "$out.golden" "$SCRIPT" > /dev/null \
         || say "$point: the resumed run failed"
     grep -v '^#' "$out.golden" > "$out.fp" 2> /dev/null

@@ -150,16 +150,6 @@ struct detrun_backend {
      * and issues the step's calls again. */
     int (*step_begin)(detrun_backend *b, uint64_t key);
     int (*step_end)(detrun_backend *b);
-
-    /* conv2d_forward with relu = 1 into conv_out, then maxpool_forward of
-     * conv_out into pool_out and argmax: the same bits in all three, only
-     * computed sample by sample while the conv output is hot. Requires
-     * pd->n == cd->n, pd->c == cd->o, pd->h == cd->oh, pd->w == cd->ow.
-     * NULL: the caller issues the two calls. */
-    void (*conv2d_relu_maxpool_forward)(detrun_backend *b, float *conv_out, float *pool_out,
-                                        int32_t *argmax, const float *in, const float *w,
-                                        const float *bias, const detrun_conv_dims *cd,
-                                        const detrun_pool_dims *pd);
 };
 
 /* The CPU backend: threads workers (>= 1), in the given mode. */

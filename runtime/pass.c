@@ -48,20 +48,6 @@ const float *detrun_model_forward(detrun_model *m, int n, int train, const detru
         switch (l->kind) {
         case DETRUN_LAYER_CONV2D: {
             detrun_conv_dims d = conv_dims(l, n);
-            detrun_layer *next = i + 1 < m->nlayers ? &m->layers[i + 1] : NULL;
-            if (be->conv2d_relu_maxpool_forward != NULL && l->act == DETRUN_ACT_RELU &&
-                next != NULL && next->kind == DETRUN_LAYER_MAXPOOL) {
-                /* Both layers in one call, the same bits in every buffer. */
-                detrun_pool_dims pd = pool_dims(next, n);
-                be->conv2d_relu_maxpool_forward(be, l->out, next->out, next->argmax, in,
-                                                m->p + m->params[l->wparam].offset,
-                                                m->p + m->params[l->bparam].offset, &d, &pd);
-                l->act_out = l->out;
-                next->act_out = next->out;
-                i++;
-                in = next->act_out;
-                continue;
-            }
             be->conv2d_forward(be, l->out, in, m->p + m->params[l->wparam].offset,
                                m->p + m->params[l->bparam].offset, &d,
                                l->act == DETRUN_ACT_RELU);

@@ -129,16 +129,6 @@ static void k_adam(detrun_backend *b)
     b->adam_step(b, s.p, s.grad, s.m, s.v, s.np, &a);
 }
 
-/* The fused forward entries, in place of the two calls each (not in the sum). */
-static void k_fused1_f(detrun_backend *b)
-{
-    b->conv2d_relu_maxpool_forward(b, s.a1, s.q1, s.am1, s.x, s.w1, s.b1, &c1, &p1);
-}
-static void k_fused2_f(detrun_backend *b)
-{
-    b->conv2d_relu_maxpool_forward(b, s.a2, s.q2, s.am2, s.q1, s.w2, s.b2, &c2, &p2);
-}
-
 static const struct { const char *name; void (*fn)(detrun_backend *); } kernels[] = {
     { "conv1 forward+relu", k_conv1_f }, { "maxpool1 forward", k_pool1_f },
     { "conv2 forward+relu", k_conv2_f }, { "maxpool2 forward", k_pool2_f },
@@ -150,10 +140,7 @@ static const struct { const char *name; void (*fn)(detrun_backend *); } kernels[
     { "conv2 backward", k_conv2_b }, { "maxpool1 backward", k_pool1_b },
     { "relu1 backward", k_relu1_b }, { "conv1 backward", k_conv1_b },
     { "adam", k_adam },
-    /* from here on: not in the sum */
-    { "conv1+relu+pool1 fused", k_fused1_f }, { "conv2+relu+pool2 fused", k_fused2_f },
 };
-#define SUMMED 19
 
 int main(int argc, char **argv)
 {
@@ -190,8 +177,6 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < nk; k++) {
         if (only && !strstr(kernels[k].name, only))
             continue;
-        if (k >= SUMMED && b->conv2d_relu_maxpool_forward == NULL)
-            continue;
         double t[MAXRUNS];
         kernels[k].fn(b);   /* warm up */
         for (int r = 0; r < runs; r++) {
@@ -202,10 +187,8 @@ int main(int argc, char **argv)
         }
         qsort(t, (size_t)runs, sizeof *t, cmp);
         double med = t[runs / 2];
-        if (k < SUMMED)
-            total += med;
-        printf("  %-22s %9.1f us%s\n", kernels[k].name, med * 1e6,
-               k < SUMMED ? "" : "  (not in the sum)");
+        total += med;
+        printf("  %-22s %9.1f us\n", kernels[k].name, med * 1e6);
     }
     printf("  %-22s %9.1f us  (%.0f steps/s if kernels were all)\n", "sum", total * 1e6, 1.0 / total);
     b->destroy(b);

@@ -419,8 +419,6 @@ typedef struct conv_job {
     float *in_t;              /* channel-vector weight gradient: input as (c/8, n, h, w, 8) */
     float *dout_t;            /* and dout as (ceil(o/8), n, oh, ow, 8) */
     float *lanes;             /* its lanes, (o, tap, lane, c), and bias lanes (o, lane) */
-    detrun_cpu_sample_fn then;   /* forward: run on a sample once its output is written */
-    void *then_arg;
 } conv_job;
 
 static int vector_forward_ok(const detrun_cpu *c, const detrun_conv_dims *d)
@@ -479,27 +477,17 @@ static void forward_task(void *arg, int task, int thread)
         grid_corr(&a);
         grid_store(j->out + (size_t)n * d->o * d->oh * d->ow, G, (size_t)j->np, d->o, d->oh,
                    d->ow, d->w, j->relu);
-        if (j->then)
-            j->then(j->then_arg, n, thread);
         return;
     }
 #endif
-    if (j->then) {
-        /* One task per sample (outputs are independent: the same bits). */
-        for (int o = 0; o < d->o; o++)
-            forward_plain(j->out, j->in, j->w, j->bias, d, j->relu, task, o);
-        j->then(j->then_arg, task, thread);
-        return;
-    }
     (void)thread;
     int n = task / j->ocs_tiles, pair = task % j->ocs_tiles;
     for (int o = 2 * pair; o < 2 * pair + 2 && o < d->o; o++)
         forward_plain(j->out, j->in, j->w, j->bias, d, j->relu, n, o);
 }
 
-void detrun_cpu_conv2d_forward_then(detrun_backend *b, float *out, const float *in,
-                                    const float *w, const float *bias, const detrun_conv_dims *d,
-                                    int relu, detrun_cpu_sample_fn then, void *arg)
+void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, const float *w,
+                               const float *bias, const detrun_conv_dims *d, int relu)
 {
     detrun_cpu *c = DETRUN_CPU(b);
     int off[MAX_TAPS];
@@ -513,8 +501,6 @@ void detrun_cpu_conv2d_forward_then(detrun_backend *b, float *out, const float *
     j.d = d;
     j.relu = relu;
     j.off = off;
-    j.then = then;
-    j.then_arg = arg;
     j.vec = vector_forward_ok(c, d);
     if (j.vec) {
         for (int t = 0; t < d->kh * d->kw; t++)
@@ -530,18 +516,8 @@ void detrun_cpu_conv2d_forward_then(detrun_backend *b, float *out, const float *
         detrun_pool_run(c->pool, d->n, forward_task, &j);
         return;
     }
-    if (then) {
-        detrun_pool_run(c->pool, d->n, forward_task, &j);
-        return;
-    }
     j.ocs_tiles = (d->o + 1) / 2;
     detrun_pool_run(c->pool, d->n * j.ocs_tiles, forward_task, &j);
-}
-
-void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, const float *w,
-                               const float *bias, const detrun_conv_dims *d, int relu)
-{
-    detrun_cpu_conv2d_forward_then(b, out, in, w, bias, d, relu, NULL, NULL);
 }
 
 #if defined(__x86_64__)

@@ -45,10 +45,6 @@ void detrun_cpu_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *i
                        const uint8_t *labels, size_t pixels, const uint32_t *rows, int n);
 void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, const float *w,
                                const float *bias, const detrun_conv_dims *d, int relu);
-void detrun_cpu_conv2d_relu_maxpool_forward(detrun_backend *b, float *conv_out, float *pool_out,
-                                            int32_t *argmax, const float *in, const float *w,
-                                            const float *bias, const detrun_conv_dims *cd,
-                                            const detrun_pool_dims *pd);
 void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float *db,
                                 const float *dout, const float *in, const float *w,
                                 const detrun_conv_dims *d);
@@ -75,18 +71,6 @@ void detrun_cpu_adam_step(detrun_backend *b, float *p, const float *g, float *m,
 void detrun_cpu_sgd_step(detrun_backend *b, float *p, const float *g, float *v, size_t count,
                          float lr, float momentum);
 void detrun_cpu_check_finite(detrun_backend *b, const float *x, size_t count, int *bad);
-
-/* Per-sample pieces of the fused conv + ReLU + max-pool forward. The conv
- * forward with then(arg, n, thread) run by the thread that wrote sample n's
- * output, right after it (conv2d.c; then NULL: detrun_cpu_conv2d_forward),
- * and the max-pool forward of sample n's planes alone, on the calling thread
- * (maxpool.c). Both give the bits of the whole-batch kernels. */
-typedef void (*detrun_cpu_sample_fn)(void *arg, int n, int thread);
-void detrun_cpu_conv2d_forward_then(detrun_backend *b, float *out, const float *in,
-                                    const float *w, const float *bias, const detrun_conv_dims *d,
-                                    int relu, detrun_cpu_sample_fn then, void *arg);
-void detrun_cpu_maxpool_forward_sample(detrun_backend *b, float *out, int32_t *argmax,
-                                       const float *in, const detrun_pool_dims *d, int n);
 
 /* Elementwise helper: runs fn over [begin, end) slices of count elements,
  * cut into fixed blocks (independent elements: any split gives the same bits). */

@@ -235,7 +235,6 @@ detrun_status detrun_cpu_backend_new(detrun_backend **out, int threads, detrun_m
     b->adam_step = detrun_cpu_adam_step;
     b->sgd_step = detrun_cpu_sgd_step;
     b->check_finite = detrun_cpu_check_finite;
-    b->conv2d_relu_maxpool_forward = detrun_cpu_conv2d_relu_maxpool_forward;
     *out = b;
     return DETRUN_OK;
 }

@@ -239,13 +239,6 @@ static void backward_task(void *arg, int n, int thread)
         backward_plane(j, n * j->d->c + c);
 }
 
-void detrun_cpu_maxpool_forward_sample(detrun_backend *b, float *out, int32_t *argmax,
-                                       const float *in, const detrun_pool_dims *d, int n)
-{
-    pool_job j = { out, argmax, in, NULL, NULL, NULL, d, DETRUN_CPU(b)->simd };
-    forward_task(&j, n, 0);
-}
-
 void detrun_cpu_maxpool_forward(detrun_backend *b, float *out, int32_t *argmax, const float *in,
                                 const detrun_pool_dims *d)
 {

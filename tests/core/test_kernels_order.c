@@ -6,8 +6,7 @@
  * chains, the 16 lanes and their tree), at 1, 2, 3 and 4 threads, with the
  * vector paths on and off: all must give the same bits. Also: a sample's
  * result does not depend on its batch (R7), and fast mode at two or more
- * threads really does change the bits of weight gradients. The fused conv +
- * ReLU + max-pool forward gives the bits of the text and of the two kernels.
+ * threads really does change the bits of weight gradients.
  */
 #include <math.h>
 #include <stdint.h>
@@ -303,61 +302,6 @@ static void check_conv(const char *label, detrun_conv_dims d)
     free(ref_dw); free(ref_db); free(out); free(din); free(dw); free(db);
 }
 
-/* ---- conv + ReLU + max-pool fused: the bits of the two kernels ---------------------- */
-
-static void check_fused(const char *label, detrun_conv_dims d, int size, int stride)
-{
-    detrun_pool_dims pd = { d.n, d.o, d.oh, d.ow, (d.oh - size) / stride + 1,
-                            (d.ow - size) / stride + 1, size, stride };
-    size_t ni = (size_t)d.n * d.c * d.h * d.w, nw = (size_t)d.o * d.c * d.kh * d.kw;
-    size_t no = (size_t)d.n * d.o * d.oh * d.ow, np = (size_t)pd.n * pd.c * pd.oh * pd.ow;
-    float *in = frand(ni, 1.0f), *w = frand(nw, 0.5f), *bias = frand((size_t)d.o, 0.1f);
-    sprinkle_zeros(in, ni);
-    /* Ties inside windows: some pixels repeat their left neighbour. */
-    for (size_t i = 1; i < ni; i += 7)
-        in[i] = in[i - 1];
-    float *ref_out = malloc(no * 4), *ref_po = malloc(np * 4), *out = malloc(no * 4);
-    float *po = malloc(np * 4);
-    int32_t *ref_am = malloc(np * 4), *am = malloc(np * 4);
-    doc_conv_forward(ref_out, in, w, bias, &d, 1);
-    doc_maxpool(ref_po, ref_am, ref_out, &pd);
-    for (int simd = 0; simd <= 1; simd++) {
-        for (int threads = 1; threads <= 4; threads++) {
-            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
-            const char *path = simd ? "avx2" : "scalar";
-            CHECK(b->conv2d_relu_maxpool_forward != NULL, "the CPU backend has no fused entry");
-            if (b->conv2d_relu_maxpool_forward == NULL) {
-                b->destroy(b);
-                continue;
-            }
-            /* Every output is written: start from NaNs and a bad index. */
-            memset(out, 0xff, no * 4);
-            memset(po, 0xff, np * 4);
-            memset(am, 0xff, np * 4);
-            b->conv2d_relu_maxpool_forward(b, out, po, am, in, w, bias, &d, &pd);
-            CHECK(same_bits(out, ref_out, no), "fused %s: conv output differs (%d threads, %s)",
-                  label, threads, path);
-            CHECK(same_bits(po, ref_po, np), "fused %s: pooled values differ (%d threads, %s)",
-                  label, threads, path);
-            CHECK(memcmp(am, ref_am, np * 4) == 0, "fused %s: argmax differs (%d threads, %s)",
-                  label, threads, path);
-            /* And the two kernels called one after the other, on this backend. */
-            float *o2 = malloc(no * 4), *p2 = malloc(np * 4);
-            int32_t *a2 = malloc(np * 4);
-            b->conv2d_forward(b, o2, in, w, bias, &d, 1);
-            b->maxpool_forward(b, p2, a2, o2, &pd);
-            CHECK(same_bits(out, o2, no) && same_bits(po, p2, np) &&
-                      memcmp(am, a2, np * 4) == 0,
-                  "fused %s: differs from conv2d_forward + maxpool_forward (%d threads, %s)",
-                  label, threads, path);
-            free(o2); free(p2); free(a2);
-            b->destroy(b);
-        }
-    }
-    free(in); free(w); free(bias); free(ref_out); free(ref_po); free(out); free(po);
-    free(ref_am); free(am);
-}
-
 static void check_dense(int n, int k, int u)
 {
     size_t ni = (size_t)n * k, nw = (size_t)k * u, no = (size_t)n * u;
@@ -560,13 +504,6 @@ int main(void)
     check_conv("5 wide", (detrun_conv_dims){ 2, 2, 6, 5, 5, 4, 3, 3, 3, 1, 0, 0 });
     check_conv("same", (detrun_conv_dims){ 3, 2, 9, 20, 3, 9, 20, 3, 3, 1, 1, 1 });
     check_conv("stride 2", (detrun_conv_dims){ 2, 2, 9, 11, 3, 5, 6, 3, 3, 2, 1, 1 });
-    check_fused("28x28x1->8, pool 2", (detrun_conv_dims){ 23, 1, 28, 28, 8, 26, 26, 3, 3, 1, 0, 0 }, 2, 2);
-    check_fused("13x13x8->8, pool 2", (detrun_conv_dims){ 23, 8, 13, 13, 8, 11, 11, 3, 3, 1, 0, 0 }, 2, 2);
-    check_fused("28x28x1->8, pool 3/2", (detrun_conv_dims){ 5, 1, 28, 28, 8, 26, 26, 3, 3, 1, 0, 0 }, 3, 2);
-    check_fused("2x3 kernel, 3 outputs", (detrun_conv_dims){ 3, 3, 5, 40, 3, 4, 38, 2, 3, 1, 0, 0 }, 2, 2);
-    check_fused("5 wide", (detrun_conv_dims){ 2, 2, 6, 5, 5, 4, 3, 3, 3, 1, 0, 0 }, 2, 2);
-    check_fused("same", (detrun_conv_dims){ 3, 2, 9, 20, 3, 9, 20, 3, 3, 1, 1, 1 }, 2, 2);
-    check_fused("stride 2", (detrun_conv_dims){ 2, 2, 9, 11, 3, 5, 6, 3, 3, 2, 1, 1 }, 2, 1);
     check_dense(23, 200, 128);
     check_dense(23, 128, 10);
     check_dense(5, 13, 37);

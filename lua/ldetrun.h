@@ -35,6 +35,8 @@ DETRUN_API int luaopen_detrun(lua_State *L);
 
 /* The runtime this Lua state works with (raises an error if there is none). */
 detrun_runtime *detrun_lua_runtime(lua_State *L);
+/* mkdir -p; on failure returns -1 with the message in err. */
+int detrun_lua_mkdirs(const char *dir, char *err, size_t errlen);
 
 /* Run settings: mode, threads and seed, applied to the runtime before each
  * fit or evaluate. */

@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -162,26 +161,17 @@ static void push_json(lua_State *L, const cJSON *j)
 }
 
 /* mkdir -p of the folder that holds path. */
-static int make_parent(lua_State *L, const char *path)
+static void make_parent(lua_State *L, const char *path)
 {
-    char dir[4096];
+    char dir[4096], err[4200];
     if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
-        return luaL_error(L, "%s: path too long", path);
+        luaL_error(L, "%s: path too long", path);
     char *slash = strrchr(dir, '/');
     if (slash == NULL || slash == dir)
-        return 0;
+        return;
     *slash = '\0';
-    for (char *p = dir + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-                return luaL_error(L, "%s: cannot create folder: %s", dir, strerror(errno));
-            *p = c;
-            if (c == '\0')
-                return 0;
-        }
-    }
+    if (detrun_lua_mkdirs(dir, err, sizeof err) != 0)
+        luaL_error(L, "%s", err);
 }
 
 typedef struct json_box { cJSON *root; } json_box;

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "checkpoint.h"
 #include "ldetrun.h"
 
 struct detrun_results {
@@ -283,8 +283,8 @@ static int r_fingerprint(lua_State *L)
 
 /* ---- files ----------------------------------------------------------------------- */
 
-/* mkdir -p */
-static int make_dirs(const char *dir, char *err, size_t errlen)
+/* mkdir -p: shared by everything the front end writes into a results folder. */
+int detrun_lua_mkdirs(const char *dir, char *err, size_t errlen)
 {
     char path[4096];
     if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
@@ -306,24 +306,16 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
     }
 }
 
-/* Writes text to path whole or not at all. */
-static int write_atomic(const char *path, const char *text, char *err, size_t errlen)
+/* Writes text to path whole or not at all (the runtime's temp file + fsync +
+ * rename); the message lands in err. */
+static int write_atomic(lua_State *L, const char *path, const char *text, char *err,
+                        size_t errlen)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-        return -1;
-    }
-    size_t len = strlen(text);
-    int bad = fwrite(text, 1, len, f) != len;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
+    detrun_runtime *rt = detrun_lua_runtime(L);
+    const void *parts[1] = { text };
+    size_t lens[1] = { strlen(text) };
+    if (detrun_write_file_atomic(rt, path, parts, lens, 1) != DETRUN_OK) {
+        snprintf(err, errlen, "%s", detrun_errmsg(rt));
         return -1;
     }
     return 0;
@@ -378,9 +370,9 @@ static int r_write(lua_State *L)
     const char *json_path = lua_pushfstring(L, "%s/%s.json", dir, name);
     const char *csv_path = lua_pushfstring(L, "%s/%s.csv", dir, name);
     char err[8704];
-    if (make_dirs(dir, err, sizeof err) != 0 ||
-        write_atomic(json_path, p->res->json, err, sizeof err) != 0 ||
-        write_atomic(csv_path, lua_tostring(L, -3), err, sizeof err) != 0) {
+    if (detrun_lua_mkdirs(dir, err, sizeof err) != 0 ||
+        write_atomic(L, json_path, p->res->json, err, sizeof err) != 0 ||
+        write_atomic(L, csv_path, lua_tostring(L, -3), err, sizeof err) != 0) {
         luaL_pushfail(L);
         lua_pushstring(L, err);
         return 2;

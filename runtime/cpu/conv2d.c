@@ -417,8 +417,9 @@ typedef struct conv_job {
     float *scratch;
     size_t scratch_per_thread;
     float *in_t;              /* channel-vector weight gradient: input as (c/8, n, h, w, 8) */
-    float *dout_t;            /* and dout as (ceil(o/8), n, oh, ow, 8) */
+    float *dout_t;            /* and dout as (ceil(o/8), n, oh, ow, 8); o-vector: (thread, oh, ow, 8) */
     float *lanes;             /* its lanes, (o, tap, lane, c), and bias lanes (o, lane) */
+    int lane_group;           /* o-vector weight gradient: lanes per task */
 } conv_job;
 
 static int vector_forward_ok(const detrun_cpu *c, const detrun_conv_dims *d)
@@ -748,19 +749,28 @@ AVX2 static void dwc_task(void *arg, int task, int thread)
     }
 }
 
-/* Lane l of (o0..o0+7, c) for a 3x3 kernel: as above with the roles of the
- * channels swapped, eight output channels to a register (dout channels last)
- * and each input value broadcast; the bias lanes of the eight are a register
- * of plain sums. */
-AVX2 INLINE void dwo_group(const conv_job *j, int o0, int c, int l, const int BIAS, const int ONE)
+/* Lane l of (o0..o0+7, c) for a 3x3 kernel over samples [n0, n1): as above
+ * with the roles of the channels swapped, eight output channels to a register
+ * (dout channels last) and each input value broadcast; the bias lanes of the
+ * eight are a register of plain sums. The sums start at +0 for n0 = 0 and
+ * otherwise from where the previous samples left them in the lanes array
+ * (a store and a load change no bit). */
+AVX2 INLINE void dwo_group(const conv_job *j, const float *gs, int o0, int c, int l, int n0,
+                           int n1, const int BIAS, const int ONE)
 {
     const detrun_conv_dims *d = j->d;
+    /* lanes_o: (c, tap, lane, o) */
+    float *dst = j->lanes + (size_t)c * 9 * LANES * d->o + (size_t)l * d->o + o0;
+    float *bdst = j->lanes + (size_t)d->c * 9 * LANES * d->o + (size_t)l * d->o + o0;
     __m256 acc[3][3], bacc = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (int r = 0; r < 3; r++)
 #pragma GCC unroll 4
         for (int k = 0; k < 3; k++)
-            acc[r][k] = _mm256_setzero_ps();
+            acc[r][k] = n0 ? _mm256_loadu_ps(dst + (size_t)(r * 3 + k) * LANES * d->o)
+                           : _mm256_setzero_ps();
+    if (BIAS && n0)
+        bacc = _mm256_loadu_ps(bdst);
     size_t oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
     size_t w = (size_t)d->w;
 #define DWO_TERM(G, P)                                                                    \
@@ -773,8 +783,8 @@ AVX2 INLINE void dwo_group(const conv_job *j, int o0, int c, int l, const int BI
         if (BIAS)                                                                         \
             bacc = _mm256_add_ps(bacc, gv);                                               \
     } while (0)
-    for (int n = 0; n < d->n; n++) {
-        const float *g = j->dout_t + (((size_t)(o0 / 8) * d->n + n) * oplane + l) * 8;
+    for (int n = n0; n < n1; n++) {
+        const float *g = gs + ((size_t)(n - n0) * oplane + l) * 8;
         const float *p = j->in + ((size_t)n * d->c + c) * iplane + l;
         if (ONE) {
             for (int y = 0; y < d->oh; y++, g += (size_t)d->ow * 8, p += w)
@@ -786,41 +796,50 @@ AVX2 INLINE void dwo_group(const conv_job *j, int o0, int c, int l, const int BI
         }
     }
 #undef DWO_TERM
-    /* lanes_o: (c, tap, lane, o) */
-    float *dst = j->lanes + (size_t)c * 9 * LANES * d->o + (size_t)l * d->o + o0;
 #pragma GCC unroll 4
     for (int r = 0; r < 3; r++)
 #pragma GCC unroll 4
         for (int k = 0; k < 3; k++)
             _mm256_storeu_ps(dst + (size_t)(r * 3 + k) * LANES * d->o, acc[r][k]);
     if (BIAS)
-        _mm256_storeu_ps(j->lanes + (size_t)d->c * 9 * LANES * d->o + (size_t)l * d->o + o0,
-                         bacc);
+        _mm256_storeu_ps(bdst, bacc);
 }
 
-/* Task (lane, c, block of eight output channels). */
+/* Task (group of j->lane_group lanes, c, block of eight output channels):
+ * a sample at a time, its dout block goes channels last into the thread's
+ * buffer (a copy) and the lanes of the group take turns on it, so that
+ * the sample's data is read from near caches; each lane's terms are still
+ * visited in the written order. */
 AVX2 static void dwo_task(void *arg, int task, int thread)
 {
-    (void)thread;
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
-    int obs = d->o / 8;
-    int l = task / (d->c * obs), rest = task % (d->c * obs);
+    int obs = d->o / 8, lg = j->lane_group;
+    size_t oplane = (size_t)d->oh * d->ow;
+    float *gs = j->dout_t + (size_t)thread * oplane * 8;
+    int l0 = task / (d->c * obs) * lg, rest = task % (d->c * obs);
     int c = rest / obs, o0 = (rest % obs) * 8;
     int bias = c == 0, one = d->ow <= LANES;
-    if (l >= d->ow) {
+    int l1 = l0 + lg < d->ow ? l0 + lg : d->ow;
+    for (int l = l1 > l0 ? l1 : l0; l < l0 + lg; l++) {
         /* No column falls in this lane: its sums stay +0. */
         for (int t = 0; t < 9; t++)
             memset(j->lanes + (((size_t)c * 9 + t) * LANES + l) * d->o + o0, 0, 8 * sizeof(float));
         if (bias)
             memset(j->lanes + (size_t)d->c * 9 * LANES * d->o + (size_t)l * d->o + o0, 0,
                    8 * sizeof(float));
-        return;
     }
-    if (one)
-        bias ? dwo_group(j, o0, c, l, 1, 1) : dwo_group(j, o0, c, l, 0, 1);
-    else
-        bias ? dwo_group(j, o0, c, l, 1, 0) : dwo_group(j, o0, c, l, 0, 0);
+    for (int n = 0; n < d->n && l1 > l0; n++) {
+        planes_to_vectors(gs, j->dout + ((size_t)n * d->o + o0) * oplane, oplane);
+        for (int l = l0; l < l1; l++) {
+            if (one)
+                bias ? dwo_group(j, gs, o0, c, l, n, n + 1, 1, 1)
+                     : dwo_group(j, gs, o0, c, l, n, n + 1, 0, 1);
+            else
+                bias ? dwo_group(j, gs, o0, c, l, n, n + 1, 1, 0)
+                     : dwo_group(j, gs, o0, c, l, n, n + 1, 0, 0);
+        }
+    }
 }
 
 /* The fixed trees of the o-vector lanes, eight output channels at a time. */
@@ -968,8 +987,10 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
     size_t dout_t_floats = (size_t)d->n * ((d->o + 7) / 8 * 8) * d->oh * d->ow;
     size_t lane_floats = (size_t)d->o * d->kh * d->kw * LANES * d->c + (size_t)d->o * LANES;
     size_t lane_o_floats = ((size_t)d->c * 9 + 1) * LANES * d->o;
+    /* o-vector: one sample's dout block, channels last, per thread */
+    size_t dout_s_floats = (size_t)c->threads * d->oh * d->ow * 8;
     size_t extra = cvec   ? ((in_t_floats + dout_t_floats + lane_floats + 15) & ~(size_t)15)
-                   : ovec ? ((dout_t_floats + lane_o_floats + 15) & ~(size_t)15)
+                   : ovec ? ((dout_s_floats + lane_o_floats + 15) & ~(size_t)15)
                           : 0;
     int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
     if (din && stride1) {
@@ -990,16 +1011,20 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
             j.lanes = j.dout_t + dout_t_floats;
         } else if (ovec) {
             j.dout_t = sc + j.scratch_per_thread * c->threads;
-            j.lanes = j.dout_t + dout_t_floats;
+            j.lanes = j.dout_t + dout_s_floats;
         }
     }
+    /* The o-vector path lays out dout itself (the din tasks must not). */
+    const float *dout_t_own = ovec ? j.dout_t : NULL;
+    if (ovec)
+        j.dout_t = NULL;
     if (din) {
         j.vec = j.scratch != NULL;
         if (j.vec)
             for (int t = 0; t < d->kh * d->kw; t++)
                 off[t] = (d->kh - 1 - t / d->kw) * pw + (d->kw - 1 - t % d->kw);
         detrun_pool_run(c->pool, d->n, din_task, &j);
-    } else if (cvec || ovec) {
+    } else if (cvec) {
         detrun_pool_run(c->pool, d->n, transpose_task, &j);
     }
 #if defined(__x86_64__)
@@ -1010,7 +1035,14 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
         return;
     }
     if (ovec) {
-        detrun_pool_run(c->pool, LANES * d->c * (d->o / 8), dwo_task, &j);
+        /* Enough tasks for the threads, as few as that allows (each task
+         * lays out the samples' dout once); the grouping changes no order. */
+        int tasks = d->c * (d->o / 8);
+        j.dout_t = (float *)dout_t_own;
+        j.lane_group = LANES;
+        while (j.lane_group > 1 && tasks * (LANES / j.lane_group) < c->threads)
+            j.lane_group /= 2;
+        detrun_pool_run(c->pool, LANES / j.lane_group * tasks, dwo_task, &j);
         dwo_trees(&j);
         return;
     }

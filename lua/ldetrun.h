@@ -12,6 +12,8 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include <cjson/cJSON.h>
+
 #include "detrun.h"
 
 #define DETRUN_LUA_RUNTIME "detrun.runtime"   /* registry: the runtime (light or owning) */
@@ -35,6 +37,14 @@ DETRUN_API int luaopen_detrun(lua_State *L);
 
 /* The runtime this Lua state works with (raises an error if there is none). */
 detrun_runtime *detrun_lua_runtime(lua_State *L);
+/* Lua values to JSON and back (ljson.c). to_json appends the value at idx to
+ * parent (under key when parent is an object), raising "<what>: ..." on values
+ * JSON cannot hold; numbers are written raw, so read a tree back with
+ * cJSON_Parse before looking numbers up in it. */
+#define DETRUN_JSON_NONFINITE_STRINGS 1   /* NaN, +-inf as strings, not null */
+void detrun_lua_to_json(lua_State *L, int idx, cJSON *parent, const char *key,
+                        const char *what, int flags, int depth);
+void detrun_lua_push_json(lua_State *L, const cJSON *v, int flags, int depth);
 /* mkdir -p; on failure returns -1 with the message in err. */
 int detrun_lua_mkdirs(const char *dir, char *err, size_t errlen);
 

@@ -8,13 +8,11 @@
  *   dr._trace_label(label)
  *   dr._mkdirs(dir)                  mkdir -p
  *
- * A record is JSON. Numbers are written with 17 significant digits (or as
- * integers), which strtod reads back to the same double; NaN and the
- * infinities, which JSON lacks, are the strings "NaN", "Infinity" and
- * "-Infinity".
+ * A record is JSON written by ljson.c: every number reads back to the same
+ * double; NaN and the infinities, which JSON lacks, are the strings "NaN",
+ * "Infinity" and "-Infinity".
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,141 +22,6 @@
 #include "checkpoint.h"
 #include "ldetrun.h"
 
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Appends the Lua value at idx to parent; nodes are attached at once so that
- * an error leaves nothing unowned but the root, which the caller frees. */
-static const char *to_json(lua_State *L, int idx, cJSON *parent, const char *key, int depth)
-{
-    idx = lua_absindex(L, idx);
-    cJSON *node = NULL;
-    char num[64];
-    if (depth > 32)
-        return "nested too deeply";
-    switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN: node = cJSON_CreateBool(lua_toboolean(L, idx)); break;
-    case LUA_TSTRING: node = cJSON_CreateString(lua_tostring(L, idx)); break;
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx)) {
-            snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
-            node = cJSON_CreateRaw(num);
-        } else {
-            double d = lua_tonumber(L, idx);
-            if (isnan(d))
-                node = cJSON_CreateString("NaN");
-            else if (isinf(d))
-                node = cJSON_CreateString(d > 0 ? "Infinity" : "-Infinity");
-            else {
-                snprintf(num, sizeof num, "%.17g", d);
-                node = cJSON_CreateRaw(num);
-            }
-        }
-        break;
-    case LUA_TTABLE: {
-        lua_Integer len = (lua_Integer)lua_rawlen(L, idx), count = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            count++;
-            lua_pop(L, 1);
-        }
-        node = count == len && len > 0 ? cJSON_CreateArray() : cJSON_CreateObject();
-        break;
-    }
-    default:
-        return "a record holds only booleans, numbers, strings and tables";
-    }
-    if (node == NULL)
-        return "out of memory";
-    if (cJSON_IsArray(parent))
-        cJSON_AddItemToArray(parent, node);
-    else
-        cJSON_AddItemToObject(parent, key, node);
-    if (cJSON_IsArray(node)) {
-        lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
-        for (lua_Integer i = 1; i <= len; i++) {
-            lua_rawgeti(L, idx, i);
-            const char *err = to_json(L, -1, node, NULL, depth + 1);
-            lua_pop(L, 1);
-            if (err != NULL)
-                return err;
-        }
-    } else if (cJSON_IsObject(node)) {
-        /* Keys sorted: the same record gives the same bytes. */
-        size_t n = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            n++;
-            lua_pop(L, 1);
-        }
-        const char **keys = lua_newuserdatauv(L, n * sizeof *keys + 1, 0);
-        size_t k = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            if (lua_type(L, -2) != LUA_TSTRING) {
-                lua_pop(L, 3);
-                return "a table mixes array items and named fields";
-            }
-            keys[k++] = lua_tostring(L, -2);
-            lua_pop(L, 1);
-        }
-        qsort(keys, n, sizeof *keys, key_cmp);
-        for (size_t i = 0; i < n; i++) {
-            lua_getfield(L, idx, keys[i]);
-            const char *err = to_json(L, -1, node, keys[i], depth + 1);
-            lua_pop(L, 1);
-            if (err != NULL) {
-                lua_pop(L, 1);
-                return err;
-            }
-        }
-        lua_pop(L, 1);
-    }
-    return NULL;
-}
-
-static void push_json(lua_State *L, const cJSON *j)
-{
-    luaL_checkstack(L, 4, "record");
-    if (cJSON_IsBool(j)) {
-        lua_pushboolean(L, cJSON_IsTrue(j));
-    } else if (cJSON_IsNumber(j)) {
-        double d = j->valuedouble;
-        if (d == floor(d) && fabs(d) < 9007199254740992.0)
-            lua_pushinteger(L, (lua_Integer)d);
-        else
-            lua_pushnumber(L, d);
-    } else if (cJSON_IsString(j)) {
-        const char *s = j->valuestring;
-        if (strcmp(s, "NaN") == 0)
-            lua_pushnumber(L, NAN);
-        else if (strcmp(s, "Infinity") == 0)
-            lua_pushnumber(L, INFINITY);
-        else if (strcmp(s, "-Infinity") == 0)
-            lua_pushnumber(L, -INFINITY);
-        else
-            lua_pushstring(L, s);
-    } else if (cJSON_IsArray(j)) {
-        lua_newtable(L);
-        lua_Integer i = 1;
-        const cJSON *c;
-        cJSON_ArrayForEach(c, j) {
-            push_json(L, c);
-            lua_rawseti(L, -2, i++);
-        }
-    } else if (cJSON_IsObject(j)) {
-        lua_newtable(L);
-        const cJSON *c;
-        cJSON_ArrayForEach(c, j) {
-            push_json(L, c);
-            lua_setfield(L, -2, c->string);
-        }
-    } else {
-        lua_pushnil(L);
-    }
-}
 
 /* mkdir -p of the folder that holds path. */
 static void make_parent(lua_State *L, const char *path)
@@ -204,9 +67,7 @@ static int l_record_write(lua_State *L)
     b->root = cJSON_CreateArray();
     if (b->root == NULL)
         return luaL_error(L, "%s: out of memory", path);
-    const char *err = to_json(L, 2, b->root, NULL, 0);
-    if (err != NULL)
-        return luaL_error(L, "%s: cannot write the record: %s", path, err);
+    detrun_lua_to_json(L, 2, b->root, NULL, path, DETRUN_JSON_NONFINITE_STRINGS, 0);
     make_parent(L, path);
     char *text = cJSON_Print(cJSON_GetArrayItem(b->root, 0));
     if (text == NULL)
@@ -249,7 +110,7 @@ static int l_record_read(lua_State *L)
     if (b->root == NULL || !cJSON_IsObject(b->root))
         return luaL_error(L, "%s: not a cell record (not a JSON object); remove it to run the "
                           "cell again", path);
-    push_json(L, b->root);
+    detrun_lua_push_json(L, b->root, DETRUN_JSON_NONFINITE_STRINGS, 0);
     return 1;
 }
 

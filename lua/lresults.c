@@ -35,105 +35,6 @@ const char *detrun_results_json(const detrun_results *res)
     return res != NULL ? res->json : NULL;
 }
 
-/* ---- the tree: Lua value -> cJSON ----------------------------------------------- */
-
-/* Keys in this order first, the others after them in byte order. */
-static const char *const key_order[] = {
-    "experiment", "detrun_version", "lua_version", "device", "seed", "threads", "settings",
-    "overhead", "mode", "repeat", "fold", "epoch", "loss", "accuracy", "val_loss",
-    "val_accuracy", "fingerprint", "seconds", "run_seconds", "variance",
-    "distinct_fingerprints", "modes", "repeats", "folds", "epochs", NULL
-};
-
-static int key_rank(const char *k)
-{
-    int i = 0;
-    while (key_order[i] != NULL && strcmp(key_order[i], k) != 0)
-        i++;
-    return i;
-}
-
-static int key_cmp(const void *a, const void *b)
-{
-    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-    int rx = key_rank(x), ry = key_rank(y);
-    if (rx != ry)
-        return rx < ry ? -1 : 1;
-    return strcmp(x, y);
-}
-
-/* Appends the Lua value at idx to parent (under key, when parent is an
- * object). Every node is attached as soon as it exists, so the userdata that
- * owns the root frees everything if a Lua error unwinds from here. */
-static void to_json(lua_State *L, int idx, cJSON *parent, const char *key, int depth)
-{
-    idx = lua_absindex(L, idx);
-    cJSON *node = NULL;
-    if (depth > 32)
-        luaL_error(L, "results: nested too deeply (at \"%s\")", key ? key : "?");
-    switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN: node = cJSON_CreateBool(lua_toboolean(L, idx)); break;
-    case LUA_TNUMBER: node = cJSON_CreateNumber(lua_tonumber(L, idx)); break;
-    case LUA_TSTRING: node = cJSON_CreateString(lua_tostring(L, idx)); break;
-    case LUA_TTABLE: {
-        lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
-        lua_Integer count = 0;
-        int all_strings = 1;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            count++;
-            if (lua_type(L, -2) != LUA_TSTRING)
-                all_strings = 0;
-            lua_pop(L, 1);
-        }
-        int array = count == len;
-        if (!array && !all_strings)
-            luaL_error(L, "results: \"%s\" mixes array items and named fields", key ? key : "?");
-        node = array ? cJSON_CreateArray() : cJSON_CreateObject();
-        break;
-    }
-    default:
-        luaL_error(L, "results: cannot store a %s (at \"%s\")", luaL_typename(L, idx),
-                   key ? key : "?");
-    }
-    if (node == NULL)
-        luaL_error(L, "results: out of memory");
-    if (cJSON_IsArray(parent))
-        cJSON_AddItemToArray(parent, node);
-    else
-        cJSON_AddItemToObject(parent, key, node);
-    if (cJSON_IsArray(node)) {
-        lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
-        for (lua_Integer i = 1; i <= len; i++) {
-            lua_rawgeti(L, idx, i);
-            to_json(L, -1, node, key, depth + 1);
-            lua_pop(L, 1);
-        }
-    } else if (cJSON_IsObject(node)) {
-        size_t n = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            n++;
-            lua_pop(L, 1);
-        }
-        /* Keys are anchored by the table while the array is in use. */
-        const char **keys = lua_newuserdatauv(L, n * sizeof *keys + 1, 0);
-        size_t k = 0;
-        lua_pushnil(L);
-        while (lua_next(L, idx)) {
-            keys[k++] = lua_tostring(L, -2);
-            lua_pop(L, 1);
-        }
-        qsort(keys, n, sizeof *keys, key_cmp);
-        for (size_t i = 0; i < n; i++) {
-            lua_getfield(L, idx, keys[i]);
-            to_json(L, -1, node, keys[i], depth + 1);
-            lua_pop(L, 1);
-        }
-        lua_pop(L, 1);
-    }
-}
-
 typedef struct lresults {
     detrun_results *res;
 } lresults;
@@ -164,12 +65,14 @@ static int l_results(lua_State *L)
     if (tmp == NULL)
         return luaL_error(L, "results: out of memory");
     cJSON_AddItemToObject(holder, "_", tmp);
-    to_json(L, 1, tmp, "results", 0);
-    cJSON *root = cJSON_DetachItemFromArray(tmp, 0);
-    cJSON_Delete(holder);
-    p->res->root = root;
-    p->res->json = cJSON_Print(root);
+    detrun_lua_to_json(L, 1, tmp, "results", "results", 0, 0);
+    p->res->json = cJSON_Print(cJSON_GetArrayItem(tmp, 0));
     if (p->res->json == NULL)
+        return luaL_error(L, "results: out of memory");
+    /* Numbers were written raw: the tree the API reads is the file's own. */
+    p->res->root = cJSON_Parse(p->res->json);
+    cJSON_Delete(holder);
+    if (p->res->root == NULL)
         return luaL_error(L, "results: out of memory");
     return 1;
 }
@@ -380,40 +283,6 @@ static int r_write(lua_State *L)
     return 2;
 }
 
-/* Pushes a cJSON value as Lua (objects and arrays as tables). */
-static void push_json(lua_State *L, const cJSON *v, int depth)
-{
-    luaL_checkstack(L, 4, "results too deeply nested");
-    if (depth > 64)
-        luaL_error(L, "results: nested too deeply");
-    if (cJSON_IsBool(v))
-        lua_pushboolean(L, cJSON_IsTrue(v));
-    else if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d == (double)(lua_Integer)d && d > -9007199254740992.0 && d < 9007199254740992.0)
-            lua_pushinteger(L, (lua_Integer)d);
-        else
-            lua_pushnumber(L, d);
-    } else if (cJSON_IsString(v))
-        lua_pushstring(L, v->valuestring);
-    else if (cJSON_IsArray(v)) {
-        lua_createtable(L, cJSON_GetArraySize(v), 0);
-        const cJSON *it;
-        lua_Integer i = 1;
-        cJSON_ArrayForEach(it, v) {
-            push_json(L, it, depth + 1);
-            lua_seti(L, -2, i++);
-        }
-    } else if (cJSON_IsObject(v)) {
-        lua_newtable(L);
-        const cJSON *it;
-        cJSON_ArrayForEach(it, v) {
-            push_json(L, it, depth + 1);
-            lua_setfield(L, -2, it->string);
-        }
-    } else
-        lua_pushnumber(L, 0.0 / 0.0);   /* null: cJSON writes NaN so */
-}
 
 /* load_results(path) -> results read from a JSON file | nil, message */
 static int l_load_results(lua_State *L)
@@ -457,7 +326,7 @@ static int l_load_results(lua_State *L)
     if (p->res->json == NULL)
         return luaL_error(L, "results: out of memory");
     lua_pop(L, 1);
-    push_json(L, p->res->root, 0);
+    detrun_lua_push_json(L, p->res->root, 0, 0);
     lua_setiuservalue(L, -2, 1);
     return 1;
 }

@@ -29,6 +29,7 @@
 #include <cjson/cJSON.h>
 #include <xxhash.h>
 
+#include "byteorder.h"
 #include "checkpoint.h"
 #include "model.h"
 
@@ -39,47 +40,19 @@
 
 /* ---- little helpers ----------------------------------------------------- */
 
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 static void put_floats(unsigned char *p, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], 4);
-        put_u32(p + 4 * i, u);
+        detrun_put_le32(p + 4 * i, u);
     }
 }
 
 static void get_floats(float *x, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint32_t u = get_u32(p + 4 * i);
+        uint32_t u = detrun_get_le32(p + 4 * i);
         memcpy(&x[i], &u, 4);
     }
 }
@@ -259,9 +232,9 @@ detrun_status detrun_checkpoint_write(detrun_runtime *rt, const char *path,
     size_t meta_len = strlen(text);
     unsigned char head[HEADER_BYTES];
     memcpy(head, DETRUN_CHECKPOINT_MAGIC, 8);
-    put_u32(head + 8, DETRUN_CHECKPOINT_VERSION);
-    put_u32(head + 12, (uint32_t)meta_len);
-    put_u64(head + 16, (uint64_t)floats_bytes + c->bloblen);
+    detrun_put_le32(head + 8, DETRUN_CHECKPOINT_VERSION);
+    detrun_put_le32(head + 12, (uint32_t)meta_len);
+    detrun_put_le64(head + 16, (uint64_t)floats_bytes + c->bloblen);
 
     XXH3_state_t *st = XXH3_createState();
     if (st == NULL) {
@@ -587,15 +560,15 @@ detrun_status detrun_checkpoint_read(detrun_runtime *rt, const char *path, detru
                           : "shorter than a header and a checksum");
         goto fail;
     }
-    uint32_t version = get_u32(buf + 8);
+    uint32_t version = detrun_get_le32(buf + 8);
     if (version != DETRUN_CHECKPOINT_VERSION) {
         s = detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s: checkpoint format version %" PRIu32
                           ", but detrun %s reads version %u", path, version, DETRUN_VERSION,
                           DETRUN_CHECKPOINT_VERSION);
         goto fail_s;
     }
-    uint64_t meta_len = get_u32(buf + 12);
-    uint64_t payload = get_u64(buf + 16);
+    uint64_t meta_len = detrun_get_le32(buf + 12);
+    uint64_t payload = detrun_get_le64(buf + 16);
     if (payload > MAX_FILE_BYTES || HEADER_BYTES + meta_len + payload + SUM_BYTES != len) {
         char what[160];
         snprintf(what, sizeof what, "%zu bytes, but the header announces %" PRIu64
@@ -798,7 +771,7 @@ static uint64_t data_key(const uint32_t *rows, size_t nrows, double validation_s
     unsigned char buf[4096];
     size_t k = 0;
     for (size_t i = 0; i < nrows; i++) {
-        put_u32(buf + k, rows != NULL ? rows[i] : (uint32_t)i);
+        detrun_put_le32(buf + k, rows != NULL ? rows[i] : (uint32_t)i);
         k += 4;
         if (k == sizeof buf) {
             XXH3_64bits_update(st, buf, k);
@@ -807,8 +780,8 @@ static uint64_t data_key(const uint32_t *rows, size_t nrows, double validation_s
     }
     uint64_t bits;
     memcpy(&bits, &validation_split, 8);
-    put_u64(buf + k, bits);
-    put_u64(buf + k + 8, (uint64_t)nrows);
+    detrun_put_le64(buf + k, bits);
+    detrun_put_le64(buf + k + 8, (uint64_t)nrows);
     XXH3_64bits_update(st, buf, k + 16);
     uint64_t h = XXH3_64bits_digest(st);
     XXH3_freeState(st);

@@ -11,15 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "model.h"
-
-static void put_u32(unsigned char *b, uint32_t v)
-{
-    b[0] = (unsigned char)v;
-    b[1] = (unsigned char)(v >> 8);
-    b[2] = (unsigned char)(v >> 16);
-    b[3] = (unsigned char)(v >> 24);
-}
 
 void detrun_fingerprint_update(void *xxh3_state, const char *name, int ndims, const int *dims,
                                const float *data, size_t count)
@@ -27,13 +20,13 @@ void detrun_fingerprint_update(void *xxh3_state, const char *name, int ndims, co
     XXH3_state_t *st = xxh3_state;
     unsigned char buf[4096];
     size_t len = strlen(name);
-    put_u32(buf, (uint32_t)len);
+    detrun_put_le32(buf, (uint32_t)len);
     XXH3_128bits_update(st, buf, 4);
     XXH3_128bits_update(st, name, len);
-    put_u32(buf, (uint32_t)ndims);
+    detrun_put_le32(buf, (uint32_t)ndims);
     XXH3_128bits_update(st, buf, 4);
     for (int d = 0; d < ndims; d++) {
-        put_u32(buf, (uint32_t)dims[d]);
+        detrun_put_le32(buf, (uint32_t)dims[d]);
         XXH3_128bits_update(st, buf, 4);
     }
     size_t i = 0;
@@ -42,7 +35,7 @@ void detrun_fingerprint_update(void *xxh3_state, const char *name, int ndims, co
         for (size_t k = 0; k < n; k++) {
             uint32_t u;
             memcpy(&u, &data[i + k], 4);
-            put_u32(buf + 4 * k, u);
+            detrun_put_le32(buf + 4 * k, u);
         }
         XXH3_128bits_update(st, buf, 4 * n);
         i += n;

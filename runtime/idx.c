@@ -59,24 +59,13 @@ static detrun_status fail(reader *r, detrun_status st, const char *fmt, ...)
     return detrun_seterr(r->rt, st, "%s: %s", r->name, msg);
 }
 
-static void *default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize);
-}
-
 void detrun_data_allocator(const detrun_runtime *rt, detrun_alloc_fn *fn, void **ud)
 {
     if (rt != NULL && rt->alloc != NULL) {
         *fn = rt->alloc;
         *ud = rt->alloc_ud;
     } else {
-        *fn = default_alloc;
+        *fn = detrun_default_alloc;
         *ud = NULL;
     }
 }

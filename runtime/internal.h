@@ -41,6 +41,9 @@ detrun_status detrun_seterr(detrun_runtime *rt, detrun_status status, const char
 #endif
     ;
 
+/* malloc/realloc/free behind the Lua-style allocator signature. */
+void *detrun_default_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
+
 /* Allocation through the runtime's allocator. */
 void *detrun_malloc(detrun_runtime *rt, size_t bytes);
 void *detrun_calloc(detrun_runtime *rt, size_t count, size_t size);   /* overflow-checked */

@@ -58,7 +58,7 @@ const char *detrun_errmsg(const detrun_runtime *rt)
 
 /* ---- allocation -------------------------------------------------------- */
 
-static void *default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+void *detrun_default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     (void)ud;
     (void)osize;
@@ -160,7 +160,7 @@ detrun_status detrun_open(detrun_runtime **out, const detrun_options *opt)
     if (opt == NULL)
         opt = &defaults;
 
-    detrun_alloc_fn alloc = opt->alloc != NULL ? opt->alloc : default_alloc;
+    detrun_alloc_fn alloc = opt->alloc != NULL ? opt->alloc : detrun_default_alloc;
     void *ud = opt->alloc != NULL ? opt->alloc_ud : NULL;
     detrun_runtime *rt = alloc(ud, NULL, 0, sizeof *rt);
     if (rt == NULL)

@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 #include <xxhash.h>
 
+#include "byteorder.h"
 #include "checkpoint.h"
 #include "model.h"
 #include "trace.h"
@@ -75,18 +76,6 @@ const char *detrun_trace_kind_name(detrun_trace_kind kind)
 }
 
 /* ---- writing ------------------------------------------------------------ */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
 
 static detrun_status emit(detrun_trace *tr, const void *buf, size_t len)
 {
@@ -139,10 +128,10 @@ detrun_status detrun_trace_open(detrun_runtime *rt, const char *path, int every,
     }
     unsigned char head[HEADER_BYTES];
     memcpy(head, DETRUN_TRACE_MAGIC, 8);
-    put_u32(head + 8, DETRUN_TRACE_VERSION);
-    put_u32(head + 12, flags);
-    put_u32(head + 16, (uint32_t)every);
-    put_u32(head + 20, (uint32_t)jlen);
+    detrun_put_le32(head + 8, DETRUN_TRACE_VERSION);
+    detrun_put_le32(head + 12, flags);
+    detrun_put_le32(head + 16, (uint32_t)every);
+    detrun_put_le32(head + 20, (uint32_t)jlen);
     detrun_status s = emit(tr, head, sizeof head);
     if (s == DETRUN_OK)
         s = emit(tr, header_json, jlen);
@@ -179,7 +168,7 @@ detrun_status detrun_trace_close(detrun_runtime *rt, detrun_trace *tr)
         return DETRUN_OK;
     unsigned char rec[9];
     rec[0] = 'E';
-    put_u64(rec + 1, tr->records);
+    detrun_put_le64(rec + 1, tr->records);
     detrun_status s = emit(tr, rec, sizeof rec);
     if (s == DETRUN_OK && (fflush(tr->f) != 0 || fsync(fileno(tr->f)) != 0))
         s = detrun_seterr(rt, DETRUN_ERR_IO, "%s: cannot write the trace: %s", tr->tmp,
@@ -205,10 +194,10 @@ detrun_status detrun_trace_fit(detrun_trace *tr, detrun_mode mode, uint64_t seed
     size_t llen = strnlen(label, DETRUN_TRACE_NAME_MAX - 1);
     unsigned char rec[1 + 4 + 1 + 8 + 4 + 2 + DETRUN_TRACE_NAME_MAX];
     rec[0] = 'F';
-    put_u32(rec + 1, tr->fits++);
+    detrun_put_le32(rec + 1, tr->fits++);
     rec[5] = (unsigned char)mode;
-    put_u64(rec + 6, seed);
-    put_u32(rec + 14, stream);
+    detrun_put_le64(rec + 6, seed);
+    detrun_put_le32(rec + 14, stream);
     rec[18] = (unsigned char)llen;
     rec[19] = (unsigned char)(llen >> 8);
     memcpy(rec + 20, label, llen);
@@ -225,8 +214,8 @@ detrun_status detrun_trace_step(detrun_trace *tr, int epoch, uint64_t step)
 {
     unsigned char rec[13];
     rec[0] = 'S';
-    put_u32(rec + 1, (uint32_t)epoch);
-    put_u64(rec + 5, step);
+    detrun_put_le32(rec + 1, (uint32_t)epoch);
+    detrun_put_le64(rec + 5, step);
     tr->records++;
     return emit(tr, rec, sizeof rec);
 }
@@ -267,14 +256,14 @@ static detrun_status name_id(detrun_trace *tr, detrun_trace_kind kind, int layer
     unsigned char rec[1 + 4 + 1 + 4 + 1 + 16 + 2 + DETRUN_TRACE_NAME_MAX];
     size_t k = 0;
     rec[k++] = 'N';
-    put_u32(rec + k, *id);
+    detrun_put_le32(rec + k, *id);
     k += 4;
     rec[k++] = (unsigned char)kind;
-    put_u32(rec + k, (uint32_t)layer);
+    detrun_put_le32(rec + k, (uint32_t)layer);
     k += 4;
     rec[k++] = (unsigned char)ndims;
     for (int d = 0; d < ndims; d++, k += 4)
-        put_u32(rec + k, dims[d]);
+        detrun_put_le32(rec + k, dims[d]);
     size_t nlen = strlen(e->name);
     rec[k++] = (unsigned char)nlen;
     rec[k++] = (unsigned char)(nlen >> 8);
@@ -320,9 +309,9 @@ detrun_status detrun_trace_tensor(detrun_trace *tr, detrun_trace_kind kind, int 
 
     unsigned char rec[1 + 4 + 16 + 8];
     rec[0] = 'T';
-    put_u32(rec + 1, id);
+    detrun_put_le32(rec + 1, id);
     memcpy(rec + 5, sum.digest, 16);
-    put_u64(rec + 21, count);
+    detrun_put_le64(rec + 21, count);
     tr->records++;
     s = emit(tr, rec, sizeof rec);
     if (s == DETRUN_OK && (tr->flags & DETRUN_TRACE_VALUES)) {
@@ -331,7 +320,7 @@ detrun_status detrun_trace_tensor(detrun_trace *tr, detrun_trace_kind kind, int 
         for (size_t i = 0; i < count && s == DETRUN_OK; i++) {
             uint32_t u;
             memcpy(&u, &data[i], 4);
-            put_u32(buf + k, u);
+            detrun_put_le32(buf + k, u);
             k += 4;
             if (k == sizeof buf || i + 1 == count) {
                 s = emit(tr, buf, k);
@@ -469,16 +458,6 @@ static detrun_status rread(reader *r, void *buf, size_t len)
     return DETRUN_OK;
 }
 
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-
 static void reader_close(reader *r)
 {
     if (r->f != NULL)
@@ -506,16 +485,16 @@ static detrun_status reader_open(detrun_runtime *rt, const char *path, reader *r
                              "the start)", path);
     if (got < sizeof head)
         return rbad(r, "%s", "the header is cut short");
-    uint32_t version = get_u32(head + 8);
+    uint32_t version = detrun_get_le32(head + 8);
     if (version != DETRUN_TRACE_VERSION)
         return detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s: trace format version %" PRIu32
                              ", but detrun %s reads version %u", path, version, DETRUN_VERSION,
                              DETRUN_TRACE_VERSION);
-    r->flags = get_u32(head + 12);
+    r->flags = detrun_get_le32(head + 12);
     if (r->flags & ~DETRUN_TRACE_VALUES)
         return rbad(r, "%s", "unknown header flags");
-    uint32_t every = get_u32(head + 16);
-    uint32_t jlen = get_u32(head + 20);
+    uint32_t every = detrun_get_le32(head + 16);
+    uint32_t jlen = detrun_get_le32(head + 20);
     if (every < 1 || every > INT32_MAX)
         return rbad(r, "%s", "the step interval in the header is not positive");
     r->every = (int)every;
@@ -546,12 +525,12 @@ static detrun_status reader_next(reader *r)
         case 'F': {
             if ((s = rread(r, b, 19)) != DETRUN_OK)
                 return s;
-            r->fit = get_u32(b);
+            r->fit = detrun_get_le32(b);
             if (b[4] > DETRUN_FAST)
                 return rbad(r, "%s", "a fit record with an unknown mode");
             r->mode = (detrun_mode)b[4];
-            r->seed = get_u64(b + 5);
-            r->stream = get_u32(b + 13);
+            r->seed = detrun_get_le64(b + 5);
+            r->stream = detrun_get_le32(b + 13);
             size_t llen = (size_t)b[17] | (size_t)b[18] << 8;
             if (llen >= sizeof r->label)
                 return rbad(r, "%s", "a fit label longer than any detrun writes");
@@ -563,13 +542,13 @@ static detrun_status reader_next(reader *r)
         case 'S':
             if ((s = rread(r, b, 12)) != DETRUN_OK)
                 return s;
-            r->epoch = (int)get_u32(b);
-            r->step = get_u64(b + 4);
+            r->epoch = (int)detrun_get_le32(b);
+            r->step = detrun_get_le64(b + 4);
             return DETRUN_OK;
         case 'N': {
             if ((s = rread(r, b, 10)) != DETRUN_OK)
                 return s;
-            uint32_t id = get_u32(b);
+            uint32_t id = detrun_get_le32(b);
             if (id != r->nnames)
                 return rbad(r, "%s", "a name record out of sequence");
             if (b[4] < DETRUN_TRACE_OUTPUT || b[4] > DETRUN_TRACE_PARAM || b[9] > 4)
@@ -587,12 +566,12 @@ static detrun_status reader_next(reader *r)
             name_entry *e = &r->names[r->nnames];
             memset(e, 0, sizeof *e);
             e->kind = (detrun_trace_kind)b[4];
-            e->layer = (int)get_u32(b + 5);
+            e->layer = (int)detrun_get_le32(b + 5);
             e->ndims = b[9];
             if ((s = rread(r, b, 4 * (size_t)e->ndims + 2)) != DETRUN_OK)
                 return s;
             for (int d = 0; d < e->ndims; d++)
-                e->dims[d] = get_u32(b + 4 * d);
+                e->dims[d] = detrun_get_le32(b + 4 * d);
             size_t nlen = (size_t)b[4 * e->ndims] | (size_t)b[4 * e->ndims + 1] << 8;
             if (nlen >= sizeof e->name)
                 return rbad(r, "%s", "a tensor name longer than any detrun writes");
@@ -605,11 +584,11 @@ static detrun_status reader_next(reader *r)
         case 'T':
             if ((s = rread(r, b, 28)) != DETRUN_OK)
                 return s;
-            r->id = get_u32(b);
+            r->id = detrun_get_le32(b);
             if (r->id >= r->nnames)
                 return rbad(r, "%s", "a tensor record refers to an undefined name");
             memcpy(r->fp, b + 4, 16);
-            r->count = get_u64(b + 20);
+            r->count = detrun_get_le64(b + 20);
             if (r->flags & DETRUN_TRACE_VALUES) {
                 if (r->count > ((uint64_t)1 << 40))
                     return rbad(r, "%s", "a tensor larger than any detrun writes");
@@ -623,7 +602,7 @@ static detrun_status reader_next(reader *r)
         case 'E':
             if ((s = rread(r, b, 8)) != DETRUN_OK)
                 return s;
-            if (get_u64(b) != r->records - 1)
+            if (detrun_get_le64(b) != r->records - 1)
                 return rbad(r, "%s", "the end record's count does not match the records read");
             if (fread(b, 1, 1, r->f) != 0)
                 return rbad(r, "%s", "bytes after the end record");
@@ -643,7 +622,7 @@ static float *reader_values(reader *r)
     int ok = v != NULL && b != NULL && fseek(r->f, r->values_at, SEEK_SET) == 0 &&
              fread(b, 4, n, r->f) == n;
     for (size_t i = 0; ok && i < n; i++) {
-        uint32_t u = get_u32(b + 4 * i);
+        uint32_t u = detrun_get_le32(b + 4 * i);
         memcpy(&v[i], &u, 4);
     }
     free(b);
@@ -700,7 +679,7 @@ static detrun_status dump(detrun_runtime *rt, const char *prefix, const char *si
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &v[i], 4);
-        put_u32(b + 4 * i, u);
+        detrun_put_le32(b + 4 * i, u);
     }
     const void *parts[1] = { b };
     size_t lens[1] = { n * 4 };

@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+
+#include <xxhash.h>
 
 #include "dataset.h"
 #include "idx.h"
@@ -26,6 +29,7 @@ struct detrun_dataset {
     uint8_t *labels;       /* rows */
     detrun_alloc_fn alloc;
     void *alloc_ud;
+    uint64_t identity;     /* see detrun_dataset_identity */
 };
 
 static size_t image_bytes(const detrun_dataset *ds)
@@ -91,7 +95,21 @@ static detrun_dataset *new_dataset(detrun_runtime *rt)
     memset(ds, 0, sizeof *ds);
     ds->alloc = fn;
     ds->alloc_ud = ud;
+    /* The address and the creation time: a later data set at a freed one's
+     * address still differs. It keys caches only, never any numbers. */
+    struct { const void *self, *rt; struct timespec mono, real; } seed;
+    memset(&seed, 0, sizeof seed);
+    seed.self = ds;
+    seed.rt = rt;
+    clock_gettime(CLOCK_MONOTONIC, &seed.mono);
+    clock_gettime(CLOCK_REALTIME, &seed.real);
+    ds->identity = XXH3_64bits(&seed, sizeof seed);
     return ds;
+}
+
+uint64_t detrun_dataset_identity(const detrun_dataset *ds)
+{
+    return ds->identity;
 }
 
 detrun_status detrun_dataset_from_memory(detrun_runtime *rt, const uint8_t *images,

@@ -13,4 +13,8 @@
  * count labels in 0..classes-1. */
 detrun_status detrun_dataset_from_memory(detrun_runtime *rt, const uint8_t *images, const uint8_t *labels, size_t count, int c, int h, int w, int classes, detrun_dataset **out);
 
+/* An identity no other data set of this process shares, even one allocated
+ * later at the same address: what a model's device copy of the data is keyed by. */
+uint64_t detrun_dataset_identity(const detrun_dataset *ds);
+
 #endif

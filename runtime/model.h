@@ -86,7 +86,7 @@ struct detrun_model {
     /* The data set's device copy, kept across fits. */
     const void *ds_key;
     size_t ds_count, ds_pixels;
-    uint64_t ds_hash;
+    uint64_t ds_identity;
     uint8_t *ds_images, *ds_labels;
 };
 

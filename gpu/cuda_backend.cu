@@ -200,6 +200,47 @@ static void cuda_zero(detrun_backend *b, void *p, size_t bytes)
         detrun_cuda_ok(g, cudaMemsetAsync(p, 0, bytes, g->stream), "cudaMemsetAsync");
 }
 
+static void cuda_describe(detrun_backend *b, detrun_backend_info what, char *buf, size_t len)
+{
+    detrun_cuda *g = DETRUN_CUDA(b);
+    if (!buf || !len)
+        return;
+    if (what == DETRUN_INFO_DEVICE)
+        snprintf(buf, len, "cuda:%d (%s)", g->device, g->portable ? "portable" : "cudnn");
+    else
+        snprintf(buf, len, "-");   /* no kernel of this backend runs on the host */
+}
+
+static const detrun_backend_ops cuda_ops = {
+    .destroy = cuda_destroy,
+    .set_mode = cuda_set_mode,
+    .set_threads = cuda_set_threads,
+    .sync = cuda_sync,
+    .describe = cuda_describe,
+    .errmsg = cuda_errmsg,
+    .run_step = detrun_cuda_run_step,
+    .alloc = cuda_alloc,
+    .free = cuda_free,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .zero = cuda_zero,
+    .gather = detrun_cuda_gather,
+    .conv2d_forward = detrun_cuda_conv2d_forward,
+    .conv2d_backward = detrun_cuda_conv2d_backward,
+    .maxpool_forward = detrun_cuda_maxpool_forward,
+    .maxpool_backward = detrun_cuda_maxpool_backward,
+    .dense_forward = detrun_cuda_dense_forward,
+    .dense_backward = detrun_cuda_dense_backward,
+    .relu_forward = detrun_cuda_relu_forward,
+    .relu_backward = detrun_cuda_relu_backward,
+    .dropout_forward = detrun_cuda_dropout_forward,
+    .dropout_backward = detrun_cuda_dropout_backward,
+    .softmax_xent = detrun_cuda_softmax_xent,
+    .adam_step = detrun_cuda_adam_step,
+    .sgd_step = detrun_cuda_sgd_step,
+    .check_finite = detrun_cuda_check_finite,
+};
+
 /* ---- construction ------------------------------------------------------------ */
 
 static detrun_status refuse(detrun_backend *b, detrun_status st, char *err, size_t errlen,
@@ -211,24 +252,26 @@ static detrun_status refuse(detrun_backend *b, detrun_status st, char *err, size
     return st;
 }
 
-extern "C" detrun_status detrun_cuda_backend_new(detrun_backend **out, int device,
-                                                 const char *kernels, detrun_mode mode,
-                                                 char *err, size_t errlen)
+/* Options: kernels=cudnn (the default) or kernels=portable. */
+static detrun_status cuda_options(const char *options, int *portable, char *err, size_t errlen)
+{
+    char kernels[32] = "cudnn";
+    if (detrun_backend_option(options, "kernels", kernels, sizeof kernels, err, errlen) < 0)
+        return DETRUN_ERR_ARG;
+    *portable = strcmp(kernels, "portable") == 0;
+    if (!*portable && strcmp(kernels, "cudnn") != 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "unknown GPU kernels '%s' (use kernels=cudnn or kernels=portable)",
+                     kernels);
+        return DETRUN_ERR_ARG;
+    }
+    return DETRUN_OK;
+}
+
+/* Checks the request against the devices there are. */
+static detrun_status cuda_check_device(int device, char *err, size_t errlen)
 {
     char msg[512];
-    if (!out)
-        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, "cuda backend: out is NULL");
-    *out = NULL;
-    if (!kernels)
-        kernels = "cudnn";
-    int portable = strcmp(kernels, "portable") == 0;
-    if (!portable && strcmp(kernels, "cudnn") != 0) {
-        snprintf(msg, sizeof msg, "unknown GPU kernels '%s' (use \"cudnn\" or \"portable\")",
-                 kernels);
-        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, msg);
-    }
-    if (mode != DETRUN_DETERMINISTIC && mode != DETRUN_FAST)
-        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, "cuda backend: unknown mode");
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
@@ -241,24 +284,44 @@ extern "C" detrun_status detrun_cuda_backend_new(detrun_backend **out, int devic
                  device, count, count > 1 ? " to cuda:N-1" : "");
         return refuse(NULL, DETRUN_ERR_DEVICE, err, errlen, msg);
     }
+    return DETRUN_OK;
+}
+
+static detrun_status cuda_open(detrun_backend **out, const detrun_backend_params *p, char *err,
+                               size_t errlen)
+{
+    char msg[512];
+    if (!out || !p)
+        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, "cuda backend: out or params is NULL");
+    *out = NULL;
+    int portable = 0;
+    detrun_status st = cuda_options(p->options, &portable, err, errlen);
+    if (st != DETRUN_OK)
+        return st;
+    if (p->mode != DETRUN_DETERMINISTIC && p->mode != DETRUN_FAST)
+        return refuse(NULL, DETRUN_ERR_ARG, err, errlen, "cuda backend: unknown mode");
+    if ((st = cuda_check_device(p->device, err, errlen)) != DETRUN_OK)
+        return st;
 
     detrun_backend *b = (detrun_backend *)calloc(1, sizeof *b);
     detrun_cuda *g = (detrun_cuda *)calloc(1, sizeof *g);
     if (!b || !g) {
         free(g);
-        return refuse(b, DETRUN_ERR_MEMORY, err, errlen, "cuda backend: out of host memory");
+        free(b);
+        return refuse(NULL, DETRUN_ERR_MEMORY, err, errlen, "cuda backend: out of host memory");
     }
     b->name = "cuda";
+    b->ops = &cuda_ops;
     b->ctx = g;
-    g->device = device;
+    g->device = p->device;
     g->portable = portable;
-    g->mode = mode;
+    g->mode = p->mode;
     /* Recorded steps give the bits of plain calls; DETRUN_CUDA_GRAPHS=off
      * (read here, once) issues every call, to compare or to debug. */
     const char *graphs = getenv("DETRUN_CUDA_GRAPHS");
     g->graphs_off = graphs != NULL && strcmp(graphs, "off") == 0;
 
-    if (detrun_cuda_ok(g, cudaSetDevice(device), "cudaSetDevice") &&
+    if (detrun_cuda_ok(g, cudaSetDevice(p->device), "cudaSetDevice") &&
         detrun_cuda_ok(g, cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking),
                        "cudaStreamCreate") &&
         detrun_cuda_ok(g, cudaMalloc(&g->flag, sizeof(int)), "cudaMalloc") &&
@@ -269,34 +332,12 @@ extern "C" detrun_status detrun_cuda_backend_new(detrun_backend **out, int devic
         snprintf(msg, sizeof msg, "%s", g->err);
         return refuse(b, g->status, err, errlen, msg);
     }
-
-    b->destroy = cuda_destroy;
-    b->set_mode = cuda_set_mode;
-    b->set_threads = cuda_set_threads;
-    b->sync = cuda_sync;
-    b->alloc = cuda_alloc;
-    b->free = cuda_free;
-    b->upload = cuda_upload;
-    b->download = cuda_download;
-    b->zero = cuda_zero;
-    b->gather = detrun_cuda_gather;
-    b->conv2d_forward = detrun_cuda_conv2d_forward;
-    b->conv2d_backward = detrun_cuda_conv2d_backward;
-    b->maxpool_forward = detrun_cuda_maxpool_forward;
-    b->maxpool_backward = detrun_cuda_maxpool_backward;
-    b->dense_forward = detrun_cuda_dense_forward;
-    b->dense_backward = detrun_cuda_dense_backward;
-    b->relu_forward = detrun_cuda_relu_forward;
-    b->relu_backward = detrun_cuda_relu_backward;
-    b->dropout_forward = detrun_cuda_dropout_forward;
-    b->dropout_backward = detrun_cuda_dropout_backward;
-    b->softmax_xent = detrun_cuda_softmax_xent;
-    b->adam_step = detrun_cuda_adam_step;
-    b->sgd_step = detrun_cuda_sgd_step;
-    b->check_finite = detrun_cuda_check_finite;
-    b->errmsg = cuda_errmsg;
-    b->step_begin = detrun_cuda_step_begin;
-    b->step_end = detrun_cuda_step_end;
     *out = b;
     return DETRUN_OK;
+}
+
+extern "C" const detrun_backend_reg *detrun_cuda_backend_reg(void)
+{
+    static const detrun_backend_reg reg = { "cuda", cuda_open, detrun_cuda_list_devices };
+    return &reg;
 }

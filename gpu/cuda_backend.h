@@ -100,8 +100,6 @@ void detrun_cuda_launch_var(detrun_cuda *g, const void *func, dim3 grid, dim3 bl
                             size_t shmem, void **args, const char *what);
 /* Memory operations and synchronisations cannot be part of a recording. */
 void detrun_cuda_not_recordable(detrun_cuda *g);
-int detrun_cuda_step_begin(detrun_backend *b, uint64_t key);
-int detrun_cuda_step_end(detrun_backend *b);
 void detrun_cuda_graphs_free(detrun_cuda *g);
 #define DETRUN_CUDA_W(p) ((uint64_t)(uintptr_t)(p))
 static inline uint64_t detrun_cuda_fbits(float f)
@@ -112,37 +110,30 @@ static inline uint64_t detrun_cuda_fbits(float f)
 }
 #define DETRUN_CUDA_F(f) detrun_cuda_fbits(f)
 
-/* The kernels: the project's own (every flavour) ... */
-void detrun_cuda_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *images,
-                        const uint8_t *labels, size_t pixels, const uint32_t *rows, int n);
-void detrun_cuda_conv2d_forward(detrun_backend *b, float *out, const float *in, const float *w,
-                                const float *bias, const detrun_conv_dims *d, int relu);
-void detrun_cuda_conv2d_backward(detrun_backend *b, float *din, float *dw, float *db,
-                                 const float *dout, const float *in, const float *w,
-                                 const detrun_conv_dims *d);
-void detrun_cuda_maxpool_forward(detrun_backend *b, float *out, int32_t *argmax, const float *in,
-                                 const detrun_pool_dims *d);
-void detrun_cuda_maxpool_backward(detrun_backend *b, float *din, const float *dout,
-                                  const int32_t *argmax, const detrun_pool_dims *d);
-void detrun_cuda_dense_forward(detrun_backend *b, float *out, const float *in, const float *w,
-                               const float *bias, int n, int k, int units, int relu);
-void detrun_cuda_dense_backward(detrun_backend *b, float *din, float *dw, float *db,
-                                const float *dout, const float *in, const float *w, int n, int k,
-                                int units);
-void detrun_cuda_relu_forward(detrun_backend *b, float *out, const float *in, size_t count);
-void detrun_cuda_relu_backward(detrun_backend *b, float *din, const float *dout, const float *out,
-                               size_t count);
-void detrun_cuda_dropout_forward(detrun_backend *b, float *out, float *mask, const float *in,
-                                 size_t count, float rate, const detrun_rng_addr *addr);
-void detrun_cuda_dropout_backward(detrun_backend *b, float *din, const float *dout,
-                                  const float *mask, size_t count);
-void detrun_cuda_softmax_xent(detrun_backend *b, float *dlogits, float *loss, float *correct,
-                              const float *logits, const int32_t *labels, int n, int classes);
-void detrun_cuda_adam_step(detrun_backend *b, float *p, const float *g, float *m, float *v,
-                           size_t count, const detrun_adam_params *a);
-void detrun_cuda_sgd_step(detrun_backend *b, float *p, const float *g, float *v, size_t count,
-                          float lr, float momentum);
-void detrun_cuda_check_finite(detrun_backend *b, const float *x, size_t count, int *bad);
+/* The kernels: the project's own (every flavour; signatures are backend.h's) ... */
+extern "C" {
+detrun_gather_fn detrun_cuda_gather;
+detrun_conv2d_forward_fn detrun_cuda_conv2d_forward;
+detrun_conv2d_backward_fn detrun_cuda_conv2d_backward;
+detrun_maxpool_forward_fn detrun_cuda_maxpool_forward;
+detrun_maxpool_backward_fn detrun_cuda_maxpool_backward;
+detrun_dense_forward_fn detrun_cuda_dense_forward;
+detrun_dense_backward_fn detrun_cuda_dense_backward;
+detrun_relu_forward_fn detrun_cuda_relu_forward;
+detrun_relu_backward_fn detrun_cuda_relu_backward;
+detrun_dropout_forward_fn detrun_cuda_dropout_forward;
+detrun_dropout_backward_fn detrun_cuda_dropout_backward;
+detrun_softmax_xent_fn detrun_cuda_softmax_xent;
+detrun_adam_step_fn detrun_cuda_adam_step;
+detrun_sgd_step_fn detrun_cuda_sgd_step;
+detrun_check_finite_fn detrun_cuda_check_finite;
+/* A training step, recorded and replayed (graph.cu). */
+detrun_run_step_fn detrun_cuda_run_step;
+/* The devices, for the registry (devices.cu). */
+detrun_backend_list_fn detrun_cuda_list_devices;
+/* The registration (listed in the build's backends.c). */
+const detrun_backend_reg *detrun_cuda_backend_reg(void);
+}
 
 /* ... and cuDNN's convolutions; each returns 0 without doing anything when
  * cuDNN cannot take the shape (asymmetric padding), so the caller runs the

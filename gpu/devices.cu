@@ -1,11 +1,11 @@
-/* Device discovery for `detrun --devices` and reports. */
+/* Device discovery for the registry: `detrun --devices` and reports. */
 #include <stdarg.h>
 #include <stdio.h>
 
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
-#include "gpu.h"
+#include "cuda_backend.h"
 
 typedef struct text { char *buf; size_t len, used; } text;
 
@@ -29,7 +29,7 @@ static void put_version(text *t, const char *what, int v)
         put(t, "%s none", what);
 }
 
-extern "C" int detrun_gpu_list_devices(char *buf, size_t len)
+int detrun_cuda_list_devices(char *buf, size_t len)
 {
     text t = { buf, len, 0 };
     if (buf && len)

@@ -4,7 +4,8 @@
  *
  * A step of the reference network is some twenty-five tiny kernels and cuDNN
  * calls; issuing them costs the host more than the GPU takes to run them. The
- * runtime brackets each training step with step_begin/step_end (backend.h).
+ * training loop hands each step to run_step (backend.h), which brackets its
+ * calls with step_begin/step_end below.
  * The first step of a batch size runs plainly (cuDNN chooses its algorithms
  * and sizes its workspace outside any capture); the second is captured and
  * its graph launched; later ones are replays: every table entry is still
@@ -13,7 +14,8 @@
  * per step (gather's rows, dropout's Philox address, softmax's result
  * pointers, Adam's parameters) hand their new arguments to their graph
  * nodes. At step_end the hash must equal the recording's, or nothing has run
- * and the caller issues the step again plainly. A replay launches exactly
+ * and run_step rewinds the caller's host state and issues the step again
+ * plainly. A replay launches exactly
  * the kernels, with exactly the arguments, that plain calls would: the bits
  * are the same (docs/determinism.md, GPU).
  */
@@ -140,7 +142,10 @@ static uint64_t hash_seed(const detrun_cuda *g)
     return mix(mix(0x6a09e667f3bcc908ull, (uint64_t)g->mode), (uint64_t)g->portable);
 }
 
-int detrun_cuda_step_begin(detrun_backend *b, uint64_t key)
+/* 0: issue the calls as usual, no step_end. 1: issue them, then call
+ * step_end, which returns 1 when the step has been done, or 0 when nothing
+ * of it was done. */
+static int step_begin(detrun_backend *b, uint64_t key)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
     if (g->status != DETRUN_OK || g->graphs_off || g->rec != DETRUN_REC_PLAIN)
@@ -194,7 +199,7 @@ static int record_failed(detrun_cuda *g, detrun_cuda_graph *r)
     return 0;
 }
 
-int detrun_cuda_step_end(detrun_backend *b)
+static int step_end(detrun_backend *b)
 {
     detrun_cuda *g = DETRUN_CUDA(b);
     detrun_cuda_rec rec = g->rec;
@@ -243,4 +248,18 @@ int detrun_cuda_step_end(detrun_backend *b)
     graph_free(*slot);
     *slot = r;
     return 1;
+}
+
+detrun_status detrun_cuda_run_step(detrun_backend *b, const detrun_step *step)
+{
+    int rec = step_begin(b, step->key);
+    for (;;) {
+        detrun_status st = step->issue(step->ctx);
+        if (!rec || step_end(b) || st != DETRUN_OK)
+            return st;
+        /* Nothing of the step ran: its host side is put back, then it is
+         * issued plainly. */
+        rec = 0;
+        step->rewind(step->ctx);
+    }
 }

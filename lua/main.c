@@ -16,8 +16,6 @@
 #include "detrun.h"
 #include "golden.h"
 
-/* From gpu/ (a CUDA build lists the devices, a build without CUDA says so). */
-extern int detrun_gpu_list_devices(char *buf, size_t len);
 /* From lua/merge.c and lua/slurm.c: detrun merge, detrun slurm (docs/cluster.md). */
 extern int detrun_merge_main(int argc, char **argv);
 extern int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
@@ -199,11 +197,11 @@ int main(int argc, char **argv)
         case OPT_GPU_KERNELS:
             if (strcmp(optarg, "cudnn") != 0 && strcmp(optarg, "portable") != 0)
                 return usage_error("--gpu-kernels: '%s' is neither cudnn nor portable", optarg);
-            ro.gpu_kernels = optarg;
+            ro.backend_options = strcmp(optarg, "portable") == 0 ? "kernels=portable" : "kernels=cudnn";
             break;
         case OPT_DEVICES: {
             char buf[8192];
-            detrun_gpu_list_devices(buf, sizeof buf);
+            detrun_list_devices(buf, sizeof buf);
             fputs(buf, stdout);
             return 0;
         }

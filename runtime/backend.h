@@ -2,10 +2,11 @@
  * backend.h - the table through which runtime/ reaches every kernel.
  *
  * runtime/ (model, training, optimiser orchestration) never touches tensor
- * memory itself: it asks the backend to allocate, copy, and run kernels. The
- * CPU backend (runtime/cpu/) is always built; the CUDA backend (gpu/) plugs in
- * the same table. Pointers passed to kernels are the backend's own memory
- * (host memory for the CPU, device memory for CUDA) unless marked "host".
+ * memory itself: it asks the backend to allocate, copy, and run kernels
+ * through the backend's table (detrun_backend_ops, one static const per
+ * backend). Backends are found by name in the registry at the end of this
+ * file. Pointers passed to kernels are the backend's own memory (host memory
+ * for the CPU, device memory for a GPU) unless marked "host".
  *
  * Every kernel follows the order written for it in docs/determinism.md when
  * the backend runs in deterministic mode; in fast mode it may reorder sums.
@@ -56,111 +57,220 @@ typedef struct detrun_adam_params {
 
 typedef struct detrun_backend detrun_backend;
 
+/* What describe() writes. */
+typedef enum detrun_backend_info {
+    DETRUN_INFO_DEVICE = 0,   /* the device for reports: "cpu", "cuda:0 (portable)" */
+    DETRUN_INFO_ISA           /* the host instruction set of its kernels: "avx2+fma",
+                                 "scalar", or "-" when the host runs none */
+} detrun_backend_info;
+
+/* One training step as the training loop issues it (batch_step.c). issue()
+ * makes the step's calls, from gathering the batch to the optimiser step;
+ * rewind() puts back what issue() changed on the host (the optimiser's step
+ * count and beta powers), so that issue() may run again from the same state.
+ * key names the shape of the calls (the batch size). */
+typedef struct detrun_step {
+    detrun_status (*issue)(void *ctx);
+    void (*rewind)(void *ctx);
+    void *ctx;
+    uint64_t key;
+} detrun_step;
+
+/* ---- the signatures of the table's entries, each written once ---------- */
+
+/* Lifetime and settings. set_mode and set_threads are called between runs only. */
+typedef void detrun_destroy_fn(detrun_backend *b);
+typedef detrun_status detrun_set_mode_fn(detrun_backend *b, detrun_mode mode);
+typedef detrun_status detrun_set_threads_fn(detrun_backend *b, int threads);
+/* Blocks until all queued work is done (no-op on the CPU). */
+typedef detrun_status detrun_sync_fn(detrun_backend *b);
+/* Writes what (detrun_backend_info) into buf, always NUL-terminated. */
+typedef void detrun_describe_fn(detrun_backend *b, detrun_backend_info what, char *buf,
+                                size_t len);
+/* What the last failed status was about (a CUDA or cuDNN call, named), or
+ * NULL; kernels return nothing, so a GPU keeps its first failure and reports
+ * it from sync/download. */
+typedef const char *detrun_backend_errmsg_fn(detrun_backend *b);
+/* Runs one training step: issue() once, or as the backend sees fit (a GPU
+ * may record the calls and replay the recording with this step's arguments,
+ * the same work bit for bit; when a replay cannot be used it calls rewind()
+ * and issue() again). Returns issue()'s status. */
+typedef detrun_status detrun_run_step_fn(detrun_backend *b, const detrun_step *step);
+
+/* Memory. alloc: zero-filled, aligned to 64 bytes; NULL on failure. */
+typedef void *detrun_buffer_alloc_fn(detrun_backend *b, size_t bytes);
+typedef void detrun_buffer_free_fn(detrun_backend *b, void *p);
+/* upload: host src to backend dst; download: backend src to host dst. */
+typedef detrun_status detrun_copy_fn(detrun_backend *b, void *dst, const void *src, size_t bytes);
+typedef void detrun_zero_fn(detrun_backend *b, void *p, size_t bytes);
+
+/* x[i] = images[rows[i]] / 255.0f (exactly, per pixel); y[i] = labels[rows[i]].
+ * images/labels are backend memory (uploaded once); rows is host memory. */
+typedef void detrun_gather_fn(detrun_backend *b, float *x, int32_t *y, const uint8_t *images,
+                              const uint8_t *labels, size_t pixels, const uint32_t *rows_host,
+                              int n);
+/* out: (n, o, oh, ow); in: (n, c, h, w); w: (o, c, kh, kw); b: (o).
+ * relu != 0 applies ReLU to the output. */
+typedef void detrun_conv2d_forward_fn(detrun_backend *b, float *out, const float *in,
+                                      const float *w, const float *bias,
+                                      const detrun_conv_dims *d, int relu);
+/* din may be NULL (first layer). dout is the gradient w.r.t. the output
+ * after any fused ReLU has been applied by relu_backward. dw, db are
+ * overwritten (not accumulated). */
+typedef void detrun_conv2d_backward_fn(detrun_backend *b, float *din, float *dw, float *db,
+                                       const float *dout, const float *in, const float *w,
+                                       const detrun_conv_dims *d);
+/* out: (n, c, oh, ow). argmax: (n, c, oh, ow) flat index into the input
+ * plane (first maximum in row-major window order). */
+typedef void detrun_maxpool_forward_fn(detrun_backend *b, float *out, int32_t *argmax,
+                                       const float *in, const detrun_pool_dims *d);
+/* din is overwritten. */
+typedef void detrun_maxpool_backward_fn(detrun_backend *b, float *din, const float *dout,
+                                        const int32_t *argmax, const detrun_pool_dims *d);
+/* out: (n, units); in: (n, k); w: (k, units) (Keras layout); b: (units). */
+typedef void detrun_dense_forward_fn(detrun_backend *b, float *out, const float *in,
+                                     const float *w, const float *bias, int n, int k, int units,
+                                     int relu);
+/* din may be NULL. dw, db overwritten. */
+typedef void detrun_dense_backward_fn(detrun_backend *b, float *din, float *dw, float *db,
+                                      const float *dout, const float *in, const float *w, int n,
+                                      int k, int units);
+/* out = in > 0 ? in : 0 (in place allowed). */
+typedef void detrun_relu_forward_fn(detrun_backend *b, float *out, const float *in, size_t count);
+/* din = out > 0 ? dout : 0 (derivative 0 at 0; in place allowed). */
+typedef void detrun_relu_backward_fn(detrun_backend *b, float *din, const float *dout,
+                                     const float *out, size_t count);
+/* Inverted dropout: keep when u >= rate, out = keep ? in * (1/(1-rate)) : 0.
+ * mask receives the multiplier (0 or scale) for the backward pass. */
+typedef void detrun_dropout_forward_fn(detrun_backend *b, float *out, float *mask,
+                                       const float *in, size_t count, float rate,
+                                       const detrun_rng_addr *addr);
+typedef void detrun_dropout_backward_fn(detrun_backend *b, float *din, const float *dout,
+                                        const float *mask, size_t count);
+/* Softmax + sparse categorical cross-entropy for n samples of `classes`
+ * logits. loss[i] and correct[i] (1.0f or 0.0f) per sample; dlogits (may
+ * be NULL for evaluation) = (softmax - onehot) / n. */
+typedef void detrun_softmax_xent_fn(detrun_backend *b, float *dlogits, float *loss,
+                                    float *correct, const float *logits, const int32_t *labels,
+                                    int n, int classes);
+/* Optimisers, over the whole parameter block. */
+typedef void detrun_adam_step_fn(detrun_backend *b, float *p, const float *g, float *m, float *v,
+                                 size_t count, const detrun_adam_params *a);
+/* v = momentum * v - lr * g; p = p + v (momentum 0: p = p - lr * g). */
+typedef void detrun_sgd_step_fn(detrun_backend *b, float *p, const float *g, float *v,
+                                size_t count, float lr, float momentum);
+/* Sets *bad to 1 if any of count floats is NaN or infinite (host int). */
+typedef void detrun_check_finite_fn(detrun_backend *b, const float *x, size_t count, int *bad);
+
+/* A backend's table: one static const initializer per backend, every entry set. */
+typedef struct detrun_backend_ops {
+    detrun_destroy_fn *destroy;
+    detrun_set_mode_fn *set_mode;
+    detrun_set_threads_fn *set_threads;
+    detrun_sync_fn *sync;
+    detrun_describe_fn *describe;
+    detrun_backend_errmsg_fn *errmsg;
+    detrun_run_step_fn *run_step;
+
+    detrun_buffer_alloc_fn *alloc;
+    detrun_buffer_free_fn *free;
+    detrun_copy_fn *upload;
+    detrun_copy_fn *download;
+    detrun_zero_fn *zero;
+
+    detrun_gather_fn *gather;
+    detrun_conv2d_forward_fn *conv2d_forward;
+    detrun_conv2d_backward_fn *conv2d_backward;
+    detrun_maxpool_forward_fn *maxpool_forward;
+    detrun_maxpool_backward_fn *maxpool_backward;
+    detrun_dense_forward_fn *dense_forward;
+    detrun_dense_backward_fn *dense_backward;
+    detrun_relu_forward_fn *relu_forward;
+    detrun_relu_backward_fn *relu_backward;
+    detrun_dropout_forward_fn *dropout_forward;
+    detrun_dropout_backward_fn *dropout_backward;
+    detrun_softmax_xent_fn *softmax_xent;
+
+    detrun_adam_step_fn *adam_step;
+    detrun_sgd_step_fn *sgd_step;
+    detrun_check_finite_fn *check_finite;
+} detrun_backend_ops;
+
 struct detrun_backend {
-    const char *name;         /* "cpu", "cuda" */
-    void *ctx;                /* the backend's own state */
-
-    /* ---- lifetime and settings ---------------------------------------- */
-    void (*destroy)(detrun_backend *b);
-    /* Called between runs only. */
-    detrun_status (*set_mode)(detrun_backend *b, detrun_mode mode);
-    detrun_status (*set_threads)(detrun_backend *b, int threads);
-    /* Blocks until all queued work is done (no-op on the CPU). */
-    detrun_status (*sync)(detrun_backend *b);
-
-    /* ---- memory ------------------------------------------------------- */
-    /* Zero-filled, aligned to 64 bytes; NULL on failure. */
-    void *(*alloc)(detrun_backend *b, size_t bytes);
-    void (*free)(detrun_backend *b, void *p);
-    detrun_status (*upload)(detrun_backend *b, void *dst, const void *host_src, size_t bytes);
-    detrun_status (*download)(detrun_backend *b, void *host_dst, const void *src, size_t bytes);
-    void (*zero)(detrun_backend *b, void *p, size_t bytes);
-
-    /* ---- data --------------------------------------------------------- */
-    /* x[i] = images[rows[i]] / 255.0f (exactly, per pixel); y[i] = labels[rows[i]].
-     * images/labels are backend memory (uploaded once); rows is host memory. */
-    void (*gather)(detrun_backend *b, float *x, int32_t *y, const uint8_t *images,
-                   const uint8_t *labels, size_t pixels, const uint32_t *rows_host, int n);
-
-    /* ---- layers ------------------------------------------------------- */
-    /* out: (n, o, oh, ow); in: (n, c, h, w); w: (o, c, kh, kw); b: (o).
-     * relu != 0 applies ReLU to the output. */
-    void (*conv2d_forward)(detrun_backend *b, float *out, const float *in, const float *w,
-                           const float *bias, const detrun_conv_dims *d, int relu);
-    /* din may be NULL (first layer). dout is the gradient w.r.t. the output
-     * after any fused ReLU has been applied by relu_backward. dw, db are
-     * overwritten (not accumulated). */
-    void (*conv2d_backward)(detrun_backend *b, float *din, float *dw, float *db,
-                            const float *dout, const float *in, const float *w,
-                            const detrun_conv_dims *d);
-    /* out: (n, c, oh, ow). argmax: (n, c, oh, ow) flat index into the input
-     * plane (first maximum in row-major window order). */
-    void (*maxpool_forward)(detrun_backend *b, float *out, int32_t *argmax, const float *in,
-                            const detrun_pool_dims *d);
-    /* din is overwritten. */
-    void (*maxpool_backward)(detrun_backend *b, float *din, const float *dout,
-                             const int32_t *argmax, const detrun_pool_dims *d);
-    /* out: (n, units); in: (n, k); w: (k, units) (Keras layout); b: (units). */
-    void (*dense_forward)(detrun_backend *b, float *out, const float *in, const float *w,
-                          const float *bias, int n, int k, int units, int relu);
-    /* din may be NULL. dw, db overwritten. */
-    void (*dense_backward)(detrun_backend *b, float *din, float *dw, float *db,
-                           const float *dout, const float *in, const float *w, int n, int k,
-                           int units);
-    /* out = in > 0 ? in : 0 (in place allowed). */
-    void (*relu_forward)(detrun_backend *b, float *out, const float *in, size_t count);
-    /* din = out > 0 ? dout : 0 (derivative 0 at 0; in place allowed). */
-    void (*relu_backward)(detrun_backend *b, float *din, const float *dout, const float *out,
-                          size_t count);
-    /* Inverted dropout: keep when u >= rate, out = keep ? in * (1/(1-rate)) : 0.
-     * mask receives the multiplier (0 or scale) for the backward pass. */
-    void (*dropout_forward)(detrun_backend *b, float *out, float *mask, const float *in,
-                            size_t count, float rate, const detrun_rng_addr *addr);
-    void (*dropout_backward)(detrun_backend *b, float *din, const float *dout,
-                             const float *mask, size_t count);
-    /* Softmax + sparse categorical cross-entropy for n samples of `classes`
-     * logits. loss[i] and correct[i] (1.0f or 0.0f) per sample; dlogits (may
-     * be NULL for evaluation) = (softmax - onehot) / n. */
-    void (*softmax_xent)(detrun_backend *b, float *dlogits, float *loss, float *correct,
-                         const float *logits, const int32_t *labels, int n, int classes);
-
-    /* ---- optimisers (over the whole parameter block) ------------------ */
-    void (*adam_step)(detrun_backend *b, float *p, const float *g, float *m, float *v,
-                      size_t count, const detrun_adam_params *a);
-    /* v = momentum * v - lr * g; p = p + v (momentum 0: p = p - lr * g). */
-    void (*sgd_step)(detrun_backend *b, float *p, const float *g, float *v, size_t count,
-                     float lr, float momentum);
-    /* Sets *bad to 1 if any of count floats is NaN or infinite (host int). */
-    void (*check_finite)(detrun_backend *b, const float *x, size_t count, int *bad);
-
-    /* ---- optional ------------------------------------------------------- */
-    /* What the last failed status was about (a CUDA or cuDNN call, named),
-     * or NULL; kernels return nothing, so a GPU keeps its first failure and
-     * reports it from sync/download. NULL entry: nothing beyond the status. */
-    const char *(*errmsg)(detrun_backend *b);
-
-    /* Recorded training steps (NULL: every step issues its calls). Before a
-     * training step's calls (gather to the optimiser step), step_begin(b, key)
-     * with key = the batch size; 0: issue the calls as usual, no step_end.
-     * 1: issue them, then call step_end, which returns 1 when the step has
-     * been done (a recording of the same calls replayed with this step's rows,
-     * dropout address, result pointers and optimiser parameters, the same work
-     * bit for bit), or 0 when nothing of it was done: the caller puts back
-     * what its own calls changed (the optimiser's step count and beta powers)
-     * and issues the step's calls again. */
-    int (*step_begin)(detrun_backend *b, uint64_t key);
-    int (*step_end)(detrun_backend *b);
+    const char *name;                 /* the registered name: "cpu", "cuda" */
+    const detrun_backend_ops *ops;
+    void *ctx;                        /* the backend's own state */
 };
 
-/* The CPU backend: threads workers (>= 1), in the given mode. */
+/* ===================================================================== */
+/* The registry                                                          */
+/* ===================================================================== */
+
+/* What a backend is opened with. */
+typedef struct detrun_backend_params {
+    int device;               /* N of "name:N" (0 for a bare "name") */
+    const char *options;      /* "key=value,key=value" (see detrun_options), or NULL */
+    detrun_mode mode;
+    int threads;              /* host worker threads, >= 1 */
+    detrun_alloc_fn alloc;    /* the runtime's allocator, for the backend's host memory */
+    void *alloc_ud;
+} detrun_backend_params;
+
+/* Opens device p->device of the backend; on failure writes why into err. */
+typedef detrun_status detrun_backend_open_fn(detrun_backend **out, const detrun_backend_params *p,
+                                             char *err, size_t errlen);
+/* Writes a human-readable list of the backend's devices into buf (always
+ * NUL-terminated, truncated to len); returns how many there are. */
+typedef int detrun_backend_list_fn(char *buf, size_t len);
+
+typedef struct detrun_backend_reg {
+    const char *name;                     /* what device names start with: "cpu", "cuda" */
+    detrun_backend_open_fn *open;
+    detrun_backend_list_fn *list_devices; /* NULL: one device, the host, nothing to list */
+} detrun_backend_reg;
+
+/* What the build's generated backends.c defines: the registration entry
+ * points of the backends it compiled, then NULL; the known backends it left
+ * out and why ("built without CUDA: ..."), then { NULL, NULL }. */
+typedef const detrun_backend_reg *detrun_backend_reg_entry(void);
+extern detrun_backend_reg_entry *const detrun_backends_built[];
+typedef struct detrun_backend_missing {
+    const char *name, *why;
+} detrun_backend_missing;
+extern const detrun_backend_missing detrun_backends_missing[];
+
+/* The backends of this build in a fixed order (the build writes the list:
+ * backends.c), then NULL. */
+const detrun_backend_reg *detrun_backend_reg_get(size_t i);
+/* The backend registered under name, or NULL. */
+const detrun_backend_reg *detrun_backend_reg_find(const char *name);
+/* Why a known backend is missing from this build ("built without CUDA: ..."),
+ * or NULL when name is not such a backend. */
+const char *detrun_backend_absent(const char *name);
+
+/* Opens a device by name: "cpu", "cuda", "cuda:N" (p->device is ignored;
+ * the name's index is used). Writes why into err on failure: a name no
+ * backend has is DETRUN_ERR_DEVICE, a backend this build left out
+ * DETRUN_ERR_UNSUPPORTED, a malformed options string DETRUN_ERR_ARG. */
+detrun_status detrun_backend_open(const char *device, const detrun_backend_params *p,
+                                  detrun_backend **out, char *err, size_t errlen);
+
+/* Finds key in a backend options string ("kernels=portable,x=y"): copies its
+ * value into val and returns 1; 0 when absent; -1 when the string is not a
+ * list of key=value items (err then says where). key NULL: only checks. */
+int detrun_backend_option(const char *options, const char *key, char *val, size_t vallen,
+                          char *err, size_t errlen);
+
+/* Memory of a backend's host side through the runtime's allocator: 64-byte
+ * aligned blocks (the hook itself promises no alignment), freed with
+ * detrun_aligned_free. NULL on failure; contents undefined. */
+void *detrun_aligned_alloc(detrun_alloc_fn alloc, void *ud, size_t bytes);
+void detrun_aligned_free(detrun_alloc_fn alloc, void *ud, void *p);
+
+/* The CPU backend outside a runtime (kernel tests): threads workers (>= 1),
+ * in the given mode, malloc'd memory. */
 detrun_status detrun_cpu_backend_new(detrun_backend **out, int threads, detrun_mode mode,
                                      char *err, size_t errlen);
-
-/* The CUDA backend (only when built with DETRUN_CUDA): device index,
- * kernels "cudnn" or "portable". Returns DETRUN_ERR_UNSUPPORTED when the
- * build has no CUDA. */
-detrun_status detrun_cuda_backend_new(detrun_backend **out, int device, const char *kernels,
-                                      detrun_mode mode, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

@@ -677,11 +677,11 @@ detrun_status detrun_checkpoint_capture(detrun_model *m, detrun_checkpoint *c)
         t->offset = at;
         t->count = p->count;
         size_t bytes = p->count * sizeof(float);
-        detrun_status s = b->download(b, c->params + at, m->p + p->offset, bytes);
+        detrun_status s = b->ops->download(b, c->params + at, m->p + p->offset, bytes);
         if (s == DETRUN_OK)
-            s = b->download(b, c->m + at, m->m + p->offset, bytes);
+            s = b->ops->download(b, c->m + at, m->m + p->offset, bytes);
         if (s == DETRUN_OK && m->v != NULL)
-            s = b->download(b, c->v + at, m->v + p->offset, bytes);
+            s = b->ops->download(b, c->v + at, m->v + p->offset, bytes);
         if (s != DETRUN_OK) {
             detrun_checkpoint_free(c);
             return detrun_seterr(rt, s, "checkpoint: cannot copy %s from the device", p->name);
@@ -736,11 +736,11 @@ detrun_status detrun_checkpoint_apply(detrun_model *m, const detrun_checkpoint *
         const detrun_param *p = &m->params[i];
         const detrun_checkpoint_tensor *t = &c->tensors[i];
         size_t bytes = p->count * sizeof(float);
-        detrun_status s = b->upload(b, m->p + p->offset, c->params + t->offset, bytes);
+        detrun_status s = b->ops->upload(b, m->p + p->offset, c->params + t->offset, bytes);
         if (s == DETRUN_OK)
-            s = b->upload(b, m->m + p->offset, c->m + t->offset, bytes);
+            s = b->ops->upload(b, m->m + p->offset, c->m + t->offset, bytes);
         if (s == DETRUN_OK && m->v != NULL)
-            s = b->upload(b, m->v + p->offset, c->v + t->offset, bytes);
+            s = b->ops->upload(b, m->v + p->offset, c->v + t->offset, bytes);
         if (s != DETRUN_OK)
             return detrun_seterr(rt, s, "checkpoint: cannot copy %s to the device", p->name);
     }

@@ -102,12 +102,13 @@ typedef struct detrun_options {
     detrun_mode mode;         /* deterministic (default) or fast */
     uint64_t seed;            /* default seed of runs */
     const char *device;       /* "cpu" (default), "cuda", "cuda:N" */
-    const char *gpu_kernels;  /* "cudnn" (default) or "portable" */
+    const char *backend_options;  /* settings of the device's backend, "key=value,...";
+                                     NULL = its defaults. cuda: kernels=cudnn|portable */
     detrun_alloc_fn alloc;    /* NULL = malloc/realloc/free */
     void *alloc_ud;
 } detrun_options;
 
-#define DETRUN_OPTIONS_INIT { 0, DETRUN_DETERMINISTIC, 0, "cpu", "cudnn", NULL, NULL }
+#define DETRUN_OPTIONS_INIT { 0, DETRUN_DETERMINISTIC, 0, "cpu", NULL, NULL, NULL }
 
 /* Opens a runtime. On failure *rt may still hold a handle whose errmsg says
  * why; detrun_close() accepts it (and NULL). */
@@ -124,6 +125,14 @@ DETRUN_API void detrun_set_seed(detrun_runtime *rt, uint64_t seed);
 DETRUN_API uint64_t detrun_get_seed(const detrun_runtime *rt);
 /* "cpu", "cuda:0 (cudnn)", "cuda:0 (portable)" */
 DETRUN_API const char *detrun_device_name(const detrun_runtime *rt);
+/* Writes the devices of every backend this build has (and which it lacks)
+ * into buf, NUL-terminated, truncated to len; returns how many devices. */
+DETRUN_API int detrun_list_devices(char *buf, size_t len);
+/* After a numeric error of training: the index of the layer it names (the
+ * layer whose output the non-finite loss was computed from), with *name its
+ * name ("dense_2"); -1 (and *name NULL) otherwise. Cleared by the next error
+ * and by the next fit. */
+DETRUN_API int detrun_error_layer(const detrun_runtime *rt, const char **name);
 
 /* ===================================================================== */
 /* Data sets and splits                                                  */

@@ -85,7 +85,7 @@ detrun_status detrun_model_fingerprint(detrun_model *m, char out[33])
     if (host == NULL)
         return detrun_seterr(rt, DETRUN_ERR_MEMORY, "fingerprint: no memory for %zu floats",
                              m->total);
-    st = be->download(be, host, m->p, m->total * sizeof *host);
+    st = be->ops->download(be, host, m->p, m->total * sizeof *host);
     if (st != DETRUN_OK) {
         detrun_free(rt, host, m->total * sizeof *host);
         return detrun_seterr(rt, st, "fingerprint: could not download the parameters");
@@ -117,7 +117,7 @@ detrun_status detrun_model_param_fingerprint(detrun_model *m, int i, char out[33
     if (host == NULL)
         return detrun_seterr(m->rt, DETRUN_ERR_MEMORY, "param_fingerprint: no memory");
     detrun_backend *be = m->rt->backend;
-    st = be->download(be, host, m->p + p->offset, p->count * sizeof *host);
+    st = be->ops->download(be, host, m->p + p->offset, p->count * sizeof *host);
     if (st == DETRUN_OK)
         detrun_fingerprint_tensor(p->name, p->ndims, p->dims, host, out);
     else

@@ -20,10 +20,11 @@ struct detrun_runtime {
     int threads;              /* resolved: >= 1 */
     uint64_t seed;
     char device[64];          /* as given: "cpu", "cuda", "cuda:1" */
-    char gpu_kernels[16];     /* "cudnn" or "portable" */
     char device_name[96];     /* for reports: "cpu", "cuda:0 (portable)" */
     detrun_backend *backend;
     char errmsg[DETRUN_ERRMSG_MAX];
+    int err_layer;            /* the layer a numeric error names, -1 when none */
+    char err_layer_name[32];
 
     /* The Lua front end's state (lua/), owned through these hooks so that
      * runtime/ stays free of lua.h. */

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cpu/cpu.h"
 #include "internal.h"
 
 static void cpu_model(char *buf, size_t len)
@@ -38,9 +37,9 @@ void detrun_machine(detrun_runtime *rt, char *buf, size_t len)
         return;
     char model[160];
     cpu_model(model, sizeof model);
-    const char *isa = "-";
-    if (rt != NULL && rt->backend != NULL && strcmp(rt->backend->name, "cpu") == 0)
-        isa = DETRUN_CPU(rt->backend)->simd ? "avx2+fma" : "scalar";
+    char isa[32] = "-";
+    if (rt != NULL && rt->backend != NULL)
+        rt->backend->ops->describe(rt->backend, DETRUN_INFO_ISA, isa, sizeof isa);
     snprintf(buf, len, "cpu \"%s\"; isa %s; threads %d; device %s", model, isa,
              rt != NULL ? rt->threads : 0, rt != NULL ? rt->device_name : "-");
 }

@@ -68,17 +68,17 @@ static void free_batch_buffers(detrun_model *m)
     detrun_backend *be = m->rt->backend;
     for (int i = 0; i < m->nlayers; i++) {
         detrun_layer *l = &m->layers[i];
-        be->free(be, l->out);
-        be->free(be, l->argmax);
-        be->free(be, l->mask);
+        be->ops->free(be, l->out);
+        be->ops->free(be, l->argmax);
+        be->ops->free(be, l->mask);
         l->out = NULL;
         l->argmax = NULL;
         l->mask = NULL;
     }
-    be->free(be, m->x);
-    be->free(be, m->y);
-    be->free(be, m->grad[0]);
-    be->free(be, m->grad[1]);
+    be->ops->free(be, m->x);
+    be->ops->free(be, m->y);
+    be->ops->free(be, m->grad[0]);
+    be->ops->free(be, m->grad[1]);
     m->x = NULL;
     m->y = NULL;
     m->grad[0] = m->grad[1] = NULL;
@@ -93,12 +93,12 @@ void detrun_model_free(detrun_model *m)
     detrun_backend *be = rt->backend;
     if (be != NULL) {
         free_batch_buffers(m);
-        be->free(be, m->p);
-        be->free(be, m->g);
-        be->free(be, m->m);
-        be->free(be, m->v);
-        be->free(be, m->ds_images);
-        be->free(be, m->ds_labels);
+        be->ops->free(be, m->p);
+        be->ops->free(be, m->g);
+        be->ops->free(be, m->m);
+        be->ops->free(be, m->v);
+        be->ops->free(be, m->ds_images);
+        be->ops->free(be, m->ds_labels);
     }
     detrun_free(rt, m->params, (size_t)m->nparams * sizeof *m->params);
     detrun_free(rt, m->layers, (size_t)m->layer_cap * sizeof *m->layers);
@@ -361,10 +361,10 @@ static void add_param(detrun_model *m, const detrun_layer *l, const char *suffix
 static void uncompile(detrun_model *m)
 {
     detrun_backend *be = m->rt->backend;
-    be->free(be, m->p);
-    be->free(be, m->g);
-    be->free(be, m->m);
-    be->free(be, m->v);
+    be->ops->free(be, m->p);
+    be->ops->free(be, m->g);
+    be->ops->free(be, m->m);
+    be->ops->free(be, m->v);
     m->p = m->g = m->m = m->v = NULL;
     detrun_free(m->rt, m->params, (size_t)m->nparams * sizeof *m->params);
     m->params = NULL;
@@ -455,11 +455,11 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
 
     size_t bytes = m->total * sizeof(float);
     float *host = detrun_calloc(rt, m->total, sizeof *host);
-    m->p = be->alloc(be, bytes);
-    m->g = be->alloc(be, bytes);
-    m->m = be->alloc(be, bytes);
+    m->p = be->ops->alloc(be, bytes);
+    m->g = be->ops->alloc(be, bytes);
+    m->m = be->ops->alloc(be, bytes);
     if (opt->kind == DETRUN_OPT_ADAM)
-        m->v = be->alloc(be, bytes);
+        m->v = be->ops->alloc(be, bytes);
     if (host == NULL || m->p == NULL || m->g == NULL || m->m == NULL ||
         (opt->kind == DETRUN_OPT_ADAM && m->v == NULL)) {
         detrun_free(rt, host, bytes);
@@ -483,7 +483,7 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
         }
         glorot(host + p->offset, p->count, fan_in, fan_out, seed, stream, (uint32_t)l->wparam);
     }
-    st = be->upload(be, m->p, host, bytes);
+    st = be->ops->upload(be, m->p, host, bytes);
     detrun_free(rt, host, bytes);
     if (st != DETRUN_OK) {
         uncompile(m);
@@ -540,7 +540,7 @@ detrun_status detrun_model_param_get(detrun_model *m, int i, float *dst, size_t 
     if (st != DETRUN_OK)
         return st;
     detrun_backend *be = m->rt->backend;
-    st = be->download(be, dst, m->p + m->params[i].offset, count * sizeof *dst);
+    st = be->ops->download(be, dst, m->p + m->params[i].offset, count * sizeof *dst);
     if (st != DETRUN_OK)
         return detrun_seterr(m->rt, st, "param_get: could not download %s", m->params[i].name);
     return DETRUN_OK;
@@ -554,7 +554,7 @@ detrun_status detrun_model_param_set(detrun_model *m, int i, const float *src, s
     if (st != DETRUN_OK)
         return st;
     detrun_backend *be = m->rt->backend;
-    st = be->upload(be, m->p + m->params[i].offset, src, count * sizeof *src);
+    st = be->ops->upload(be, m->p + m->params[i].offset, src, count * sizeof *src);
     if (st != DETRUN_OK)
         return detrun_seterr(m->rt, st, "param_set: could not upload %s", m->params[i].name);
     return DETRUN_OK;
@@ -584,8 +584,8 @@ detrun_status detrun_model_reserve(detrun_model *m, int n)
     size_t in_size = (size_t)m->c * m->h * m->w;
     size_t gmax = in_size;
     int ok = 1;
-    m->x = be->alloc(be, nn * in_size * sizeof(float));
-    m->y = be->alloc(be, nn * sizeof(int32_t));
+    m->x = be->ops->alloc(be, nn * in_size * sizeof(float));
+    m->y = be->ops->alloc(be, nn * sizeof(int32_t));
     ok = m->x != NULL && m->y != NULL;
     for (int i = 0; i < m->nlayers && ok; i++) {
         detrun_layer *l = &m->layers[i];
@@ -594,20 +594,20 @@ detrun_status detrun_model_reserve(detrun_model *m, int n)
             gmax = os;
         if (l->kind == DETRUN_LAYER_FLATTEN)
             continue;   /* its output is its input */
-        l->out = be->alloc(be, nn * os * sizeof(float));
+        l->out = be->ops->alloc(be, nn * os * sizeof(float));
         ok = l->out != NULL;
         if (ok && l->kind == DETRUN_LAYER_MAXPOOL) {
-            l->argmax = be->alloc(be, nn * os * sizeof(int32_t));
+            l->argmax = be->ops->alloc(be, nn * os * sizeof(int32_t));
             ok = l->argmax != NULL;
         }
         if (ok && l->kind == DETRUN_LAYER_DROPOUT) {
-            l->mask = be->alloc(be, nn * os * sizeof(float));
+            l->mask = be->ops->alloc(be, nn * os * sizeof(float));
             ok = l->mask != NULL;
         }
     }
     if (ok) {
-        m->grad[0] = be->alloc(be, nn * gmax * sizeof(float));
-        m->grad[1] = be->alloc(be, nn * gmax * sizeof(float));
+        m->grad[0] = be->ops->alloc(be, nn * gmax * sizeof(float));
+        m->grad[1] = be->ops->alloc(be, nn * gmax * sizeof(float));
         ok = m->grad[0] != NULL && m->grad[1] != NULL;
     }
     if (!ok) {

@@ -20,9 +20,9 @@ detrun_status detrun_model_optimizer_step(detrun_model *m)
         a.eps = o->eps;
         a.beta1_t = m->beta1_t;
         a.beta2_t = m->beta2_t;
-        be->adam_step(be, m->p, m->g, m->m, m->v, m->total, &a);
+        be->ops->adam_step(be, m->p, m->g, m->m, m->v, m->total, &a);
     } else {
-        be->sgd_step(be, m->p, m->g, m->m, m->total, o->lr, o->momentum);
+        be->ops->sgd_step(be, m->p, m->g, m->m, m->total, o->lr, o->momentum);
     }
     m->step++;
     return DETRUN_OK;

@@ -48,7 +48,7 @@ const float *detrun_model_forward(detrun_model *m, int n, int train, const detru
         switch (l->kind) {
         case DETRUN_LAYER_CONV2D: {
             detrun_conv_dims d = conv_dims(l, n);
-            be->conv2d_forward(be, l->out, in, m->p + m->params[l->wparam].offset,
+            be->ops->conv2d_forward(be, l->out, in, m->p + m->params[l->wparam].offset,
                                m->p + m->params[l->bparam].offset, &d,
                                l->act == DETRUN_ACT_RELU);
             l->act_out = l->out;
@@ -56,7 +56,7 @@ const float *detrun_model_forward(detrun_model *m, int n, int train, const detru
         }
         case DETRUN_LAYER_MAXPOOL: {
             detrun_pool_dims d = pool_dims(l, n);
-            be->maxpool_forward(be, l->out, l->argmax, in, &d);
+            be->ops->maxpool_forward(be, l->out, l->argmax, in, &d);
             l->act_out = l->out;
             break;
         }
@@ -64,20 +64,20 @@ const float *detrun_model_forward(detrun_model *m, int n, int train, const detru
             l->act_out = in;
             break;
         case DETRUN_LAYER_DENSE:
-            be->dense_forward(be, l->out, in, m->p + m->params[l->wparam].offset,
+            be->ops->dense_forward(be, l->out, in, m->p + m->params[l->wparam].offset,
                               m->p + m->params[l->bparam].offset, n, l->in_c, l->units,
                               l->act == DETRUN_ACT_RELU);
             l->act_out = l->out;
             break;
         case DETRUN_LAYER_RELU:
-            be->relu_forward(be, l->out, in, count);
+            be->ops->relu_forward(be, l->out, in, count);
             l->act_out = l->out;
             break;
         case DETRUN_LAYER_DROPOUT:
             if (train && l->rate > 0.0f) {
                 detrun_rng_addr a = *addr;
                 a.layer = (uint32_t)i;
-                be->dropout_forward(be, l->out, l->mask, in, count, l->rate, &a);
+                be->ops->dropout_forward(be, l->out, l->mask, in, count, l->rate, &a);
                 l->act_out = l->out;
             } else {
                 l->act_out = in;
@@ -113,9 +113,9 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
         switch (l->kind) {
         case DETRUN_LAYER_CONV2D: {
             if (l->act == DETRUN_ACT_RELU && relu_done != i)
-                be->relu_backward(be, dcur, dcur, l->act_out, count);
+                be->ops->relu_backward(be, dcur, dcur, l->act_out, count);
             detrun_conv_dims d = conv_dims(l, n);
-            be->conv2d_backward(be, din, m->g + m->params[l->wparam].offset,
+            be->ops->conv2d_backward(be, din, m->g + m->params[l->wparam].offset,
                                 m->g + m->params[l->bparam].offset, dcur, in,
                                 m->p + m->params[l->wparam].offset, &d);
             dcur = din;
@@ -123,8 +123,8 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
         }
         case DETRUN_LAYER_DENSE:
             if (l->act == DETRUN_ACT_RELU && relu_done != i)
-                be->relu_backward(be, dcur, dcur, l->act_out, count);
-            be->dense_backward(be, din, m->g + m->params[l->wparam].offset,
+                be->ops->relu_backward(be, dcur, dcur, l->act_out, count);
+            be->ops->dense_backward(be, din, m->g + m->params[l->wparam].offset,
                                m->g + m->params[l->bparam].offset, dcur, in,
                                m->p + m->params[l->wparam].offset, n, l->in_c, l->units);
             dcur = din;
@@ -135,11 +135,11 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
                 (prev->kind == DETRUN_LAYER_RELU ||
                  ((prev->kind == DETRUN_LAYER_CONV2D || prev->kind == DETRUN_LAYER_DENSE) &&
                   prev->act == DETRUN_ACT_RELU))) {
-                be->relu_backward(be, dcur, dcur, l->act_out, count);
+                be->ops->relu_backward(be, dcur, dcur, l->act_out, count);
                 relu_done = i - 1;
             }
             detrun_pool_dims d = pool_dims(l, n);
-            be->maxpool_backward(be, din, dcur, l->argmax, &d);
+            be->ops->maxpool_backward(be, din, dcur, l->argmax, &d);
             dcur = din;
             break;
         }
@@ -147,11 +147,11 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
             break;   /* same memory layout on both sides */
         case DETRUN_LAYER_RELU:
             if (relu_done != i)
-                be->relu_backward(be, dcur, dcur, l->act_out, count);
+                be->ops->relu_backward(be, dcur, dcur, l->act_out, count);
             break;
         case DETRUN_LAYER_DROPOUT:
             if (l->rate > 0.0f) {
-                be->dropout_backward(be, din, dcur, l->mask, count);
+                be->ops->dropout_backward(be, din, dcur, l->mask, count);
                 dcur = din;
             }
             break;

@@ -4,7 +4,6 @@
  * Everything hangs off the handle (no process globals), like a lua_State: the
  * allocator hook, the backend, and the message of the last error.
  */
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,12 +47,22 @@ detrun_status detrun_seterr(detrun_runtime *rt, detrun_status status, const char
     va_start(ap, fmt);
     vsnprintf(rt->errmsg, sizeof rt->errmsg, fmt, ap);
     va_end(ap);
+    rt->err_layer = -1;
+    rt->err_layer_name[0] = '\0';
     return status;
 }
 
 const char *detrun_errmsg(const detrun_runtime *rt)
 {
     return rt != NULL ? rt->errmsg : no_handle_msg;
+}
+
+int detrun_error_layer(const detrun_runtime *rt, const char **name)
+{
+    int layer = rt != NULL ? rt->err_layer : -1;
+    if (name != NULL)
+        *name = layer >= 0 ? rt->err_layer_name : NULL;
+    return layer;
 }
 
 /* ---- allocation -------------------------------------------------------- */
@@ -110,44 +119,17 @@ int detrun_cpu_count(void)
 
 /* ---- open / close ------------------------------------------------------ */
 
-/* "cuda" -> 0, "cuda:N" -> N; -1 when s is not a CUDA device name. */
-static int parse_cuda_index(const char *s)
-{
-    if (strncmp(s, "cuda", 4) != 0)
-        return -1;
-    if (s[4] == '\0')
-        return 0;
-    if (s[4] != ':' || s[5] < '0' || s[5] > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long n = strtol(s + 5, &end, 10);
-    if (errno != 0 || *end != '\0' || n < 0 || n > 1023)
-        return -1;
-    return (int)n;
-}
-
-static detrun_status open_backend(detrun_runtime *rt)
+/* Through the registry: the runtime knows the device only by its name. */
+static detrun_status open_backend(detrun_runtime *rt, const char *options)
 {
     char err[512] = "";
-    detrun_status st;
-    if (strcmp(rt->device, "cpu") == 0) {
-        st = detrun_cpu_backend_new(&rt->backend, rt->threads, rt->mode, err, sizeof err);
-        if (st != DETRUN_OK)
-            return detrun_seterr(rt, st, "device cpu: %s", err[0] ? err : detrun_status_string(st));
-        snprintf(rt->device_name, sizeof rt->device_name, "cpu");
-        return DETRUN_OK;
-    }
-    int idx = parse_cuda_index(rt->device);
-    if (idx < 0)
-        return detrun_seterr(rt, DETRUN_ERR_DEVICE,
-                             "unknown device '%s' (expected \"cpu\", \"cuda\" or \"cuda:N\")",
-                             rt->device);
-    st = detrun_cuda_backend_new(&rt->backend, idx, rt->gpu_kernels, rt->mode, err, sizeof err);
+    detrun_backend_params p = { 0, options, rt->mode, rt->threads, rt->alloc, rt->alloc_ud };
+    detrun_status st = detrun_backend_open(rt->device, &p, &rt->backend, err, sizeof err);
     if (st != DETRUN_OK)
         return detrun_seterr(rt, st, "device %s: %s", rt->device,
                              err[0] ? err : detrun_status_string(st));
-    snprintf(rt->device_name, sizeof rt->device_name, "cuda:%d (%s)", idx, rt->gpu_kernels);
+    rt->backend->ops->describe(rt->backend, DETRUN_INFO_DEVICE, rt->device_name,
+                               sizeof rt->device_name);
     return DETRUN_OK;
 }
 
@@ -166,6 +148,7 @@ detrun_status detrun_open(detrun_runtime **out, const detrun_options *opt)
     if (rt == NULL)
         return DETRUN_ERR_MEMORY;
     memset(rt, 0, sizeof *rt);
+    rt->err_layer = -1;
     rt->alloc = alloc;
     rt->alloc_ud = ud;
     rt->mode = opt->mode;
@@ -183,15 +166,9 @@ detrun_status detrun_open(detrun_runtime **out, const detrun_options *opt)
     if (strlen(dev) >= sizeof rt->device)
         return detrun_seterr(rt, DETRUN_ERR_DEVICE, "options.device: name too long");
     strcpy(rt->device, dev);
-    const char *kern = opt->gpu_kernels != NULL ? opt->gpu_kernels : "cudnn";
-    if (strcmp(kern, "cudnn") != 0 && strcmp(kern, "portable") != 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG,
-                             "options.gpu_kernels: unknown '%.64s' (expected \"cudnn\" or \"portable\")",
-                             kern);
-    strcpy(rt->gpu_kernels, kern);
     snprintf(rt->device_name, sizeof rt->device_name, "%s", rt->device);
 
-    return open_backend(rt);
+    return open_backend(rt, opt->backend_options);
 }
 
 void detrun_close(detrun_runtime *rt)
@@ -202,8 +179,8 @@ void detrun_close(detrun_runtime *rt)
         rt->script_close(rt->script);
     rt->script = NULL;
     detrun_trace_stop(rt);
-    if (rt->backend != NULL && rt->backend->destroy != NULL)
-        rt->backend->destroy(rt->backend);
+    if (rt->backend != NULL)
+        rt->backend->ops->destroy(rt->backend);
     rt->backend = NULL;
     detrun_alloc_fn alloc = rt->alloc;
     void *ud = rt->alloc_ud;
@@ -220,7 +197,7 @@ detrun_status detrun_set_mode(detrun_runtime *rt, detrun_mode mode)
         return detrun_seterr(rt, DETRUN_ERR_ARG, "set_mode: unknown mode %d", (int)mode);
     if (rt->backend == NULL)
         return detrun_seterr(rt, DETRUN_ERR_DEVICE, "set_mode: the runtime has no backend");
-    detrun_status st = rt->backend->set_mode(rt->backend, mode);
+    detrun_status st = rt->backend->ops->set_mode(rt->backend, mode);
     if (st != DETRUN_OK)
         return detrun_seterr(rt, st, "set_mode: the %s backend refused mode %s",
                              rt->backend->name, mode == DETRUN_FAST ? "fast" : "deterministic");
@@ -244,7 +221,7 @@ detrun_status detrun_set_threads(detrun_runtime *rt, int threads)
         threads = detrun_cpu_count();
     if (rt->backend == NULL)
         return detrun_seterr(rt, DETRUN_ERR_DEVICE, "set_threads: the runtime has no backend");
-    detrun_status st = rt->backend->set_threads(rt->backend, threads);
+    detrun_status st = rt->backend->ops->set_threads(rt->backend, threads);
     if (st != DETRUN_OK)
         return detrun_seterr(rt, st, "set_threads: the %s backend could not use %d threads",
                              rt->backend->name, threads);

@@ -343,7 +343,7 @@ static const float *to_host(detrun_trace *tr, detrun_model *m, const float *src,
         tr->host_floats = count;
     }
     detrun_backend *b = m->rt->backend;
-    if (b->download(b, tr->host, src, count * sizeof(float)) != DETRUN_OK)
+    if (b->ops->download(b, tr->host, src, count * sizeof(float)) != DETRUN_OK)
         return NULL;
     return tr->host;
 }

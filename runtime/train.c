@@ -7,14 +7,19 @@
  * (docs/determinism.md, "softmax + sparse categorical cross-entropy").
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "batch_step.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "trace.h"
 #include "model.h"
 #include "philox.h"
+
+/* Streams are 24 bits (philox.h: the key word is purpose << 24 | stream). */
+#define STREAM_LIMIT (1u << 24)
 
 static double now_seconds(void)
 {
@@ -56,17 +61,17 @@ static detrun_status bind_dataset(detrun_model *m, const detrun_dataset *ds, con
             return detrun_seterr(rt, DETRUN_ERR_SHAPE,
                                  "%s: label %d of row %zu is not below the %d logits of %s",
                                  what, labels[i], i, classes, last);
-    be->free(be, m->ds_images);
-    be->free(be, m->ds_labels);
+    be->ops->free(be, m->ds_images);
+    be->ops->free(be, m->ds_labels);
     m->ds_key = NULL;
-    m->ds_images = be->alloc(be, count * pixels);
-    m->ds_labels = be->alloc(be, count);
+    m->ds_images = be->ops->alloc(be, count * pixels);
+    m->ds_labels = be->ops->alloc(be, count);
     if (m->ds_images == NULL || m->ds_labels == NULL)
         return detrun_seterr(rt, DETRUN_ERR_MEMORY, "%s: no memory on %s for %zu images", what,
                              rt->device_name, count);
-    detrun_status st = be->upload(be, m->ds_images, images, count * pixels);
+    detrun_status st = be->ops->upload(be, m->ds_images, images, count * pixels);
     if (st == DETRUN_OK)
-        st = be->upload(be, m->ds_labels, labels, count);
+        st = be->ops->upload(be, m->ds_labels, labels, count);
     if (st != DETRUN_OK)
         return detrun_seterr(rt, st, "%s: could not upload the data set to %s", what,
                              rt->device_name);
@@ -122,8 +127,8 @@ static detrun_status results_new(detrun_model *m, sample_results *r, size_t n, c
     detrun_backend *be = m->rt->backend;
     memset(r, 0, sizeof *r);
     r->n = n;
-    r->loss = be->alloc(be, n * sizeof(float));
-    r->correct = be->alloc(be, n * sizeof(float));
+    r->loss = be->ops->alloc(be, n * sizeof(float));
+    r->correct = be->ops->alloc(be, n * sizeof(float));
     r->hloss = detrun_calloc(m->rt, n, sizeof(float));
     r->hcorrect = detrun_calloc(m->rt, n, sizeof(float));
     if (r->loss == NULL || r->correct == NULL || r->hloss == NULL || r->hcorrect == NULL)
@@ -135,8 +140,8 @@ static detrun_status results_new(detrun_model *m, sample_results *r, size_t n, c
 static void results_free(detrun_model *m, sample_results *r)
 {
     detrun_backend *be = m->rt->backend;
-    be->free(be, r->loss);
-    be->free(be, r->correct);
+    be->ops->free(be, r->loss);
+    be->ops->free(be, r->correct);
     detrun_free(m->rt, r->hloss, r->n * sizeof(float));
     detrun_free(m->rt, r->hcorrect, r->n * sizeof(float));
     memset(r, 0, sizeof *r);
@@ -145,9 +150,9 @@ static void results_free(detrun_model *m, sample_results *r)
 static detrun_status results_download(detrun_model *m, sample_results *r, const char *what)
 {
     detrun_backend *be = m->rt->backend;
-    detrun_status st = be->download(be, r->hloss, r->loss, r->n * sizeof(float));
+    detrun_status st = be->ops->download(be, r->hloss, r->loss, r->n * sizeof(float));
     if (st == DETRUN_OK)
-        st = be->download(be, r->hcorrect, r->correct, r->n * sizeof(float));
+        st = be->ops->download(be, r->hcorrect, r->correct, r->n * sizeof(float));
     if (st != DETRUN_OK)
         return detrun_seterr(m->rt, st, "%s: could not download the losses", what);
     return DETRUN_OK;
@@ -179,9 +184,9 @@ static detrun_status eval_rows(detrun_model *m, const uint32_t *rows, size_t nro
     if (st == DETRUN_OK) {
         for (size_t off = 0; off < nrows; off += (size_t)batch) {
             int nb = nrows - off < (size_t)batch ? (int)(nrows - off) : batch;
-            be->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels, rows + off, nb);
+            be->ops->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels, rows + off, nb);
             const float *logits = detrun_model_forward(m, nb, 0, NULL);
-            be->softmax_xent(be, NULL, r.loss + off, r.correct + off, logits, m->y, nb, classes);
+            be->ops->softmax_xent(be, NULL, r.loss + off, r.correct + off, logits, m->y, nb, classes);
         }
         st = results_download(m, &r, what);
         if (st == DETRUN_OK)
@@ -237,18 +242,19 @@ detrun_status detrun_model_predict(detrun_model *m, const float *x, size_t n, fl
         return st;
     for (size_t off = 0; off < n; off += (size_t)chunk) {
         int nb = n - off < (size_t)chunk ? (int)(n - off) : chunk;
-        st = be->upload(be, m->x, x + off * in_size, (size_t)nb * in_size * sizeof(float));
+        st = be->ops->upload(be, m->x, x + off * in_size, (size_t)nb * in_size * sizeof(float));
         if (st != DETRUN_OK)
             return detrun_seterr(m->rt, st, "predict: could not upload the images");
         const float *out = detrun_model_forward(m, nb, 0, NULL);
-        st = be->download(be, logits + off * classes, out, (size_t)nb * classes * sizeof(float));
+        st = be->ops->download(be, logits + off * classes, out, (size_t)nb * classes * sizeof(float));
         if (st != DETRUN_OK)
             return detrun_seterr(m->rt, st, "predict: could not download the logits");
     }
     return DETRUN_OK;
 }
 
-/* The first non-finite per-sample loss of the epoch, as an error naming it. */
+/* The first non-finite per-sample loss of the epoch, as an error naming it;
+ * the layer is also kept as data (detrun_error_layer). */
 static detrun_status check_epoch_losses(detrun_model *m, const sample_results *r, int epoch,
                                         uint64_t first_step, int batch)
 {
@@ -256,13 +262,147 @@ static detrun_status check_epoch_losses(detrun_model *m, const sample_results *r
         float v = r->hloss[i];
         if (v != v || v - v != 0.0f) {
             size_t b = i / (size_t)batch;
-            return detrun_seterr(m->rt, DETRUN_ERR_NUMERIC,
-                                 "fit: the loss became %s at epoch %d, step %llu (batch %zu of "
-                                 "the epoch, sample %zu of the batch)",
-                                 v != v ? "NaN" : "infinite", epoch,
-                                 (unsigned long long)(first_step + b), b, i % (size_t)batch);
+            /* The loss is where the value was seen: the last layer's output.
+             * (By the epoch's end every layer's weights may carry it.) */
+            int layer = m->nlayers - 1;
+            const char *name = m->layers[layer].name;
+            detrun_status st = detrun_seterr(
+                m->rt, DETRUN_ERR_NUMERIC,
+                "fit: the loss became %s at epoch %d, step %llu (batch %zu of the epoch, "
+                "sample %zu of the batch; layer %d, %s)",
+                v != v ? "NaN" : "infinite", epoch, (unsigned long long)(first_step + b), b,
+                i % (size_t)batch, layer, name);
+            m->rt->err_layer = layer;
+            snprintf(m->rt->err_layer_name, sizeof m->rt->err_layer_name, "%s", name);
+            return st;
         }
     }
+    return DETRUN_OK;
+}
+
+/* The options' ranges, checked here so that every host gets the same answer. */
+static detrun_status check_fit_options(detrun_runtime *rt, const detrun_fit_options *opt)
+{
+    if (opt->epochs < 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: epochs %d is negative", opt->epochs);
+    if (opt->batch <= 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: batch %d must be positive", opt->batch);
+    if (!(opt->validation_split >= 0.0 && opt->validation_split < 1.0))
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: validation_split %g is not in [0, 1)",
+                             opt->validation_split);
+    if (opt->shuffle != 0 && opt->shuffle != 1)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: shuffle %d is neither 0 nor 1",
+                             opt->shuffle);
+    /* Philox's key word is purpose << 24 | stream: a wider stream would
+     * alias another purpose's draws (stream 1 << 24 would be stream 0). */
+    if (opt->stream >= STREAM_LIMIT)
+        return detrun_seterr(rt, DETRUN_ERR_ARG,
+                             "fit: stream %lu is out of range (streams are 24 bits: 0 to %lu)",
+                             (unsigned long)opt->stream, (unsigned long)STREAM_LIMIT - 1);
+    if (opt->resume != 0 && opt->resume != 1)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: resume %d is neither 0 nor 1",
+                             opt->resume);
+    return DETRUN_OK;
+}
+
+/* What one fit carries from epoch to epoch. */
+typedef struct fit_run {
+    detrun_model *m;
+    const detrun_dataset *ds;
+    const detrun_fit_options *opt;
+    const uint32_t *rows;       /* training rows first, then validation rows */
+    size_t ntrain, nval;
+    uint32_t *order;            /* this epoch's training rows */
+    sample_results r;
+    uint64_t fit_step;
+} fit_run;
+
+/* The optimiser steps of one epoch, then its per-sample losses checked. */
+static detrun_status train_epoch(fit_run *f, int epoch)
+{
+    detrun_model *m = f->m;
+    detrun_runtime *rt = m->rt;
+    const detrun_fit_options *opt = f->opt;
+    int batch = opt->batch;
+    uint64_t first_step = f->fit_step;
+    detrun_status st;
+    /* Each epoch shuffles the rows in their given order, so epoch e's order
+     * depends on (seed, stream, e) alone. */
+    memcpy(f->order, f->rows, f->ntrain * sizeof *f->order);
+    if (opt->shuffle)
+        detrun_shuffle(f->order, f->ntrain, opt->seed, DETRUN_RNG_SHUFFLE, opt->stream,
+                       (uint32_t)epoch);
+    for (size_t off = 0; off < f->ntrain; off += (size_t)batch) {
+        int nb = f->ntrain - off < (size_t)batch ? (int)(f->ntrain - off) : batch;
+        detrun_rng_addr addr = { opt->seed, opt->stream, 0, (uint32_t)f->fit_step };
+        st = detrun_batch_step(m, f->order + off, nb, &addr, f->r.loss + off, f->r.correct + off);
+        if (st != DETRUN_OK)
+            return st;
+        if (detrun_trace_wants(rt->trace, f->fit_step) &&
+            (st = detrun_trace_model(rt->trace, m, nb, epoch, f->fit_step)) != DETRUN_OK)
+            return st;
+        f->fit_step++;
+    }
+    if ((st = results_download(m, &f->r, "fit")) != DETRUN_OK)
+        return st;
+    return check_epoch_losses(m, &f->r, epoch, first_step, batch);
+}
+
+/* One epoch and its report: statistics, validation, fingerprint, callback
+ * and checkpoint. *stop is set when the callback asks to stop. */
+static detrun_status run_epoch(fit_run *f, int epoch, detrun_epoch_fn cb, void *ud,
+                               detrun_fit_ckpt *ckpt, int *stop)
+{
+    detrun_model *m = f->m;
+    detrun_status st;
+    /* The callback may have evaluated the model on another data set, which
+     * took the model's device copy. */
+    if (m->ds_key != (const void *)f->ds && (st = bind_dataset(m, f->ds, "fit")) != DETRUN_OK)
+        return st;
+    double t0 = now_seconds();
+    if ((st = train_epoch(f, epoch)) != DETRUN_OK)
+        return st;
+    detrun_epoch_stats s;
+    memset(&s, 0, sizeof s);
+    s.epoch = epoch;
+    results_mean(&f->r, &s.loss, &s.accuracy);
+    s.val_loss = s.val_accuracy = NAN;
+    if (f->nval > 0 &&
+        (st = eval_rows(m, f->rows + f->ntrain, f->nval, f->opt->batch, &s.val_loss,
+                        &s.val_accuracy, "fit (validation)")) != DETRUN_OK)
+        return st;
+    if ((st = detrun_model_fingerprint(m, s.fingerprint)) != DETRUN_OK)
+        return st;
+    s.seconds = now_seconds() - t0;
+    *stop = cb != NULL && cb(ud, &s) != 0;
+    if (ckpt != NULL && (st = detrun_fit_ckpt_epoch(ckpt, m, &s)) != DETRUN_OK)
+        return st;
+    return DETRUN_OK;
+}
+
+/* The rows split, the data bound, the buffers made: everything but epochs. */
+static detrun_status fit_prepare(fit_run *f, size_t nrows)
+{
+    detrun_model *m = f->m;
+    detrun_runtime *rt = m->rt;
+    const detrun_fit_options *opt = f->opt;
+    f->ntrain = detrun_validation_split(nrows, opt->validation_split);
+    f->nval = nrows - f->ntrain;
+    if (f->ntrain == 0)
+        return detrun_seterr(rt, DETRUN_ERR_ARG,
+                             "fit: no training rows (%zu rows, validation_split %g)", nrows,
+                             opt->validation_split);
+    detrun_status st = bind_dataset(m, f->ds, "fit");
+    if (st != DETRUN_OK)
+        return st;
+    int nb_max = (size_t)opt->batch < f->ntrain ? opt->batch : (int)f->ntrain;
+    if ((st = detrun_model_reserve(m, nb_max)) != DETRUN_OK)
+        return st;
+    if ((st = results_new(m, &f->r, f->ntrain, "fit")) != DETRUN_OK)
+        return st;
+    f->order = detrun_calloc(rt, f->ntrain, sizeof *f->order);
+    if (f->order == NULL)
+        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "fit: out of memory");
     return DETRUN_OK;
 }
 
@@ -272,54 +412,31 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
 {
     if (m == NULL)
         return DETRUN_ERR_ARG;
-    const char *what = "fit";
     detrun_runtime *rt = m->rt;
-    detrun_backend *be = rt->backend;
     detrun_fit_options defaults = DETRUN_FIT_OPTIONS_INIT;
     if (opt == NULL)
         opt = &defaults;
+    rt->err_layer = -1;
     if (ds == NULL)
         return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: no data set");
     if (!m->compiled)
         return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: the model is not compiled yet");
-    if (opt->epochs < 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: epochs %d is negative", opt->epochs);
-    if (opt->batch <= 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: batch %d must be positive", opt->batch);
-    if (!(opt->validation_split >= 0.0 && opt->validation_split < 1.0))
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: validation_split %g is not in [0, 1)",
-                             opt->validation_split);
-
-    uint32_t *owned = NULL, *order = NULL;
-    detrun_fit_ckpt *ckpt = NULL;
-    sample_results r;
-    memset(&r, 0, sizeof r);
-    size_t ntrain = 0;
-    detrun_status st = resolve_rows(m, ds, &rows, &nrows, &owned, what);
+    detrun_status st = check_fit_options(rt, opt);
     if (st != DETRUN_OK)
-        goto done;
-    ntrain = detrun_validation_split(nrows, opt->validation_split);
-    size_t nval = nrows - ntrain;
-    if (ntrain == 0) {
-        st = detrun_seterr(rt, DETRUN_ERR_ARG,
-                           "fit: no training rows (%zu rows, validation_split %g)", nrows,
-                           opt->validation_split);
-        goto done;
-    }
-    if ((st = bind_dataset(m, ds, what)) != DETRUN_OK)
-        goto done;
-    int batch = opt->batch;
-    int nb_max = (size_t)batch < ntrain ? batch : (int)ntrain;
-    if ((st = detrun_model_reserve(m, nb_max)) != DETRUN_OK)
-        goto done;
-    if ((st = results_new(m, &r, ntrain, what)) != DETRUN_OK)
-        goto done;
-    order = detrun_calloc(rt, ntrain, sizeof *order);
-    if (order == NULL) {
-        st = detrun_seterr(rt, DETRUN_ERR_MEMORY, "fit: out of memory");
-        goto done;
-    }
+        return st;
 
+    fit_run f;
+    memset(&f, 0, sizeof f);
+    f.m = m;
+    f.ds = ds;
+    f.opt = opt;
+    uint32_t *owned = NULL;
+    detrun_fit_ckpt *ckpt = NULL;
+    if ((st = resolve_rows(m, ds, &rows, &nrows, &owned, "fit")) != DETRUN_OK)
+        goto done;
+    f.rows = rows;
+    if ((st = fit_prepare(&f, nrows)) != DETRUN_OK)
+        goto done;
     int start_epoch = 0, finished = 0;
     if (opt->checkpoint != NULL) {
         st = detrun_fit_ckpt_begin(m, rows, nrows, opt, cb, ud, &ckpt, &start_epoch, &finished);
@@ -329,81 +446,17 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
     if (rt->trace != NULL &&
         (st = detrun_trace_fit(rt->trace, rt->mode, opt->seed, opt->stream, NULL)) != DETRUN_OK)
         goto done;
-    int classes = detrun_model_classes(m);
-    uint64_t steps_per_epoch = (ntrain + (size_t)batch - 1) / (size_t)batch;
-    uint64_t fit_step = (uint64_t)start_epoch * steps_per_epoch;
-    for (int epoch = start_epoch; epoch < opt->epochs; epoch++) {
-        /* The callback may have evaluated the model on another data set,
-         * which took the model's device copy. */
-        if (m->ds_key != (const void *)ds && (st = bind_dataset(m, ds, what)) != DETRUN_OK)
+    uint64_t steps_per_epoch = (f.ntrain + (size_t)opt->batch - 1) / (size_t)opt->batch;
+    f.fit_step = (uint64_t)start_epoch * steps_per_epoch;
+    for (int epoch = start_epoch, stop = 0; epoch < opt->epochs && !stop; epoch++)
+        if ((st = run_epoch(&f, epoch, cb, ud, ckpt, &stop)) != DETRUN_OK)
             goto done;
-        double t0 = now_seconds();
-        uint64_t first_step = fit_step;
-        /* Each epoch shuffles the rows in their given order, so epoch e's
-         * order depends on (seed, stream, e) alone. */
-        memcpy(order, rows, ntrain * sizeof *order);
-        if (opt->shuffle)
-            detrun_shuffle(order, ntrain, opt->seed, DETRUN_RNG_SHUFFLE, opt->stream,
-                           (uint32_t)epoch);
-        for (size_t off = 0; off < ntrain; off += (size_t)batch) {
-            int nb = ntrain - off < (size_t)batch ? (int)(ntrain - off) : batch;
-            /* The backend may replay a recording of these calls (backend.h,
-             * step_begin); when it could not, they are issued again. */
-            int rec = be->step_begin != NULL && rt->trace == NULL &&
-                      be->step_begin(be, (uint64_t)nb);
-            float beta1_t = m->beta1_t, beta2_t = m->beta2_t;
-            uint64_t opt_step = m->step;
-            for (;;) {
-                be->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels,
-                           order + off, nb);
-                detrun_rng_addr addr = { opt->seed, opt->stream, 0, (uint32_t)fit_step };
-                const float *logits = detrun_model_forward(m, nb, 1, &addr);
-                be->softmax_xent(be, m->grad[0], r.loss + off, r.correct + off, logits, m->y,
-                                 nb, classes);
-                detrun_model_backward(m, nb, m->grad[0]);
-                st = detrun_model_optimizer_step(m);
-                if (!rec || be->step_end(be) || st != DETRUN_OK)
-                    break;
-                rec = 0;
-                m->beta1_t = beta1_t;
-                m->beta2_t = beta2_t;
-                m->step = opt_step;
-            }
-            if (st != DETRUN_OK)
-                goto done;
-            if (detrun_trace_wants(rt->trace, fit_step) &&
-                (st = detrun_trace_model(rt->trace, m, nb, epoch, fit_step)) != DETRUN_OK)
-                goto done;
-            fit_step++;
-        }
-        if ((st = results_download(m, &r, what)) != DETRUN_OK)
-            goto done;
-        if ((st = check_epoch_losses(m, &r, epoch, first_step, batch)) != DETRUN_OK)
-            goto done;
-        detrun_epoch_stats s;
-        memset(&s, 0, sizeof s);
-        s.epoch = epoch;
-        results_mean(&r, &s.loss, &s.accuracy);
-        s.val_loss = s.val_accuracy = NAN;
-        if (nval > 0 &&
-            (st = eval_rows(m, rows + ntrain, nval, batch, &s.val_loss, &s.val_accuracy,
-                            "fit (validation)")) != DETRUN_OK)
-            goto done;
-        if ((st = detrun_model_fingerprint(m, s.fingerprint)) != DETRUN_OK)
-            goto done;
-        s.seconds = now_seconds() - t0;
-        int stop = cb != NULL && cb(ud, &s) != 0;
-        if (ckpt != NULL && (st = detrun_fit_ckpt_epoch(ckpt, m, &s)) != DETRUN_OK)
-            goto done;
-        if (stop)
-            break;
-    }
 
 done:
     detrun_fit_ckpt_end(ckpt);
-    results_free(m, &r);
-    if (order != NULL)
-        detrun_free(rt, order, ntrain * sizeof *order);
+    results_free(m, &f.r);
+    if (f.order != NULL)
+        detrun_free(rt, f.order, f.ntrain * sizeof *f.order);
     if (owned != NULL)
         detrun_free(rt, owned, nrows * sizeof *owned);
     return st;

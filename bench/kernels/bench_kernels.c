@@ -101,32 +101,32 @@ static void setup(void)
     s.m = calloc(s.np, 4); s.v = calloc(s.np, 4);
 }
 
-static void k_conv1_f(detrun_backend *b) { b->conv2d_forward(b, s.a1, s.x, s.w1, s.b1, &c1, 1); }
-static void k_conv1_b(detrun_backend *b) { b->conv2d_backward(b, NULL, s.dw1, s.db1, s.g1, s.x, s.w1, &c1); }
-static void k_relu1_b(detrun_backend *b) { b->relu_backward(b, s.g1, s.g1, s.a1, (size_t)N * 8 * 676); }
-static void k_pool1_f(detrun_backend *b) { b->maxpool_forward(b, s.q1, s.am1, s.a1, &p1); }
-static void k_pool1_b(detrun_backend *b) { b->maxpool_backward(b, s.g1, s.gq1, s.am1, &p1); }
-static void k_conv2_f(detrun_backend *b) { b->conv2d_forward(b, s.a2, s.q1, s.w2, s.b2, &c2, 1); }
-static void k_conv2_b(detrun_backend *b) { b->conv2d_backward(b, s.gq1, s.dw2, s.db2, s.g2, s.q1, s.w2, &c2); }
-static void k_relu2_b(detrun_backend *b) { b->relu_backward(b, s.g2, s.g2, s.a2, (size_t)N * 8 * 121); }
-static void k_pool2_f(detrun_backend *b) { b->maxpool_forward(b, s.q2, s.am2, s.a2, &p2); }
-static void k_pool2_b(detrun_backend *b) { b->maxpool_backward(b, s.g2, s.gq2, s.am2, &p2); }
-static void k_dense1_f(detrun_backend *b) { b->dense_forward(b, s.a3, s.q2, s.w3, s.b3, N, 200, 128, 1); }
-static void k_dense1_b(detrun_backend *b) { b->dense_backward(b, s.gq2, s.dw3, s.db3, s.g3, s.q2, s.w3, N, 200, 128); }
-static void k_relu3_b(detrun_backend *b) { b->relu_backward(b, s.g3, s.g3, s.a3, (size_t)N * 128); }
+static void k_conv1_f(detrun_backend *b) { b->ops->conv2d_forward(b, s.a1, s.x, s.w1, s.b1, &c1, 1); }
+static void k_conv1_b(detrun_backend *b) { b->ops->conv2d_backward(b, NULL, s.dw1, s.db1, s.g1, s.x, s.w1, &c1); }
+static void k_relu1_b(detrun_backend *b) { b->ops->relu_backward(b, s.g1, s.g1, s.a1, (size_t)N * 8 * 676); }
+static void k_pool1_f(detrun_backend *b) { b->ops->maxpool_forward(b, s.q1, s.am1, s.a1, &p1); }
+static void k_pool1_b(detrun_backend *b) { b->ops->maxpool_backward(b, s.g1, s.gq1, s.am1, &p1); }
+static void k_conv2_f(detrun_backend *b) { b->ops->conv2d_forward(b, s.a2, s.q1, s.w2, s.b2, &c2, 1); }
+static void k_conv2_b(detrun_backend *b) { b->ops->conv2d_backward(b, s.gq1, s.dw2, s.db2, s.g2, s.q1, s.w2, &c2); }
+static void k_relu2_b(detrun_backend *b) { b->ops->relu_backward(b, s.g2, s.g2, s.a2, (size_t)N * 8 * 121); }
+static void k_pool2_f(detrun_backend *b) { b->ops->maxpool_forward(b, s.q2, s.am2, s.a2, &p2); }
+static void k_pool2_b(detrun_backend *b) { b->ops->maxpool_backward(b, s.g2, s.gq2, s.am2, &p2); }
+static void k_dense1_f(detrun_backend *b) { b->ops->dense_forward(b, s.a3, s.q2, s.w3, s.b3, N, 200, 128, 1); }
+static void k_dense1_b(detrun_backend *b) { b->ops->dense_backward(b, s.gq2, s.dw3, s.db3, s.g3, s.q2, s.w3, N, 200, 128); }
+static void k_relu3_b(detrun_backend *b) { b->ops->relu_backward(b, s.g3, s.g3, s.a3, (size_t)N * 128); }
 static void k_drop_f(detrun_backend *b)
 {
     detrun_rng_addr a = { 1, 0, 5, 7 };
-    b->dropout_forward(b, s.d3, s.mask, s.a3, (size_t)N * 128, 0.2f, &a);
+    b->ops->dropout_forward(b, s.d3, s.mask, s.a3, (size_t)N * 128, 0.2f, &a);
 }
-static void k_drop_b(detrun_backend *b) { b->dropout_backward(b, s.g3, s.gd3, s.mask, (size_t)N * 128); }
-static void k_dense2_f(detrun_backend *b) { b->dense_forward(b, s.a4, s.d3, s.w4, s.b4, N, 128, 10, 0); }
-static void k_dense2_b(detrun_backend *b) { b->dense_backward(b, s.gd3, s.dw4, s.db4, s.g4, s.d3, s.w4, N, 128, 10); }
-static void k_xent(detrun_backend *b) { b->softmax_xent(b, s.g4, s.loss, s.corr, s.a4, s.lab, N, 10); }
+static void k_drop_b(detrun_backend *b) { b->ops->dropout_backward(b, s.g3, s.gd3, s.mask, (size_t)N * 128); }
+static void k_dense2_f(detrun_backend *b) { b->ops->dense_forward(b, s.a4, s.d3, s.w4, s.b4, N, 128, 10, 0); }
+static void k_dense2_b(detrun_backend *b) { b->ops->dense_backward(b, s.gd3, s.dw4, s.db4, s.g4, s.d3, s.w4, N, 128, 10); }
+static void k_xent(detrun_backend *b) { b->ops->softmax_xent(b, s.g4, s.loss, s.corr, s.a4, s.lab, N, 10); }
 static void k_adam(detrun_backend *b)
 {
     detrun_adam_params a = { 1e-3f, 0.9f, 0.999f, 1e-7f, 0.9f, 0.999f };
-    b->adam_step(b, s.p, s.grad, s.m, s.v, s.np, &a);
+    b->ops->adam_step(b, s.p, s.grad, s.m, s.v, s.np, &a);
 }
 
 static const struct { const char *name; void (*fn)(detrun_backend *); } kernels[] = {
@@ -191,6 +191,6 @@ int main(int argc, char **argv)
         printf("  %-22s %9.1f us\n", kernels[k].name, med * 1e6);
     }
     printf("  %-22s %9.1f us  (%.0f steps/s if kernels were all)\n", "sum", total * 1e6, 1.0 / total);
-    b->destroy(b);
+    b->ops->destroy(b);
     return 0;
 }

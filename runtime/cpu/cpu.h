@@ -26,6 +26,8 @@ typedef struct detrun_cpu {
     pthread_mutex_t reduce;   /* fast mode: adds into a shared gradient */
     float *scratch;           /* grown by the calling thread, never inside a job */
     size_t scratch_floats;
+    detrun_alloc_fn alloc;    /* the runtime's allocator: buffers, scratch, this struct */
+    void *alloc_ud;
 } detrun_cpu;
 
 #define DETRUN_CPU(b) ((detrun_cpu *)(b)->ctx)
@@ -40,37 +42,25 @@ int detrun_cpu_has_avx2(void);
  * they are on afterwards (off when the CPU lacks them). */
 int detrun_cpu_set_simd(detrun_backend *b, int on);
 
-/* The kernels (signatures as in backend.h). */
-void detrun_cpu_gather(detrun_backend *b, float *x, int32_t *y, const uint8_t *images,
-                       const uint8_t *labels, size_t pixels, const uint32_t *rows, int n);
-void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, const float *w,
-                               const float *bias, const detrun_conv_dims *d, int relu);
-void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float *db,
-                                const float *dout, const float *in, const float *w,
-                                const detrun_conv_dims *d);
-void detrun_cpu_maxpool_forward(detrun_backend *b, float *out, int32_t *argmax, const float *in,
-                                const detrun_pool_dims *d);
-void detrun_cpu_maxpool_backward(detrun_backend *b, float *din, const float *dout,
-                                 const int32_t *argmax, const detrun_pool_dims *d);
-void detrun_cpu_dense_forward(detrun_backend *b, float *out, const float *in, const float *w,
-                              const float *bias, int n, int k, int units, int relu);
-void detrun_cpu_dense_backward(detrun_backend *b, float *din, float *dw, float *db,
-                               const float *dout, const float *in, const float *w, int n, int k,
-                               int units);
-void detrun_cpu_relu_forward(detrun_backend *b, float *out, const float *in, size_t count);
-void detrun_cpu_relu_backward(detrun_backend *b, float *din, const float *dout, const float *out,
-                              size_t count);
-void detrun_cpu_dropout_forward(detrun_backend *b, float *out, float *mask, const float *in,
-                                size_t count, float rate, const detrun_rng_addr *addr);
-void detrun_cpu_dropout_backward(detrun_backend *b, float *din, const float *dout,
-                                 const float *mask, size_t count);
-void detrun_cpu_softmax_xent(detrun_backend *b, float *dlogits, float *loss, float *correct,
-                             const float *logits, const int32_t *labels, int n, int classes);
-void detrun_cpu_adam_step(detrun_backend *b, float *p, const float *g, float *m, float *v,
-                          size_t count, const detrun_adam_params *a);
-void detrun_cpu_sgd_step(detrun_backend *b, float *p, const float *g, float *v, size_t count,
-                         float lr, float momentum);
-void detrun_cpu_check_finite(detrun_backend *b, const float *x, size_t count, int *bad);
+/* The kernels (their signatures are backend.h's). */
+detrun_gather_fn detrun_cpu_gather;
+detrun_conv2d_forward_fn detrun_cpu_conv2d_forward;
+detrun_conv2d_backward_fn detrun_cpu_conv2d_backward;
+detrun_maxpool_forward_fn detrun_cpu_maxpool_forward;
+detrun_maxpool_backward_fn detrun_cpu_maxpool_backward;
+detrun_dense_forward_fn detrun_cpu_dense_forward;
+detrun_dense_backward_fn detrun_cpu_dense_backward;
+detrun_relu_forward_fn detrun_cpu_relu_forward;
+detrun_relu_backward_fn detrun_cpu_relu_backward;
+detrun_dropout_forward_fn detrun_cpu_dropout_forward;
+detrun_dropout_backward_fn detrun_cpu_dropout_backward;
+detrun_softmax_xent_fn detrun_cpu_softmax_xent;
+detrun_adam_step_fn detrun_cpu_adam_step;
+detrun_sgd_step_fn detrun_cpu_sgd_step;
+detrun_check_finite_fn detrun_cpu_check_finite;
+
+/* The CPU backend's registration (listed in the build's backends.c). */
+const detrun_backend_reg *detrun_cpu_backend_reg(void);
 
 /* Elementwise helper: runs fn over [begin, end) slices of count elements,
  * cut into fixed blocks (independent elements: any split gives the same bits). */

@@ -1,6 +1,7 @@
 /*
  * cpu_backend.c - the CPU backend's table, memory and settings.
  */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,10 +37,10 @@ float *detrun_cpu_scratch(detrun_cpu *c, size_t floats)
     if (floats > (SIZE_MAX - 64) / sizeof(float))
         return NULL;
     size_t bytes = (floats * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes);
+    float *p = detrun_aligned_alloc(c->alloc, c->alloc_ud, bytes);
     if (!p)
         return NULL;
-    free(c->scratch);
+    detrun_aligned_free(c->alloc, c->alloc_ud, c->scratch);
     c->scratch = p;
     c->scratch_floats = bytes / sizeof(float);
     return p;
@@ -80,13 +81,13 @@ static void cpu_destroy(detrun_backend *b)
     if (!b)
         return;
     detrun_cpu *c = DETRUN_CPU(b);
-    if (c) {
-        detrun_pool_free(c->pool);
-        pthread_mutex_destroy(&c->reduce);
-        free(c->scratch);
-        free(c);
-    }
-    free(b);
+    detrun_alloc_fn alloc = c->alloc;
+    void *ud = c->alloc_ud;
+    detrun_pool_free(c->pool);
+    pthread_mutex_destroy(&c->reduce);
+    detrun_aligned_free(alloc, ud, c->scratch);
+    alloc(ud, c, sizeof *c, 0);
+    alloc(ud, b, sizeof *b, 0);
 }
 
 static detrun_status cpu_set_mode(detrun_backend *b, detrun_mode mode)
@@ -119,17 +120,40 @@ static detrun_status cpu_sync(detrun_backend *b)
     return DETRUN_OK;
 }
 
+static void cpu_describe(detrun_backend *b, detrun_backend_info what, char *buf, size_t len)
+{
+    if (!buf || !len)
+        return;
+    if (what == DETRUN_INFO_ISA)
+        snprintf(buf, len, "%s", DETRUN_CPU(b)->simd ? "avx2+fma" : "scalar");
+    else
+        snprintf(buf, len, "cpu");
+}
+
+static const char *cpu_errmsg(detrun_backend *b)
+{
+    (void)b;
+    return NULL;   /* every failure is a status with nothing more to say */
+}
+
+/* Nothing to record: the step's calls run as they come. */
+static detrun_status cpu_run_step(detrun_backend *b, const detrun_step *step)
+{
+    (void)b;
+    return step->issue(step->ctx);
+}
+
 /* ---- memory ----------------------------------------------------------------- */
 
 static void *cpu_alloc(detrun_backend *b, size_t bytes)
 {
-    (void)b;
+    detrun_cpu *c = DETRUN_CPU(b);
     if (bytes > SIZE_MAX - 64)
         return NULL;
     size_t rounded = (bytes + 63) & ~(size_t)63;
     if (rounded == 0)
         rounded = 64;
-    void *p = aligned_alloc(64, rounded);
+    void *p = detrun_aligned_alloc(c->alloc, c->alloc_ud, rounded);
     if (p)
         memset(p, 0, rounded);
     return p;
@@ -137,8 +161,8 @@ static void *cpu_alloc(detrun_backend *b, size_t bytes)
 
 static void cpu_free(detrun_backend *b, void *p)
 {
-    (void)b;
-    free(p);
+    detrun_cpu *c = DETRUN_CPU(b);
+    detrun_aligned_free(c->alloc, c->alloc_ud, p);
 }
 
 static detrun_status cpu_copy(detrun_backend *b, void *dst, const void *src, size_t bytes)
@@ -158,83 +182,125 @@ static void cpu_zero(detrun_backend *b, void *p, size_t bytes)
         memset(p, 0, bytes);
 }
 
-detrun_status detrun_cpu_backend_new(detrun_backend **out, int threads, detrun_mode mode,
-                                     char *err, size_t errlen)
+static const detrun_backend_ops cpu_ops = {
+    .destroy = cpu_destroy,
+    .set_mode = cpu_set_mode,
+    .set_threads = cpu_set_threads,
+    .sync = cpu_sync,
+    .describe = cpu_describe,
+    .errmsg = cpu_errmsg,
+    .run_step = cpu_run_step,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .zero = cpu_zero,
+    .gather = detrun_cpu_gather,
+    .conv2d_forward = detrun_cpu_conv2d_forward,
+    .conv2d_backward = detrun_cpu_conv2d_backward,
+    .maxpool_forward = detrun_cpu_maxpool_forward,
+    .maxpool_backward = detrun_cpu_maxpool_backward,
+    .dense_forward = detrun_cpu_dense_forward,
+    .dense_backward = detrun_cpu_dense_backward,
+    .relu_forward = detrun_cpu_relu_forward,
+    .relu_backward = detrun_cpu_relu_backward,
+    .dropout_forward = detrun_cpu_dropout_forward,
+    .dropout_backward = detrun_cpu_dropout_backward,
+    .softmax_xent = detrun_cpu_softmax_xent,
+    .adam_step = detrun_cpu_adam_step,
+    .sgd_step = detrun_cpu_sgd_step,
+    .check_finite = detrun_cpu_check_finite,
+};
+
+/* ---- construction ------------------------------------------------------------ */
+
+static detrun_status refuse(detrun_status st, char *err, size_t errlen, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static detrun_status refuse(detrun_status st, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* The CPU backend takes no options (they are other backends' settings). */
+static detrun_status cpu_open(detrun_backend **out, const detrun_backend_params *p, char *err,
+                              size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
-    if (!out) {
-        if (err && errlen)
-            snprintf(err, errlen, "cpu backend: no place to return the backend (out is NULL)");
-        return DETRUN_ERR_ARG;
-    }
+    if (!out || !p || !p->alloc)
+        return refuse(DETRUN_ERR_ARG, err, errlen,
+                      "cpu backend: no place for the backend (out is NULL) or no allocator");
     *out = NULL;
-    if (threads < 1) {
-        if (err && errlen)
-            snprintf(err, errlen, "cpu backend: threads must be at least 1 (got %d)", threads);
-        return DETRUN_ERR_ARG;
+    if (p->device != 0)
+        return refuse(DETRUN_ERR_DEVICE, err, errlen,
+                      "no CPU device cpu:%d (the host is the one CPU device: cpu)", p->device);
+    if (p->threads < 1)
+        return refuse(DETRUN_ERR_ARG, err, errlen,
+                      "cpu backend: threads must be at least 1 (got %d)", p->threads);
+    if (p->mode != DETRUN_DETERMINISTIC && p->mode != DETRUN_FAST)
+        return refuse(DETRUN_ERR_ARG, err, errlen, "cpu backend: unknown mode %d", (int)p->mode);
+    detrun_backend *b = p->alloc(p->alloc_ud, NULL, 0, sizeof *b);
+    detrun_cpu *c = p->alloc(p->alloc_ud, NULL, 0, sizeof *c);
+    if (c)
+        memset(c, 0, sizeof *c);
+    if (!b || !c || pthread_mutex_init(&c->reduce, NULL) != 0) {
+        if (b)
+            p->alloc(p->alloc_ud, b, sizeof *b, 0);
+        if (c)
+            p->alloc(p->alloc_ud, c, sizeof *c, 0);
+        return refuse(DETRUN_ERR_MEMORY, err, errlen, "cpu backend: out of memory");
     }
-    if (mode != DETRUN_DETERMINISTIC && mode != DETRUN_FAST) {
-        if (err && errlen)
-            snprintf(err, errlen, "cpu backend: unknown mode %d", (int)mode);
-        return DETRUN_ERR_ARG;
-    }
-    detrun_backend *b = calloc(1, sizeof *b);
-    detrun_cpu *c = calloc(1, sizeof *c);
-    if (!b || !c) {
-        free(b);
-        free(c);
-        if (err && errlen)
-            snprintf(err, errlen, "cpu backend: out of memory");
-        return DETRUN_ERR_MEMORY;
-    }
-    if (pthread_mutex_init(&c->reduce, NULL) != 0) {
-        free(b);
-        free(c);
-        if (err && errlen)
-            snprintf(err, errlen, "cpu backend: cannot create a mutex");
-        return DETRUN_ERR_MEMORY;
-    }
+    memset(b, 0, sizeof *b);
+    b->name = "cpu";
+    b->ops = &cpu_ops;
     b->ctx = c;
-    c->pool = detrun_pool_new(threads);
+    c->alloc = p->alloc;
+    c->alloc_ud = p->alloc_ud;
+    c->pool = detrun_pool_new(p->threads);
     if (!c->pool) {
         cpu_destroy(b);
-        if (err && errlen)
-            snprintf(err, errlen, "cpu backend: cannot start %d threads", threads);
-        return DETRUN_ERR_MEMORY;
+        return refuse(DETRUN_ERR_MEMORY, err, errlen, "cpu backend: cannot start %d threads",
+                      p->threads);
     }
-    c->threads = threads;
-    c->mode = mode;
+    c->threads = p->threads;
+    c->mode = p->mode;
     /* Read once here so that a run never switches paths midway; both paths
      * give the same bits, the variable only exists to check that. */
     const char *simd = getenv("DETRUN_SIMD");
     c->simd = detrun_cpu_has_avx2() && !(simd && strcmp(simd, "scalar") == 0);
-
-    b->name = "cpu";
-    b->destroy = cpu_destroy;
-    b->set_mode = cpu_set_mode;
-    b->set_threads = cpu_set_threads;
-    b->sync = cpu_sync;
-    b->alloc = cpu_alloc;
-    b->free = cpu_free;
-    b->upload = cpu_copy;
-    b->download = cpu_copy;
-    b->zero = cpu_zero;
-    b->gather = detrun_cpu_gather;
-    b->conv2d_forward = detrun_cpu_conv2d_forward;
-    b->conv2d_backward = detrun_cpu_conv2d_backward;
-    b->maxpool_forward = detrun_cpu_maxpool_forward;
-    b->maxpool_backward = detrun_cpu_maxpool_backward;
-    b->dense_forward = detrun_cpu_dense_forward;
-    b->dense_backward = detrun_cpu_dense_backward;
-    b->relu_forward = detrun_cpu_relu_forward;
-    b->relu_backward = detrun_cpu_relu_backward;
-    b->dropout_forward = detrun_cpu_dropout_forward;
-    b->dropout_backward = detrun_cpu_dropout_backward;
-    b->softmax_xent = detrun_cpu_softmax_xent;
-    b->adam_step = detrun_cpu_adam_step;
-    b->sgd_step = detrun_cpu_sgd_step;
-    b->check_finite = detrun_cpu_check_finite;
     *out = b;
     return DETRUN_OK;
+}
+
+static void *malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
+detrun_status detrun_cpu_backend_new(detrun_backend **out, int threads, detrun_mode mode,
+                                     char *err, size_t errlen)
+{
+    detrun_backend_params p = { 0, NULL, mode, threads, malloc_alloc, NULL };
+    return cpu_open(out, &p, err, errlen);
+}
+
+const detrun_backend_reg *detrun_cpu_backend_reg(void)
+{
+    static const detrun_backend_reg reg = { "cpu", cpu_open, NULL };
+    return &reg;
 }

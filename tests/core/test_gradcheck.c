@@ -143,31 +143,31 @@ static int run(int threads, float *grad_out, size_t total_out, double *loss_out)
         yf[n] = Y[n] = n % K;
     }
     detrun_backend *be = rt->backend;
-    be->upload(be, m->x, xf, sizeof xf);
-    be->upload(be, m->y, yf, sizeof yf);
+    be->ops->upload(be, m->x, xf, sizeof xf);
+    be->ops->upload(be, m->y, yf, sizeof yf);
     detrun_rng_addr addr = { 11, 2, 0, 5 };
     const float *logits = detrun_model_forward(m, N, 1, &addr);
-    float *loss = be->alloc(be, N * sizeof(float)), *corr = be->alloc(be, N * sizeof(float));
-    be->softmax_xent(be, m->grad[0], loss, corr, logits, m->y, N, K);
+    float *loss = be->ops->alloc(be, N * sizeof(float)), *corr = be->ops->alloc(be, N * sizeof(float));
+    be->ops->softmax_xent(be, m->grad[0], loss, corr, logits, m->y, N, K);
     detrun_model_backward(m, N, m->grad[0]);
     float hl[N];
-    be->download(be, hl, loss, sizeof hl);
-    be->download(be, MASK, m->layers[6].mask, sizeof MASK);
-    be->download(be, grad_out, m->g, total_out * sizeof(float));
+    be->ops->download(be, hl, loss, sizeof hl);
+    be->ops->download(be, MASK, m->layers[6].mask, sizeof MASK);
+    be->ops->download(be, grad_out, m->g, total_out * sizeof(float));
     double s = 0;
     for (int n = 0; n < N; n++)
         s += hl[n];
     *loss_out = s / N;
     /* Views: where each parameter sits in the block. */
     float *g = malloc(m->total * sizeof(float));
-    be->download(be, g, m->g, m->total * sizeof(float));
+    be->ops->download(be, g, m->g, m->total * sizeof(float));
     size_t at = 0;
     for (int i = 0; i < 8; i++)
         for (size_t e = 0; e < PN[i]; e++)
             grad_out[at++] = g[m->params[i].offset + e];
     free(g);
-    be->free(be, loss);
-    be->free(be, corr);
+    be->ops->free(be, loss);
+    be->ops->free(be, corr);
 out:
     detrun_model_free(m);
     detrun_close(rt);

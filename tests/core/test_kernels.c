@@ -139,10 +139,10 @@ static void test_conv(int threads, detrun_conv_dims d, const char *label)
     char what[128];
 
     conv_ref(ref, din_, dw_, db_, &d);
-    b->conv2d_forward(b, out, in, w, bias, &d, 0);
+    b->ops->conv2d_forward(b, out, in, w, bias, &d, 0);
     snprintf(what, sizeof what, "conv %s forward (%d threads)", label, threads);
     close_all(what, out, ref, no, 1e-5);
-    b->conv2d_forward(b, outr, in, w, bias, &d, 1);
+    b->ops->conv2d_forward(b, outr, in, w, bias, &d, 1);
     for (size_t i = 0; i < no; i++)
         ref[i] = ref[i] > 0 ? ref[i] : 0;
     snprintf(what, sizeof what, "conv %s forward+relu (%d threads)", label, threads);
@@ -152,7 +152,7 @@ static void test_conv(int threads, detrun_conv_dims d, const char *label)
     double *Gd = todouble(G, no);
     float *gin = malloc(ni * sizeof *gin), *gw = malloc(nw * sizeof *gw);
     float *gb = malloc((size_t)d.o * sizeof *gb);
-    b->conv2d_backward(b, gin, gw, gb, G, in, w, &d);
+    b->ops->conv2d_backward(b, gin, gw, gb, G, in, w, &d);
     double *fd = malloc((ni > nw ? ni : nw) * sizeof *fd + 64);
     fd_grad(fd, din_, ni, Gd, din_, dw_, db_, &d, tmp);
     snprintf(what, sizeof what, "conv %s din (%d threads)", label, threads);
@@ -166,14 +166,14 @@ static void test_conv(int threads, detrun_conv_dims d, const char *label)
 
     /* din may be NULL (first layer): the weight gradient is unchanged. */
     float *gw2 = malloc(nw * sizeof *gw2), *gb2 = malloc((size_t)d.o * sizeof *gb2);
-    b->conv2d_backward(b, NULL, gw2, gb2, G, in, w, &d);
+    b->ops->conv2d_backward(b, NULL, gw2, gb2, G, in, w, &d);
     CHECK(memcmp(gw, gw2, nw * sizeof *gw) == 0 && memcmp(gb, gb2, (size_t)d.o * 4) == 0,
           "conv %s: dw with din == NULL differs", label);
 
     free(in); free(w); free(bias); free(out); free(outr); free(din_); free(dw_); free(db_);
     free(ref); free(tmp); free(G); free(Gd); free(gin); free(gw); free(gb); free(fd);
     free(gw2); free(gb2);
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 /* ---- dense ------------------------------------------------------------------- */
@@ -209,15 +209,15 @@ static void test_dense(int threads, int n, int k, int u)
     double *ind = todouble(in, ni), *wd = todouble(w, nw), *bd = todouble(bias, (size_t)u);
     double *Gd = todouble(G, no), *ref = malloc(no * 8), *tmp = malloc(no * 8);
     dense_ref(ref, ind, wd, bd, n, k, u);
-    b->dense_forward(b, out, in, w, bias, n, k, u, 0);
+    b->ops->dense_forward(b, out, in, w, bias, n, k, u, 0);
     close_all("dense forward", out, ref, no, 1e-5);
-    b->dense_forward(b, out, in, w, bias, n, k, u, 1);
+    b->ops->dense_forward(b, out, in, w, bias, n, k, u, 1);
     for (size_t i = 0; i < no; i++)
         ref[i] = ref[i] > 0 ? ref[i] : 0;
     close_all("dense forward+relu", out, ref, no, 1e-5);
 
     float *gin = malloc(ni * 4), *gw = malloc(nw * 4), *gb = malloc((size_t)u * 4);
-    b->dense_backward(b, gin, gw, gb, G, in, w, n, k, u);
+    b->ops->dense_backward(b, gin, gw, gb, G, in, w, n, k, u);
     const double h = 1e-3;
     struct { double *x; size_t len; const float *got; const char *name; } parts[] = {
         { ind, ni, gin, "dense din" }, { wd, nw, gw, "dense dw" }, { bd, (size_t)u, gb, "dense db" }
@@ -241,7 +241,7 @@ static void test_dense(int threads, int n, int k, int u)
     }
     free(in); free(w); free(bias); free(out); free(G); free(ind); free(wd); free(bd);
     free(Gd); free(ref); free(tmp); free(gin); free(gw); free(gb);
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 /* ---- maxpool ------------------------------------------------------------------ */
@@ -273,9 +273,9 @@ static void test_maxpool(int threads)
     int32_t *am = malloc(no * 4);
     double *ind = todouble(in, ni), *ref = malloc(no * 8), *tmp = malloc(no * 8);
     pool_ref(ref, ind, &d);
-    b->maxpool_forward(b, out, am, in, &d);
+    b->ops->maxpool_forward(b, out, am, in, &d);
     close_all("maxpool forward", out, ref, no, 0);
-    b->maxpool_backward(b, din, G, am, &d);
+    b->ops->maxpool_backward(b, din, G, am, &d);
     const double h = 1e-4;
     double *fd = malloc(ni * 8);
     for (size_t i = 0; i < ni; i++) {
@@ -300,17 +300,17 @@ static void test_maxpool(int threads)
                       3, 2, 5, 5, 0.0f, -0.0f };
     float tout[3], tg[3] = { 10, 20, 30 }, tdin[12];
     int32_t tam[3];
-    b->maxpool_forward(b, tout, tam, tin, &t);
+    b->ops->maxpool_forward(b, tout, tam, tin, &t);
     CHECK(tam[0] == 1 && tam[1] == 2 && tam[2] == 4,
           "maxpool ties: argmax %d %d %d, want 1 2 4", tam[0], tam[1], tam[2]);
     CHECK(tout[0] == 3 && tout[1] == 5 && tout[2] == 0 && signbit(tout[2]),
           "maxpool ties: values %g %g %g (the first maximum, -0 kept)", tout[0], tout[1], tout[2]);
-    b->maxpool_backward(b, tdin, tg, tam, &t);
+    b->ops->maxpool_backward(b, tdin, tg, tam, &t);
     float want[12] = { 0, 10, 20, 0, 30, 0, 0, 0, 0, 0, 0, 0 };
     CHECK(memcmp(tdin, want, sizeof want) == 0, "maxpool ties: gradient not on the first maximum");
 
     free(in); free(out); free(G); free(din); free(am); free(ind); free(ref); free(tmp); free(fd);
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 /* ---- elementwise --------------------------------------------------------------- */
@@ -324,7 +324,7 @@ static void test_relu(int threads)
     x[1] = -0.0f;
     x[2] = NAN;
     x[3] = 1e-45f;
-    b->relu_forward(b, y, x, n);
+    b->ops->relu_forward(b, y, x, n);
     int bad = 0;
     for (size_t i = 0; i < n; i++) {
         float want = x[i] > 0 ? x[i] : 0.0f;
@@ -333,7 +333,7 @@ static void test_relu(int threads)
     }
     CHECK(bad == 0, "relu forward: %d wrong", bad);
     CHECK(y[1] == 0 && !signbit(y[1]) && y[2] == 0 && y[3] == 1e-45f, "relu forward at -0, NaN, denormal");
-    b->relu_backward(b, dx, g, y, n);
+    b->ops->relu_backward(b, dx, g, y, n);
     bad = 0;
     for (size_t i = 0; i < n; i++)
         if (dx[i] != (y[i] > 0 ? g[i] : 0.0f))
@@ -342,10 +342,10 @@ static void test_relu(int threads)
     CHECK(dx[0] == 0 && dx[1] == 0 && dx[3] == g[3], "relu derivative at 0 must be 0");
     /* In place. */
     memcpy(dx, x, n * 4);
-    b->relu_forward(b, dx, dx, n);
+    b->ops->relu_forward(b, dx, dx, n);
     CHECK(memcmp(dx, y, n * 4) == 0, "relu forward in place");
     free(x); free(y); free(g); free(dx);
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 static void test_dropout(int threads)
@@ -356,7 +356,7 @@ static void test_dropout(int threads)
     float *x = frand(n, 1.0), *y = malloc(n * 4), *mask = malloc(n * 4);
     float *y2 = malloc(n * 4), *mask2 = malloc(n * 4);
     detrun_rng_addr a = { 0x123456789abcdefull, 3, 5, 77 };
-    b->dropout_forward(b, y, mask, x, n, rate, &a);
+    b->ops->dropout_forward(b, y, mask, x, n, rate, &a);
     float scale = 1.0f / (1.0f - rate);
     size_t kept = 0;
     int bad = 0;
@@ -373,25 +373,25 @@ static void test_dropout(int threads)
     double p = (double)kept / (double)n;
     /* 1 - rate within 5 standard deviations (sd = 0.0004). */
     CHECK(fabs(p - 0.8) < 0.002, "dropout keep rate %.5f, want 0.8", p);
-    b->dropout_forward(b, y2, mask2, x, n, rate, &a);
+    b->ops->dropout_forward(b, y2, mask2, x, n, rate, &a);
     CHECK(memcmp(mask, mask2, n * 4) == 0 && memcmp(y, y2, n * 4) == 0,
           "dropout mask not reproducible");
     a.step++;
-    b->dropout_forward(b, y2, mask2, x, n, rate, &a);
+    b->ops->dropout_forward(b, y2, mask2, x, n, rate, &a);
     size_t same = 0;
     for (size_t i = 0; i < n; i++)
         same += mask[i] == mask2[i];
     CHECK(same < n * 3 / 4, "dropout: the next step draws a different mask (%zu of %zu equal)",
           same, n);
     float *g = frand(n, 1.0), *dx = malloc(n * 4);
-    b->dropout_backward(b, dx, g, mask, n);
+    b->ops->dropout_backward(b, dx, g, mask, n);
     bad = 0;
     for (size_t i = 0; i < n; i++)
         if (dx[i] != g[i] * mask[i])
             bad++;
     CHECK(bad == 0, "dropout backward: %d wrong", bad);
     free(x); free(y); free(mask); free(y2); free(mask2); free(g); free(dx);
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 static void test_softmax(int threads)
@@ -409,7 +409,7 @@ static void test_softmax(int threads)
         x[3 * C + j] = j == 2 ? 88.0f : -88.0f;
     }
     float loss[N], corr[N], dl[N * C];
-    b->softmax_xent(b, dl, loss, corr, x, lab, N, C);
+    b->ops->softmax_xent(b, dl, loss, corr, x, lab, N, C);
     for (int i = 0; i < N; i++) {
         double m = -INFINITY;
         int am = 0;
@@ -461,9 +461,9 @@ static void test_softmax(int threads)
     }
     /* Evaluation: no dlogits. */
     float loss2[N], corr2[N];
-    b->softmax_xent(b, NULL, loss2, corr2, x, lab, N, C);
+    b->ops->softmax_xent(b, NULL, loss2, corr2, x, lab, N, C);
     CHECK(memcmp(loss, loss2, sizeof loss) == 0, "softmax loss without dlogits differs");
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 static void test_optimisers(int threads)
@@ -477,7 +477,7 @@ static void test_optimisers(int threads)
         float *g = frand(n, t == 3 ? 1e-3 : 1.0);
         a.beta1_t = a.beta1_t * a.beta1;
         a.beta2_t = a.beta2_t * a.beta2;
-        b->adam_step(b, p, g, m, v, n, &a);
+        b->ops->adam_step(b, p, g, m, v, n, &a);
         /* Keras: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); p -= lr_t m / (sqrt(v) + eps). */
         double lr_t = 1e-3 * sqrt(1 - pow(0.999, t)) / (1 - pow(0.9, t));
         for (size_t i = 0; i < n; i++) {
@@ -497,19 +497,19 @@ static void test_optimisers(int threads)
     for (size_t i = 0; i < n; i++)
         pd[i] = p[i];
     for (int t = 0; t < 3; t++) {
-        b->sgd_step(b, p, g, v, n, 0.01f, 0.9f);
+        b->ops->sgd_step(b, p, g, v, n, 0.01f, 0.9f);
         for (size_t i = 0; i < n; i++) {
             vd[i] = 0.9 * vd[i] - 0.01 * g[i];
             pd[i] += vd[i];
         }
     }
     close_all("sgd momentum", p, pd, n, 1e-6);
-    b->sgd_step(b, p, g, NULL, n, 0.01f, 0.0f);
+    b->ops->sgd_step(b, p, g, NULL, n, 0.01f, 0.0f);
     for (size_t i = 0; i < n; i++)
         pd[i] -= 0.01 * g[i];
     close_all("sgd", p, pd, n, 1e-6);
     free(g); free(p); free(m); free(v); free(pd); free(md); free(vd);
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 static void test_check_finite_and_gather(int threads)
@@ -518,14 +518,14 @@ static void test_check_finite_and_gather(int threads)
     size_t n = 50000;
     float *x = frand(n, 1e30);
     int bad = 0;
-    b->check_finite(b, x, n, &bad);
+    b->ops->check_finite(b, x, n, &bad);
     CHECK(bad == 0, "finite values flagged");
     float specials[3] = { NAN, INFINITY, -INFINITY };
     for (int s = 0; s < 3; s++) {
         float keep = x[n - 17];
         x[n - 17] = specials[s];
         bad = 0;
-        b->check_finite(b, x, n, &bad);
+        b->ops->check_finite(b, x, n, &bad);
         CHECK(bad == 1, "non-finite value %d not flagged", s);
         x[n - 17] = keep;
     }
@@ -542,7 +542,7 @@ static void test_check_finite_and_gather(int threads)
         rows[i] = (uint32_t)((i * 37 + 11) % ROWS);
     float *gx = malloc(sizeof(float) * ROWS * PIX);
     int32_t gy[ROWS];
-    b->gather(b, gx, gy, img, lab, PIX, rows, ROWS);
+    b->ops->gather(b, gx, gy, img, lab, PIX, rows, ROWS);
     int wrong = 0;
     for (int i = 0; i < ROWS; i++) {
         if (gy[i] != lab[rows[i]])
@@ -558,7 +558,7 @@ static void test_check_finite_and_gather(int threads)
     }
     CHECK(wrong == 0, "gather: %d values or labels wrong", wrong);
     free(x); free(img); free(gx);
-    b->destroy(b);
+    b->ops->destroy(b);
 }
 
 static void test_backend_api(void)
@@ -572,13 +572,13 @@ static void test_backend_api(void)
           "a bad mode must be refused");
     CHECK(detrun_cpu_backend_new(&b, 2, DETRUN_FAST, err, sizeof err) == DETRUN_OK, "create");
     CHECK(strcmp(b->name, "cpu") == 0, "name");
-    void **entries = (void **)&b->destroy;
-    /* Every required entry, destroy .. check_finite (later ones are optional). */
-    size_t count = (offsetof(detrun_backend, check_finite) - offsetof(detrun_backend, destroy)) /
-                       sizeof(void *) + 1;
+    void *const *entries = (void *const *)&b->ops->destroy;
+    /* Every entry of the table, destroy .. check_finite. */
+    size_t count = (offsetof(detrun_backend_ops, check_finite) -
+                    offsetof(detrun_backend_ops, destroy)) / sizeof(void *) + 1;
     for (size_t i = 0; i < count; i++)
         CHECK(entries[i] != NULL, "table entry %zu is empty", i);
-    unsigned char *mem = b->alloc(b, 1000);
+    unsigned char *mem = b->ops->alloc(b, 1000);
     CHECK(mem && ((uintptr_t)mem & 63) == 0, "alloc: 64-byte aligned");
     int zero = 1;
     for (int i = 0; i < 1000; i++)
@@ -587,17 +587,17 @@ static void test_backend_api(void)
     unsigned char host[1000];
     for (int i = 0; i < 1000; i++)
         host[i] = (unsigned char)i;
-    CHECK(b->upload(b, mem, host, 1000) == DETRUN_OK, "upload");
+    CHECK(b->ops->upload(b, mem, host, 1000) == DETRUN_OK, "upload");
     memset(host, 0, sizeof host);
-    CHECK(b->download(b, host, mem, 1000) == DETRUN_OK && host[999] == (unsigned char)999,
+    CHECK(b->ops->download(b, host, mem, 1000) == DETRUN_OK && host[999] == (unsigned char)999,
           "download");
-    b->zero(b, mem, 1000);
+    b->ops->zero(b, mem, 1000);
     CHECK(mem[500] == 0, "zero");
-    b->free(b, mem);
-    CHECK(b->set_threads(b, 3) == DETRUN_OK && b->set_threads(b, 0) == DETRUN_ERR_ARG, "set_threads");
-    CHECK(b->set_mode(b, DETRUN_DETERMINISTIC) == DETRUN_OK, "set_mode");
-    CHECK(b->sync(b) == DETRUN_OK, "sync");
-    b->destroy(b);
+    b->ops->free(b, mem);
+    CHECK(b->ops->set_threads(b, 3) == DETRUN_OK && b->ops->set_threads(b, 0) == DETRUN_ERR_ARG, "set_threads");
+    CHECK(b->ops->set_mode(b, DETRUN_DETERMINISTIC) == DETRUN_OK, "set_mode");
+    CHECK(b->ops->sync(b) == DETRUN_OK, "sync");
+    b->ops->destroy(b);
 }
 
 int main(void)

@@ -271,20 +271,20 @@ static void check_conv(const char *label, detrun_conv_dims d)
     for (int simd = 0; simd <= 1; simd++) {
         for (int threads = 1; threads <= 4; threads++) {
             detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
-            b->conv2d_forward(b, out, in, w, bias, &d, 0);
+            b->ops->conv2d_forward(b, out, in, w, bias, &d, 0);
             CHECK(same_bits(out, ref_out, no), "conv %s forward: bits differ from the text "
                   "(%d threads, %s)", label, threads, simd ? "avx2" : "scalar");
-            b->conv2d_forward(b, out, in, w, bias, &d, 1);
+            b->ops->conv2d_forward(b, out, in, w, bias, &d, 1);
             CHECK(same_bits(out, ref_outr, no), "conv %s forward+relu: bits differ (%d threads, %s)",
                   label, threads, simd ? "avx2" : "scalar");
-            b->conv2d_backward(b, din, dw, db, dout, in, w, &d);
+            b->ops->conv2d_backward(b, din, dw, db, dout, in, w, &d);
             CHECK(same_bits(din, ref_din, ni), "conv %s din: bits differ (%d threads, %s)",
                   label, threads, simd ? "avx2" : "scalar");
             CHECK(same_bits(dw, ref_dw, nw), "conv %s dw: bits differ (%d threads, %s)",
                   label, threads, simd ? "avx2" : "scalar");
             CHECK(same_bits(db, ref_db, (size_t)d.o), "conv %s db: bits differ (%d threads, %s)",
                   label, threads, simd ? "avx2" : "scalar");
-            b->destroy(b);
+            b->ops->destroy(b);
         }
     }
     /* R7: a sample's output is the same at batch 1. */
@@ -293,10 +293,10 @@ static void check_conv(const char *label, detrun_conv_dims d)
         detrun_conv_dims one = d;
         one.n = 1;
         size_t last = (size_t)(d.n - 1);
-        b->conv2d_forward(b, out, in + last * d.c * d.h * d.w, w, bias, &one, 0);
+        b->ops->conv2d_forward(b, out, in + last * d.c * d.h * d.w, w, bias, &one, 0);
         CHECK(same_bits(out, ref_out + last * d.o * d.oh * d.ow, (size_t)d.o * d.oh * d.ow),
               "conv %s: the last sample's output depends on the batch", label);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     free(in); free(w); free(bias); free(dout); free(ref_out); free(ref_outr); free(ref_din);
     free(ref_dw); free(ref_db); free(out); free(din); free(dw); free(db);
@@ -318,25 +318,25 @@ static void check_dense(int n, int k, int u)
         for (int threads = 1; threads <= 4; threads++) {
             detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
             const char *path = simd ? "avx2" : "scalar";
-            b->dense_forward(b, o, in, w, bias, n, k, u, 0);
+            b->ops->dense_forward(b, o, in, w, bias, n, k, u, 0);
             CHECK(same_bits(o, ro, no), "dense %dx%d->%d forward (%d threads, %s)", n, k, u, threads, path);
-            b->dense_forward(b, o, in, w, bias, n, k, u, 1);
+            b->ops->dense_forward(b, o, in, w, bias, n, k, u, 1);
             CHECK(same_bits(o, rr, no), "dense forward+relu (%d threads, %s)", threads, path);
-            b->dense_backward(b, din, dw, db, dout, in, w, n, k, u);
+            b->ops->dense_backward(b, din, dw, db, dout, in, w, n, k, u);
             CHECK(same_bits(din, rdin, ni), "dense %dx%d->%d din (%d threads, %s)", n, k, u, threads, path);
             CHECK(same_bits(dw, rdw, nw), "dense %dx%d->%d dw (%d threads, %s)", n, k, u, threads, path);
             CHECK(same_bits(db, rdb, (size_t)u), "dense db (%d threads, %s)", threads, path);
-            b->dense_backward(b, NULL, dw, db, dout, in, w, n, k, u);
+            b->ops->dense_backward(b, NULL, dw, db, dout, in, w, n, k, u);
             CHECK(same_bits(dw, rdw, nw), "dense dw with din NULL (%d threads, %s)", threads, path);
-            b->destroy(b);
+            b->ops->destroy(b);
         }
     }
     if (n > 1) {
         detrun_backend *b = make(3, DETRUN_DETERMINISTIC, 1);
-        b->dense_forward(b, o, in + (size_t)(n - 1) * k, w, bias, 1, k, u, 0);
+        b->ops->dense_forward(b, o, in + (size_t)(n - 1) * k, w, bias, 1, k, u, 0);
         CHECK(same_bits(o, ro + (size_t)(n - 1) * u, (size_t)u),
               "dense: the last sample's output depends on the batch");
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     free(in); free(w); free(bias); free(dout); free(ro); free(rr); free(rdin); free(rdw);
     free(rdb); free(o); free(din); free(dw); free(db);
@@ -376,12 +376,12 @@ static void check_elementwise(void)
         detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
         float *po = malloc(pout * 4);
         int32_t *am = malloc(pout * 4);
-        b->maxpool_forward(b, po, am, pi, &pd);
+        b->ops->maxpool_forward(b, po, am, pi, &pd);
         CHECK(same_bits(po, doc_po, pout) && memcmp(am, doc_am, pout * 4) == 0,
               "maxpool forward: differs from the text (%s)", simd ? "avx2" : "scalar");
         free(po);
         free(am);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     free(doc_po);
     free(doc_am);
@@ -391,10 +391,10 @@ static void check_elementwise(void)
     for (int threads = 1; threads <= 4; threads++) {
         detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, 1);
         float *y = malloc(count * 4), *mask = malloc(count * 4), *dr = malloc(count * 4);
-        b->relu_forward(b, y, x, count);
-        b->dropout_forward(b, dr, mask, x, count, 0.2f, &addr);
+        b->ops->relu_forward(b, y, x, count);
+        b->ops->dropout_forward(b, dr, mask, x, count, 0.2f, &addr);
         float dl[N * C], loss[N], corr[N];
-        b->softmax_xent(b, dl, loss, corr, logits, lab, N, C);
+        b->ops->softmax_xent(b, dl, loss, corr, logits, lab, N, C);
         CHECK(same_bits(dl, rdl, N * C) && same_bits(loss, rloss, N) && same_bits(corr, rcorr, N),
               "softmax_xent: bits differ from the text (%d threads)", threads);
         float *p = malloc(np * 4), *m = calloc(np, 4), *v = calloc(np, 4);
@@ -403,14 +403,14 @@ static void check_elementwise(void)
         for (int t = 0; t < 3; t++) {
             s.beta1_t *= s.beta1;
             s.beta2_t *= s.beta2;
-            b->adam_step(b, p, g, m, v, np, &s);
+            b->ops->adam_step(b, p, g, m, v, np, &s);
         }
         CHECK(same_bits(p, rp, np) && same_bits(m, rm, np) && same_bits(v, rv, np),
               "adam: bits differ from the text (%d threads)", threads);
         float *po = malloc(pout * 4), *pdin = malloc(pin * 4);
         int32_t *am = malloc(pout * 4);
-        b->maxpool_forward(b, po, am, pi, &pd);
-        b->maxpool_backward(b, pdin, pg, am, &pd);
+        b->ops->maxpool_forward(b, po, am, pi, &pd);
+        b->ops->maxpool_backward(b, pdin, pg, am, &pd);
         if (threads == 1) {
             ref_relu = y;
             ref_mask = mask;
@@ -427,7 +427,7 @@ static void check_elementwise(void)
             free(y); free(mask); free(dr); free(po); free(pdin); free(am);
         }
         free(p); free(m); free(v);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     free(x); free(logits); free(p0); free(g); free(rp); free(rm); free(rv); free(pi); free(pg);
     free(ref_relu); free(ref_mask); free(ref_drop); free(ref_pool); free(ref_pdin); free(ref_am);
@@ -469,10 +469,10 @@ static void check_fast_mode(void)
         int conv_differs = 0, dense_differs = 0, tries = 0;
         double worst = 0;
         for (; tries < 400 && !(conv_differs && dense_differs); tries++) {
-            b->conv2d_backward(b, NULL, dw, db, dout, in, w, &d);
+            b->ops->conv2d_backward(b, NULL, dw, db, dout, in, w, &d);
             conv_differs |= !same_bits(dw, rdw, nw);
             worst = fmax(worst, max_rel_diff(dw, rdw, nw));
-            b->dense_backward(b, NULL, fw, fb, g, x, wd, n, k, u);
+            b->ops->dense_backward(b, NULL, fw, fb, g, x, wd, n, k, u);
             dense_differs |= !same_bits(fw, rw, (size_t)k * u);
             worst = fmax(worst, max_rel_diff(fw, rw, (size_t)k * u));
         }
@@ -482,13 +482,13 @@ static void check_fast_mode(void)
               threads, tries);
         CHECK(worst < 1e-5, "fast mode, %d threads: gradients differ by %g (relative)", threads, worst);
         printf("test_kernels_order: fast mode at %d threads differed after %d tries\n", threads, tries);
-        b->destroy(b);
+        b->ops->destroy(b);
     }
     /* At one thread fast mode has nothing to reorder: it is the written order. */
     detrun_backend *b = make(1, DETRUN_FAST, 1);
-    b->conv2d_backward(b, NULL, dw, db, dout, in, w, &d);
+    b->ops->conv2d_backward(b, NULL, dw, db, dout, in, w, &d);
     CHECK(same_bits(dw, rdw, nw), "fast mode at 1 thread should follow the written order");
-    b->destroy(b);
+    b->ops->destroy(b);
     free(in); free(w); free(dout); free(rdw); free(rdb); free(dw); free(db); free(x); free(g);
     free(wd); free(rw); free(rb); free(rdin); free(fw); free(fb);
 }

@@ -48,13 +48,13 @@ int main(void)
     size_t n = m->total;
     float p[64], mm[64] = { 0 }, vv[64] = { 0 }, g[64], got[64];
     CHECK(n <= 64, "block of %zu floats", n);
-    be->download(be, p, m->p, n * sizeof(float));
+    be->ops->download(be, p, m->p, n * sizeof(float));
     float b1t = 1.0f, b2t = 1.0f;
     int running_differs_from_pow = 0;
     for (int t = 1; t <= STEPS; t++) {
         for (size_t i = 0; i < n; i++)
             g[i] = grad_at(t, i);
-        be->upload(be, m->g, g, n * sizeof(float));
+        be->ops->upload(be, m->g, g, n * sizeof(float));
         CHECK(detrun_model_optimizer_step(m) == DETRUN_OK, "step %d", t);
         /* The reference, as docs/determinism.md writes it. */
         b1t = b1t * adam.beta1;
@@ -75,11 +75,11 @@ int main(void)
     CHECK(running_differs_from_pow, "the running product never differed from a rounded power");
     CHECK(detrun_model_step(m) == STEPS, "step counter %llu",
           (unsigned long long)detrun_model_step(m));
-    be->download(be, got, m->p, n * sizeof(float));
+    be->ops->download(be, got, m->p, n * sizeof(float));
     CHECK(memcmp(got, p, n * sizeof(float)) == 0, "Adam parameters differ from the reference");
-    be->download(be, got, m->m, n * sizeof(float));
+    be->ops->download(be, got, m->m, n * sizeof(float));
     CHECK(memcmp(got, mm, n * sizeof(float)) == 0, "Adam m differs from the reference");
-    be->download(be, got, m->v, n * sizeof(float));
+    be->ops->download(be, got, m->v, n * sizeof(float));
     CHECK(memcmp(got, vv, n * sizeof(float)) == 0, "Adam v differs from the reference");
     /* The first step moves each parameter by about lr (bias correction at
      * t = 1 makes m/sqrt(v) = sign(g); eps shaves off up to 0.3% for the
@@ -87,12 +87,12 @@ int main(void)
     {
         detrun_model *m1 = tiny(rt, &adam);
         float p0[64], p1[64];
-        be->download(be, p0, m1->p, n * sizeof(float));
+        be->ops->download(be, p0, m1->p, n * sizeof(float));
         for (size_t i = 0; i < n; i++)
             g[i] = grad_at(1, i);
-        be->upload(be, m1->g, g, n * sizeof(float));
+        be->ops->upload(be, m1->g, g, n * sizeof(float));
         detrun_model_optimizer_step(m1);
-        be->download(be, p1, m1->p, n * sizeof(float));
+        be->ops->download(be, p1, m1->p, n * sizeof(float));
         for (int i = 0; i < 45; i++)   /* the weight view; the bias view starts at 48 */
             CHECK(fabsf((p0[i] - p1[i]) - (g[i] > 0 ? adam.lr : -adam.lr)) < 1e-4f,
                   "first Adam step of element %d moved %g, gradient %g", i, p0[i] - p1[i], g[i]);
@@ -105,19 +105,19 @@ int main(void)
     sgd.momentum = 0.9f;
     m = tiny(rt, &sgd);
     CHECK(m->v == NULL, "SGD allocated a second moment block");
-    be->download(be, p, m->p, n * sizeof(float));
+    be->ops->download(be, p, m->p, n * sizeof(float));
     memset(vv, 0, sizeof vv);
     for (int t = 1; t <= 50; t++) {
         for (size_t i = 0; i < n; i++)
             g[i] = grad_at(t, i);
-        be->upload(be, m->g, g, n * sizeof(float));
+        be->ops->upload(be, m->g, g, n * sizeof(float));
         detrun_model_optimizer_step(m);
         for (size_t i = 0; i < n; i++) {
             vv[i] = sgd.momentum * vv[i] - sgd.lr * g[i];
             p[i] = p[i] + vv[i];
         }
     }
-    be->download(be, got, m->p, n * sizeof(float));
+    be->ops->download(be, got, m->p, n * sizeof(float));
     CHECK(memcmp(got, p, n * sizeof(float)) == 0, "SGD parameters differ from the reference");
     detrun_model_free(m);
 

@@ -1,4 +1,5 @@
 /* The runtime handle: open/close, errors, allocator hook, settings. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,12 +95,46 @@ int main(void)
           detrun_errmsg(rt));
     detrun_close(rt);
 
+    /* Backend options are key=value items: anything else is refused before
+     * any backend sees it; keys of other backends are theirs to check. */
     o = (detrun_options)DETRUN_OPTIONS_INIT;
-    o.gpu_kernels = "fastest";
+    o.backend_options = "fastest";
     st = detrun_open(&rt, &o);
-    CHECK(st == DETRUN_ERR_ARG && strstr(detrun_errmsg(rt), "fastest") != NULL, "kernels: %s",
+    CHECK(st == DETRUN_ERR_ARG && strstr(detrun_errmsg(rt), "fastest") != NULL, "options: %s",
           detrun_errmsg(rt));
     detrun_close(rt);
+    o.backend_options = "kernels=portable";
+    st = detrun_open(&rt, &o);
+    CHECK(st == DETRUN_OK && strcmp(detrun_device_name(rt), "cpu") == 0,
+          "cpu with a cuda option: %s", detrun_errmsg(rt));
+    detrun_close(rt);
+
+    /* The registry: cpu is always there; it has one device. */
+    CHECK(detrun_backend_reg_get(0) != NULL && strcmp(detrun_backend_reg_get(0)->name, "cpu") == 0,
+          "the first backend is not cpu");
+    CHECK(detrun_backend_reg_find("cpu") == detrun_backend_reg_get(0), "find cpu");
+    CHECK(detrun_backend_reg_find("tpu") == NULL, "find tpu");
+    o = (detrun_options)DETRUN_OPTIONS_INIT;
+    o.device = "cpu:1";
+    st = detrun_open(&rt, &o);
+    CHECK(st == DETRUN_ERR_DEVICE && strstr(detrun_errmsg(rt), "cpu:1") != NULL, "cpu:1: %s",
+          detrun_errmsg(rt));
+    detrun_close(rt);
+    char list[4096];
+    memset(list, 'x', sizeof list);
+    CHECK(detrun_list_devices(list, sizeof list) >= 0 && memchr(list, '\0', sizeof list) != NULL,
+          "device listing");
+    if (detrun_backend_reg_find("cuda") == NULL) {
+        CHECK(strstr(list, "no cuda device: built without CUDA") != NULL, "listing: %s", list);
+        o.device = "cuda:0";
+        o.backend_options = "kernels=tensorcore";
+        st = detrun_open(&rt, &o);
+        CHECK(st == DETRUN_ERR_UNSUPPORTED &&
+              strstr(detrun_errmsg(rt), "device cuda:0: no backend 'cuda' in this build "
+                                        "(built without CUDA") != NULL,
+              "cuda:0 without CUDA: %d %s", st, detrun_errmsg(rt));
+        detrun_close(rt);
+    }
 
     /* cuda: without a CUDA build or device the backend says why; the status
      * passes through and the message names the device. */
@@ -126,6 +161,16 @@ int main(void)
     st = detrun_open(&rt, &o);
     CHECK(st == DETRUN_OK, "open with allocator: %s", detrun_errmsg(rt));
     CHECK(c.live_blocks >= 1, "the handle did not come from the allocator");
+    /* The backend's buffers come from the hook too, 64-byte aligned. */
+    long blocks = c.live_blocks;
+    unsigned char *buf = rt->backend->ops->alloc(rt->backend, 1000);
+    CHECK(buf != NULL && ((uintptr_t)buf & 63) == 0 && buf[999] == 0,
+          "backend buffer: not aligned or not zeroed");
+    CHECK(c.live_blocks == blocks + 1, "the backend buffer did not come from the hook");
+    rt->backend->ops->free(rt->backend, buf);
+    CHECK(c.live_blocks == blocks, "the backend buffer did not go back to the hook");
+    const char *lname = "x";
+    CHECK(detrun_error_layer(rt, &lname) == -1 && lname == NULL, "no error, yet a layer");
     void *p = detrun_calloc(rt, 10, 8);
     CHECK(p != NULL && c.live_bytes >= (long long)sizeof(detrun_runtime) + 80, "calloc");
     CHECK(((unsigned char *)p)[79] == 0, "calloc zeroes");

@@ -171,6 +171,15 @@ int main(void)
         CHECK(strstr(detrun_errmsg(rt), "NaN at epoch 0, step 0") != NULL, "NaN message: %s",
               detrun_errmsg(rt));
         CHECK(h4.n == 0, "the callback ran after a NaN epoch");
+        const char *lname = NULL;
+        int layer = detrun_error_layer(rt, &lname);
+        CHECK(layer == 7 && lname != NULL && strcmp(lname, "dense_2") == 0,
+              "NaN layer as data: %d %s", layer, lname ? lname : "(null)");
+        /* The next error clears it. */
+        detrun_fit_options fz = f4;
+        fz.batch = 0;
+        detrun_model_fit(m4, ds, rows, 2500, &fz, NULL, NULL);
+        CHECK(detrun_error_layer(rt, &lname) == -1 && lname == NULL, "layer kept after an error");
         detrun_model_free(m4);
     }
 
@@ -180,6 +189,26 @@ int main(void)
         st = detrun_model_fit(m, ds, bad, 3, &fo, NULL, NULL);
         CHECK(st == DETRUN_ERR_ARG && strstr(detrun_errmsg(rt), "rows[2] = 99999") != NULL,
               "row out of range: %s", detrun_errmsg(rt));
+        /* Philox keys purpose << 24 | stream: stream 1 << 24 would be stream 0. */
+        detrun_fit_options fs = fo;
+        fs.stream = 1u << 24;
+        st = detrun_model_fit(m, ds, rows, 10, &fs, NULL, NULL);
+        CHECK(st == DETRUN_ERR_ARG && strstr(detrun_errmsg(rt), "stream 16777216") != NULL,
+              "stream 1 << 24: %d %s", st, detrun_errmsg(rt));
+        fs.stream = (1u << 24) - 1;
+        fs.epochs = 0;
+        st = detrun_model_fit(m, ds, rows, 10, &fs, NULL, NULL);
+        CHECK(st == DETRUN_OK, "stream 2^24 - 1: %s", detrun_errmsg(rt));
+        fs = fo;
+        fs.validation_split = 1.0;
+        st = detrun_model_fit(m, ds, rows, 10, &fs, NULL, NULL);
+        CHECK(st == DETRUN_ERR_ARG && strstr(detrun_errmsg(rt), "validation_split 1"),
+              "validation_split 1: %s", detrun_errmsg(rt));
+        fs = fo;
+        fs.epochs = -1;
+        st = detrun_model_fit(m, ds, rows, 10, &fs, NULL, NULL);
+        CHECK(st == DETRUN_ERR_ARG && strstr(detrun_errmsg(rt), "epochs -1"), "epochs -1: %s",
+              detrun_errmsg(rt));
         detrun_fit_options fb = fo;
         fb.batch = 0;
         st = detrun_model_fit(m, ds, rows, 10, &fb, NULL, NULL);

@@ -1,23 +1,49 @@
-/* Device discovery: the listing names every device, or says plainly that
- * there is none; the backend refuses bad requests with a message. */
+/* Device discovery through the registry: the listing names every device, or
+ * says plainly that there is none or that the build has no CUDA; the
+ * backend refuses bad requests with a message. */
 #include <stdio.h>
 #include <string.h>
 
 #include "backend.h"
-#include "gpu.h"
 
 static int failures;
 #define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
     printf(__VA_ARGS__); printf("\n"); } } while (0)
 
+static detrun_status open_cuda(const char *device, const char *options, detrun_backend **b,
+                               char *err, size_t errlen)
+{
+    detrun_backend_params p = { 0, options, DETRUN_DETERMINISTIC, 1, NULL, NULL };
+    return detrun_backend_open(device, &p, b, err, errlen);
+}
+
 int main(void)
 {
     char text[4096];
     memset(text, 'x', sizeof text);
-    int n = detrun_gpu_list_devices(text, sizeof text);
+    int all = detrun_list_devices(text, sizeof text);
     CHECK(memchr(text, '\0', sizeof text) != NULL, "listing not NUL-terminated");
     printf("%s", text);
-    CHECK(n >= 0, "negative device count %d", n);
+    CHECK(all >= 0, "negative device count %d", all);
+
+    const detrun_backend_reg *reg = detrun_backend_reg_find("cuda");
+    char err[256] = "";
+    detrun_backend *b = NULL;
+#ifdef DETRUN_GPU_BUILT
+    CHECK(reg != NULL && reg->list_devices != NULL, "a CUDA build without the cuda backend");
+#else
+    CHECK(reg == NULL, "the cuda backend is registered in a build without CUDA");
+#endif
+    if (reg == NULL) {
+        CHECK(strstr(text, "no cuda device: built without CUDA") != NULL,
+              "no CUDA, but the listing does not say so");
+        detrun_status st = open_cuda("cuda:0", "kernels=portable", &b, err, sizeof err);
+        CHECK(st == DETRUN_ERR_UNSUPPORTED && b == NULL && strstr(err, "without CUDA"),
+              "no-CUDA build: %d '%s'", st, err);
+        goto done;
+    }
+
+    int n = reg->list_devices(text, sizeof text);
     if (n == 0) {
         CHECK(strstr(text, "no CUDA device") != NULL, "no device, but the text does not say so");
     } else {
@@ -32,29 +58,29 @@ int main(void)
     /* A tiny buffer is filled, truncated and terminated, never overrun. */
     char small[8];
     memset(small, 'x', sizeof small);
-    detrun_gpu_list_devices(small, 5);
+    reg->list_devices(small, 5);
     CHECK(memchr(small, '\0', 5) != NULL && small[5] == 'x', "small buffer overrun");
 
-    char err[256] = "";
-    detrun_backend *b = NULL;
-    detrun_status st = detrun_cuda_backend_new(&b, 0, "tensorcore", DETRUN_DETERMINISTIC, err,
-                                               sizeof err);
-    CHECK(st != DETRUN_OK && b == NULL && err[0], "unknown kernels accepted");
-#ifdef DETRUN_GPU_BUILT
-    CHECK(st == DETRUN_ERR_ARG && strstr(err, "tensorcore"), "unknown kernels: %d '%s'", st, err);
-#else
-    CHECK(st == DETRUN_ERR_UNSUPPORTED && strstr(err, "without CUDA"), "no-CUDA build: '%s'", err);
-#endif
+    detrun_status st = open_cuda("cuda:0", "kernels=tensorcore", &b, err, sizeof err);
+    CHECK(st == DETRUN_ERR_ARG && b == NULL && strstr(err, "tensorcore"),
+          "unknown kernels: %d '%s'", st, err);
     err[0] = '\0';
-    st = detrun_cuda_backend_new(&b, n, "portable", DETRUN_DETERMINISTIC, err, sizeof err);
+    char dev[32];
+    snprintf(dev, sizeof dev, "cuda:%d", n);
+    st = open_cuda(dev, "kernels=portable", &b, err, sizeof err);
     CHECK(st != DETRUN_OK && b == NULL && err[0], "device cuda:%d (one past the last) accepted", n);
     printf("cuda:%d -> %s\n", n, err);
     if (n > 0) {
-        st = detrun_cuda_backend_new(&b, 0, "portable", DETRUN_DETERMINISTIC, err, sizeof err);
-        CHECK(st == DETRUN_OK && b, "cuda:0 refused: %s", err);
-        if (b)
-            b->destroy(b);
+        st = open_cuda("cuda", "kernels=portable", &b, err, sizeof err);
+        CHECK(st == DETRUN_OK && b, "cuda (cuda:0) refused: %s", err);
+        if (b) {
+            char name[64];
+            b->ops->describe(b, DETRUN_INFO_DEVICE, name, sizeof name);
+            CHECK(strcmp(name, "cuda:0 (portable)") == 0, "device name '%s'", name);
+            b->ops->destroy(b);
+        }
     }
+done:
     if (failures)
         printf("%d failure(s)\n", failures);
     return failures ? 1 : 0;

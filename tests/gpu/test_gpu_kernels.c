@@ -62,8 +62,8 @@ static uint32_t randu(uint32_t below, size_t i)
 /* Device (or CPU backend) copies of host arrays, and back. */
 static void *put(detrun_backend *b, const void *src, size_t bytes)
 {
-    void *p = b->alloc(b, bytes);
-    if (!p || b->upload(b, p, src, bytes) != DETRUN_OK) {
+    void *p = b->ops->alloc(b, bytes);
+    if (!p || b->ops->upload(b, p, src, bytes) != DETRUN_OK) {
         printf("FAIL: %s: allocation or upload of %zu bytes failed\n", b->name, bytes);
         exit(1);
     }
@@ -83,9 +83,9 @@ static float *poisoned(detrun_backend *b, size_t n)
 
 static void get(detrun_backend *b, void *dst, const void *src, size_t bytes)
 {
-    detrun_status st = b->download(b, dst, src, bytes);
+    detrun_status st = b->ops->download(b, dst, src, bytes);
     CHECK(st == DETRUN_OK, "%s: download failed (status %d): %s", b->name, (int)st,
-          b->errmsg && b->errmsg(b) ? b->errmsg(b) : "no message");
+          b->ops->errmsg && b->ops->errmsg(b) ? b->ops->errmsg(b) : "no message");
     if (st != DETRUN_OK)
         exit(1);   /* a failed backend stays failed: nothing more to learn */
 }
@@ -129,15 +129,15 @@ static void conv_run(detrun_backend *b, const detrun_conv_dims *d, int relu, con
     float *bdy = put(b, dy, ny * 4);
     float *by = poisoned(b, ny), *bdx = poisoned(b, nx), *bdw = poisoned(b, nw);
     float *bdb = poisoned(b, (size_t)d->o);
-    b->conv2d_forward(b, by, bx, bw, bb, d, relu);
-    b->conv2d_backward(b, bdx, bdw, bdb, bdy, bx, bw, d);
+    b->ops->conv2d_forward(b, by, bx, bw, bb, d, relu);
+    b->ops->conv2d_backward(b, bdx, bdw, bdb, bdy, bx, bw, d);
     get(b, r->y, by, ny * 4);
     get(b, r->dx, bdx, nx * 4);
     get(b, r->dw, bdw, nw * 4);
     get(b, r->db, bdb, (size_t)d->o * 4);
     float *all[] = { bx, bw, bb, bdy, by, bdx, bdw, bdb };
     for (int i = 0; i < 8; i++)
-        b->free(b, all[i]);
+        b->ops->free(b, all[i]);
 }
 
 static void conv_alloc(conv_io *r, const detrun_conv_dims *d)
@@ -210,12 +210,12 @@ static void pool_run(detrun_backend *b, const detrun_pool_dims *d, const float *
     float *bx = put(b, x, nx * 4), *bdy = put(b, dy, ny * 4);
     float *by = poisoned(b, ny), *bdx = poisoned(b, nx);
     int32_t *bam = (int32_t *)poisoned(b, ny);
-    b->maxpool_forward(b, by, bam, bx, d);
-    b->maxpool_backward(b, bdx, bdy, bam, d);
+    b->ops->maxpool_forward(b, by, bam, bx, d);
+    b->ops->maxpool_backward(b, bdx, bdy, bam, d);
     get(b, y, by, ny * 4);
     get(b, am, bam, ny * 4);
     get(b, dx, bdx, nx * 4);
-    b->free(b, bx); b->free(b, bdy); b->free(b, by); b->free(b, bdx); b->free(b, bam);
+    b->ops->free(b, bx); b->ops->free(b, bdy); b->ops->free(b, by); b->ops->free(b, bdx); b->ops->free(b, bam);
 }
 
 static void test_pool(int n, int c, int h, int w, int size, int stride)
@@ -256,15 +256,15 @@ static void dense_run(detrun_backend *b, int n, int k, int u, int relu, const fl
     float *bb = put(b, bias, (size_t)u * 4), *bdy = put(b, dy, (size_t)n * u * 4);
     float *by = poisoned(b, (size_t)n * u), *bdx = poisoned(b, (size_t)n * k);
     float *bdw = poisoned(b, (size_t)k * u), *bdb = poisoned(b, (size_t)u);
-    b->dense_forward(b, by, bx, bw, bb, n, k, u, relu);
-    b->dense_backward(b, bdx, bdw, bdb, bdy, bx, bw, n, k, u);
+    b->ops->dense_forward(b, by, bx, bw, bb, n, k, u, relu);
+    b->ops->dense_backward(b, bdx, bdw, bdb, bdy, bx, bw, n, k, u);
     get(b, y, by, (size_t)n * u * 4);
     get(b, dx, bdx, (size_t)n * k * 4);
     get(b, dw, bdw, (size_t)k * u * 4);
     get(b, db, bdb, (size_t)u * 4);
     float *all[] = { bx, bw, bb, bdy, by, bdx, bdw, bdb };
     for (int i = 0; i < 8; i++)
-        b->free(b, all[i]);
+        b->ops->free(b, all[i]);
 }
 
 static void test_dense(int n, int k, int u, int relu)
@@ -309,18 +309,18 @@ static void test_relu_dropout(size_t count, float rate)
         float *bx = put(b, x, count * 4), *bdy = put(b, dy, count * 4);
         float *r = poisoned(b, count), *rd = poisoned(b, count), *o = poisoned(b, count);
         float *m = poisoned(b, count), *dd = poisoned(b, count);
-        b->relu_forward(b, r, bx, count);
-        b->relu_backward(b, rd, bdy, r, count);
-        b->dropout_forward(b, o, m, r, count, rate, &addr);
-        b->dropout_backward(b, dd, bdy, m, count);
+        b->ops->relu_forward(b, r, bx, count);
+        b->ops->relu_backward(b, rd, bdy, r, count);
+        b->ops->dropout_forward(b, o, m, r, count, rate, &addr);
+        b->ops->dropout_backward(b, dd, bdy, m, count);
         float *dev[5] = { r, rd, o, m, dd };
         for (int k = 0; k < 5; k++) {
             h[s][k] = xmalloc(count * 4);
             get(b, h[s][k], dev[k], count * 4);
-            b->free(b, dev[k]);
+            b->ops->free(b, dev[k]);
         }
-        b->free(b, bx);
-        b->free(b, bdy);
+        b->ops->free(b, bx);
+        b->ops->free(b, bdy);
     }
     const char *names[5] = { "relu forward", "relu backward", "dropout forward", "dropout mask",
                              "dropout backward" };
@@ -349,16 +349,16 @@ static void test_softmax(int n, int classes, int with_grad)
         int32_t *bl = put(b, lab, (size_t)n * 4);
         float *dl = with_grad ? poisoned(b, (size_t)n * classes) : NULL;
         float *loss = poisoned(b, (size_t)n), *cor = poisoned(b, (size_t)n);
-        b->softmax_xent(b, dl, loss, cor, bx, bl, n, classes);
+        b->ops->softmax_xent(b, dl, loss, cor, bx, bl, n, classes);
         for (int k = 0; k < 3; k++)
             h[s][k] = xmalloc((size_t)n * classes * 4);
         if (dl)
             get(b, h[s][0], dl, (size_t)n * classes * 4);
         get(b, h[s][1], loss, (size_t)n * 4);
         get(b, h[s][2], cor, (size_t)n * 4);
-        b->free(b, bx); b->free(b, bl); b->free(b, loss); b->free(b, cor);
+        b->ops->free(b, bx); b->ops->free(b, bl); b->ops->free(b, loss); b->ops->free(b, cor);
         if (dl)
-            b->free(b, dl);
+            b->ops->free(b, dl);
     }
     char what[96];
     snprintf(what, sizeof what, "softmax_xent n%d classes %d", n, classes);
@@ -380,25 +380,25 @@ static void test_optimizers(size_t count, int steps)
     for (int s = 0; s < 2; s++) {
         detrun_backend *b = s ? gpu : cpu;
         float *p = put(b, p0, count * 4), *bg = put(b, g, count * 4);
-        float *m = b->alloc(b, count * 4), *v = b->alloc(b, count * 4);
-        float *q = put(b, p0, count * 4), *mv = b->alloc(b, count * 4);
+        float *m = b->ops->alloc(b, count * 4), *v = b->ops->alloc(b, count * 4);
+        float *q = put(b, p0, count * 4), *mv = b->ops->alloc(b, count * 4);
         float *r = put(b, p0, count * 4);
         a.beta1_t = a.beta2_t = 1.0f;
         for (int t = 1; t <= steps; t++) {
             a.beta1_t = a.beta1_t * a.beta1;
             a.beta2_t = a.beta2_t * a.beta2;
-            b->adam_step(b, p, bg, m, v, count, &a);
-            b->sgd_step(b, q, bg, mv, count, 0.01f, 0.9f);
-            b->sgd_step(b, r, bg, NULL, count, 0.01f, 0.0f);
+            b->ops->adam_step(b, p, bg, m, v, count, &a);
+            b->ops->sgd_step(b, q, bg, mv, count, 0.01f, 0.9f);
+            b->ops->sgd_step(b, r, bg, NULL, count, 0.01f, 0.0f);
         }
         float *dev[5] = { p, m, v, q, r };
         for (int k = 0; k < 5; k++) {
             h[s][k] = xmalloc(count * 4);
             get(b, h[s][k], dev[k], count * 4);
-            b->free(b, dev[k]);
+            b->ops->free(b, dev[k]);
         }
-        b->free(b, bg);
-        b->free(b, mv);
+        b->ops->free(b, bg);
+        b->ops->free(b, mv);
     }
     const char *names[5] = { "adam p", "adam m", "adam v", "sgd momentum p", "sgd p" };
     for (int k = 0; k < 5; k++) {
@@ -415,24 +415,24 @@ static void test_check_finite(void)
     float *x = randf(count, 1e30f);
     float *bx = put(gpu, x, count * 4);
     int bad = 0;
-    gpu->check_finite(gpu, bx, count, &bad);
+    gpu->ops->check_finite(gpu, bx, count, &bad);
     CHECK(bad == 0, "%s check_finite: finite data reported bad", fl->kernels);
     uint32_t specials[3] = { 0x7fc00000u, 0x7f800000u, 0xff800000u };
     for (int k = 0; k < 3; k++) {
         size_t at = (size_t)randu((uint32_t)count, (size_t)k + 100);
         float keep = x[at];
         memcpy(&x[at], &specials[k], 4);
-        gpu->upload(gpu, bx, x, count * 4);
+        gpu->ops->upload(gpu, bx, x, count * 4);
         bad = 0;
-        gpu->check_finite(gpu, bx, count, &bad);
+        gpu->ops->check_finite(gpu, bx, count, &bad);
         CHECK(bad == 1, "%s check_finite: %08x at %zu not found", fl->kernels, specials[k], at);
         x[at] = keep;
-        gpu->upload(gpu, bx, x, count * 4);
+        gpu->ops->upload(gpu, bx, x, count * 4);
         bad = 0;
-        gpu->check_finite(gpu, bx, count, &bad);
+        gpu->ops->check_finite(gpu, bx, count, &bad);
         CHECK(bad == 0, "%s check_finite: a flag outlived its call", fl->kernels);
     }
-    gpu->free(gpu, bx);
+    gpu->ops->free(gpu, bx);
     free(x);
 }
 
@@ -458,12 +458,12 @@ static void test_gather(int n)
         uint8_t *bi = put(b, img, pixels * rows_in_set), *bl = put(b, lab, rows_in_set);
         float *bx = poisoned(b, pixels * n);
         int32_t *by = (int32_t *)poisoned(b, (size_t)n);
-        b->gather(b, bx, by, bi, bl, pixels, rows, n);
+        b->ops->gather(b, bx, by, bi, bl, pixels, rows, n);
         x[s] = xmalloc(pixels * n * 4);
         y[s] = xmalloc((size_t)n * 4);
         get(b, x[s], bx, pixels * n * 4);
         get(b, y[s], by, (size_t)n * 4);
-        b->free(b, bi); b->free(b, bl); b->free(b, bx); b->free(b, by);
+        b->ops->free(b, bi); b->ops->free(b, bl); b->ops->free(b, bx); b->ops->free(b, by);
     }
     char what[64];
     snprintf(what, sizeof what, "gather %d rows", n);
@@ -494,10 +494,13 @@ int main(void)
     };
     for (size_t f = 0; f < sizeof flavours / sizeof flavours[0]; f++) {
         fl = &flavours[f];
-        st = detrun_cuda_backend_new(&gpu, 0, fl->kernels, fl->mode, err, sizeof err);
+        char options[64];
+        snprintf(options, sizeof options, "kernels=%s", fl->kernels);
+        detrun_backend_params p = { 0, options, fl->mode, 1, NULL, NULL };
+        st = detrun_backend_open("cuda:0", &p, &gpu, err, sizeof err);
         if (st == DETRUN_ERR_DEVICE || st == DETRUN_ERR_UNSUPPORTED) {
             printf("SKIP: %s\n", err);
-            cpu->destroy(cpu);
+            cpu->ops->destroy(cpu);
             return 77;
         }
         if (st != DETRUN_OK) {
@@ -531,15 +534,15 @@ int main(void)
         test_check_finite();
         test_gather(9);
         test_gather(1500);
-        st = gpu->sync(gpu);
+        st = gpu->ops->sync(gpu);
         CHECK(st == DETRUN_OK, "%s: backend reports status %d: %s", fl->kernels, (int)st,
-              gpu->errmsg && gpu->errmsg(gpu) ? gpu->errmsg(gpu) : "no message");
+              gpu->ops->errmsg && gpu->ops->errmsg(gpu) ? gpu->ops->errmsg(gpu) : "no message");
         printf("%s %s: %s\n", fl->kernels, fl->mode == DETRUN_FAST ? "fast" : "deterministic",
                failures == before ? "ok" : "FAILED");
-        gpu->destroy(gpu);
+        gpu->ops->destroy(gpu);
         gpu = NULL;
     }
-    cpu->destroy(cpu);
+    cpu->ops->destroy(cpu);
     if (failures)
         printf("%d failure(s)\n", failures);
     return failures ? 1 : 0;

@@ -32,7 +32,9 @@ static int train(const char *device, const char *kernels, detrun_mode mode, cons
     o.threads = 2;
     o.mode = mode;
     o.device = device;
-    o.gpu_kernels = kernels;
+    char options[64];
+    snprintf(options, sizeof options, "kernels=%s", kernels);
+    o.backend_options = options;
     detrun_runtime *rt = NULL;
     detrun_dataset *ds = NULL;
     detrun_model *m = NULL;

@@ -1,7 +1,8 @@
-# Writes OUT, a C file holding each Lua module of MODULES ("name=path|...") as
-# bytes, so that neither the command nor the Lua module needs files at run time.
+# Writes OUT, a C file holding each Lua module of MODULES ("name=path|...", name
+# as require spells it) as bytes, so that neither the command nor the Lua
+# module needs files at run time; lua/lmodules.c loads them.
 # Run as: cmake -DOUT=... -DMODULES=... -P embed.cmake
-set(body "/* Generated from the Lua modules by lua/embed.cmake; do not edit. */\n#include \"ldetrun.h\"\n\n")
+set(body "/* Generated from the Lua modules by lua/embed.cmake; do not edit. */\n#include \"lmodules.h\"\n\n")
 set(table "")
 set(i 0)
 string(REPLACE "|" ";" modules "${MODULES}")

@@ -1,5 +1,4 @@
 -- detrun.util: helpers that keep the Lua side free of pairs() order.
-local dr = ...
 local util = {}
 
 -- Keys of t in a fixed order (numbers before strings, each ascending).
@@ -44,10 +43,26 @@ function util.where(level)
   return nil
 end
 
--- A positive integer (integral floats allowed) or nil.
-function util.integer(v)
-  local i = math.tointeger(v)
-  return i
+-- Checks the option t[k] (when given) of `what`: kind is "int" (fits a C
+-- int), "int64", or a Lua type name. Raises from the caller of the caller
+-- (the script's line) with the option named.
+function util.check_type(t, k, what, kind)
+  local v = t[k]
+  if v == nil then return end
+  local bad
+  if kind == "int" then
+    local i = math.tointeger(v)
+    bad = i == nil or i < -0x7fffffff or i > 0x7fffffff
+  elseif kind == "int64" then
+    bad = math.tointeger(v) == nil
+  else
+    bad = type(v) ~= kind
+  end
+  if bad then
+    local want = ({ int = "an integer", int64 = "an integer", number = "a number",
+                    string = "a string", ["function"] = "a function" })[kind]
+    error(string.format("%s: %s must be %s, not %s", what, k, want, tostring(v)), 3)
+  end
 end
 
-dr._util = util
+return util

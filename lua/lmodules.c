@@ -29,22 +29,22 @@ int detrun_lua_open_modules(lua_State *L)
     lua_setfield(L, -2, "detrun.core");
     lua_pop(L, 1);
 
-    const detrun_lua_chunk *main = NULL;
+    const detrun_lua_chunk *assembly = NULL;
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
     for (const detrun_lua_chunk *c = detrun_lua_chunks; c->name != NULL; c++) {
         if (strcmp(c->name, "detrun") == 0) {
-            main = c;
+            assembly = c;
             continue;
         }
         load_chunk(L, c);
         lua_setfield(L, -2, c->name);
     }
     lua_pop(L, 1);
-    if (main == NULL)
+    if (assembly == NULL)
         return luaL_error(L, "detrun: the module \"detrun\" is not embedded");
     /* Run as require would, without taking the name that luaL_requiref or
      * the C searcher is filling in. */
-    load_chunk(L, main);
+    load_chunk(L, assembly);
     lua_pushstring(L, "detrun");
     lua_pushstring(L, ":embedded:");
     lua_call(L, 2, 1);

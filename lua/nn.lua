@@ -1,4 +1,4 @@
--- detrun.nn: the model builder with Keras' vocabulary, and optimisers.
+-- detrun.nn: the model builder with Keras' vocabulary (optimisers: detrun.optim).
 -- Layers are plain descriptions; the C model is built from them when the
 -- input shape is known (Keras builds on first fit too). A layer remembers
 -- where the script wrote it, so an error about "dense_1" points at that line.
@@ -141,8 +141,9 @@ function nn.sequential(t)
 end
 
 -- The name of the layer an error of the core is about ("dense_1"), or nil.
--- The core's messages start with the layer's name; this reads it back from
--- the text until the error carries the layer as data.
+-- The core's messages about a layer (a size that does not fit, a numeric
+-- error in training) start with its name: the one place that reads it back
+-- from the text, until the core gives the layer of an error as data.
 local function layer_of(msg)
   return msg:match("^(%w+_%d+):")
 end

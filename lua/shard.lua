@@ -21,7 +21,7 @@ function shard.cell_name(cell)
 end
 
 -- Cell i (from 0) belongs to shard i % n.
-function shard.owner(i, n) return i % n end
+local function owner(i, n) return i % n end
 
 -- The cells of a grid, in the order experiment.plan lists them.
 function shard.cells(modes, repeats, folds)
@@ -85,7 +85,7 @@ function shard.run(p, k, n)
 
   local mine = {}
   for i, cell in ipairs(p.cells) do
-    if shard.owner(i - 1, n) == k then mine[#mine + 1] = cell end
+    if owner(i - 1, n) == k then mine[#mine + 1] = cell end
   end
   local todo, done = {}, 0
   for _, cell in ipairs(mine) do

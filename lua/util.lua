@@ -1,17 +1,5 @@
--- detrun.util: helpers that keep the Lua side free of pairs() order.
+-- detrun.util: option checks for the modules, free of pairs() order.
 local util = {}
-
--- Keys of t in a fixed order (numbers before strings, each ascending).
-function util.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
-    local ta, tb = type(a), type(b)
-    if ta ~= tb then return ta < tb end
-    return a < b
-  end)
-  return keys
-end
 
 -- Raises (at `level`, as error() counts) when t has a key outside `allowed`;
 -- the first unknown key in sorted order is named, so the message is the same

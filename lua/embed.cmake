@@ -1,7 +1,9 @@
-# Writes OUT, a C file holding each Lua module of MODULES ("name=path|...") as
-# bytes, so that neither the command nor the Lua module needs files at run time.
-# Run as: cmake -DOUT=... -DMODULES=... -P embed.cmake
-set(body "/* Generated from the Lua modules by lua/embed.cmake; do not edit. */\n#include \"ldetrun.h\"\n\n")
+# Writes OUT, a C file holding each Lua module of MODULES ("name=path|...", name
+# as require spells it) as bytes, so that neither the command nor the Lua
+# module needs files at run time; lua/lmodules.c loads them. HEADER is
+# lmodules.h by its full path, the output being outside the source folder.
+# Run as: cmake -DOUT=... -DMODULES=... -DHEADER=... -P embed.cmake
+set(body "/* Generated from the Lua modules by lua/embed.cmake; do not edit. */\n#include \"${HEADER}\"\n\n")
 set(table "")
 set(i 0)
 string(REPLACE "|" ";" modules "${MODULES}")

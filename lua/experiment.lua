@@ -7,10 +7,13 @@
 -- must give one fingerprint however many repeats run. Cells depend on
 -- nothing but the plan, so a subset of them can run elsewhere and the
 -- records be aggregated later.
-local dr = ...
-local util = dr._util
+local core = require "detrun.core"
+local data = require "detrun.data"
+local nn = require "detrun.nn"
+local report = require "detrun.report"
+local util = require "detrun.util"
+
 local experiment = {}
-dr._experiment = experiment
 
 local SPEC = { "name", "seed", "data", "folds", "repeats", "modes", "model", "compile", "fit",
                "evaluate", "threads", "limit", "out" }
@@ -74,14 +77,14 @@ function experiment.plan(spec, opts)
   local ev = spec.evaluate or {}
   util.check_options(ev, { "batch" }, "dr.experiment: evaluate", 3)
   p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
-  p.threads = spec.threads and count(spec.threads, "threads", 0) or dr.threads()
+  p.threads = spec.threads and count(spec.threads, "threads", 0) or core.threads()
   p.out = opts.out or spec.out
   p.resume = opts.resume ~= nil and opts.resume ~= 0 and opts.resume ~= false
   if p.resume and not p.out then
     error("dr.experiment: resuming needs the results folder of the run (-o DIR)", 3)
   end
   p.verbosity = opts.verbosity or 0
-  p.device = dr.device()
+  p.device = core.device()
   p.cells = {}
   for _, mode in ipairs(p.modes) do
     for r = 0, p.repeats - 1 do
@@ -95,7 +98,7 @@ end
 
 -- What the cells share and only read: the k-fold split.
 function experiment.prepare(p)
-  return { split = dr.data.kfold(p.rows, p.folds, p.seed) }
+  return { split = data.kfold(p.rows, p.folds, p.seed) }
 end
 
 -- Calls f(...); an error that does not point at a line of the script (one
@@ -116,11 +119,11 @@ end
 -- saves its state there after every epoch, and continues from it when
 -- resuming (docs/regression.md).
 function experiment.run_cell(p, ctx, cell, progress, checkpoint)
-  local t0 = dr.clock()
-  dr.randomseed(p.seed, cell.fold)
-  local run = dr.run { seed = p.seed, mode = cell.mode, threads = p.threads }
+  local t0 = core.clock()
+  core.randomseed(p.seed, cell.fold)
+  local run = core.run { seed = p.seed, mode = cell.mode, threads = p.threads }
   local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold }
-  if getmetatable(made) ~= dr.nn.Model then
+  if getmetatable(made) ~= nn.Model then
     error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
   end
   local m <close> = made
@@ -137,7 +140,7 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint)
                             { rows = ctx.split:test(cell.fold + 1), batch = p.eval_batch })
   local rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, loss = loss,
                 accuracy = acc, fingerprint = m:fingerprint(), epochs = history }
-  rec.seconds = dr.clock() - t0
+  rec.seconds = core.clock() - t0
   return rec
 end
 
@@ -156,14 +159,14 @@ local function variance(xs)
   end
   return v / n
 end
-experiment.variance = variance
 
--- The results table from the plan and the cells' records (any order).
+-- The results table from the plan and the cells' records (any order): what
+-- dr.aggregate gives to users (docs/lua.md).
 function experiment.aggregate(p, records)
   local by = {}
   for _, r in ipairs(records) do by[r.mode .. "/" .. r["repeat"] .. "/" .. r.fold] = r end
   local res = {
-    experiment = p.name, detrun_version = dr.version, lua_version = _VERSION, seed = p.seed,
+    experiment = p.name, detrun_version = core.version, lua_version = _VERSION, seed = p.seed,
     threads = p.threads, device = p.device,
     settings = { rows = p.rows, folds = p.folds, repeats = p.repeats, modes = p.modes,
                  epochs = p.fit.epochs, batch = p.fit.batch,
@@ -187,7 +190,7 @@ function experiment.aggregate(p, records)
       end
       if #rep.folds > 0 then
         if #rep.folds == p.folds then
-          rep.fingerprint = dr.fingerprint_strings(fold_fps)
+          rep.fingerprint = core.fingerprint_strings(fold_fps)
           if not fps[rep.fingerprint] then fps[rep.fingerprint] = true; distinct = distinct + 1 end
         end
         mrec.repeats[#mrec.repeats + 1] = rep
@@ -221,10 +224,11 @@ function experiment.aggregate(p, records)
   return res
 end
 
-function dr.experiment(spec)
-  local p = experiment.plan(spec, dr.options())
+-- dr.experiment in one process: every cell of the grid, then the results.
+function experiment.run(spec)
+  local p = experiment.plan(spec, core.options())
   local ctx = experiment.prepare(p)
-  local progress = p.verbosity >= 2 and dr.report.progress(p) or nil
+  local progress = p.verbosity >= 2 and report.progress(p) or nil
   local records = {}
   -- Each finished cell's record, and the checkpoint of the cell being run,
   -- are kept in the results folder so that a killed run can be resumed.
@@ -237,7 +241,7 @@ function dr.experiment(spec)
   end
   -- A fresh run starts from nothing: no record of an earlier run may be
   -- taken for its own by a later resume.
-  if cells then dr._mkdirs(cells) end
+  if cells then core._mkdirs(cells) end
   for _, cell in ipairs(cells and not p.resume and p.cells or {}) do
     os.remove(base_of(cell) .. ".json")
     os.remove(base_of(cell) .. ".ckpt")
@@ -252,17 +256,17 @@ function dr.experiment(spec)
   end
   for i, cell in ipairs(p.cells) do
     local base = base_of(cell)
-    local rec = base and p.resume and dr._record_read(base .. ".json") or nil
+    local rec = base and p.resume and core._record_read(base .. ".json") or nil
     if rec and rec.plan ~= plan then
       error(string.format("dr.experiment: %s.json was written by another run (%s, not %s); " ..
                           "run without resuming to start over", base, tostring(rec.plan), plan), 2)
     end
     if not rec then
-      dr._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
+      core._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
       rec = experiment.run_cell(p, ctx, cell, progress, base and base .. ".ckpt")
       if base then
         rec.plan = plan
-        dr._record_write(base .. ".json", rec)
+        core._record_write(base .. ".json", rec)
         clear_leftovers(base)
       end
     elseif base then
@@ -274,13 +278,15 @@ function dr.experiment(spec)
   end
   if progress then progress:finish() end
   local tbl = experiment.aggregate(p, records)
-  local res = dr._results(tbl)
+  local res = core._results(tbl)
   local files
   if p.out then
     local json, csv = res:write(p.out, p.name)
     if not json then error("dr.experiment: " .. csv, 2) end
     files = { json, csv }
   end
-  if p.verbosity >= 1 then io.stdout:write(dr.report.table(tbl, files)) end
+  if p.verbosity >= 1 then io.stdout:write(report.table(tbl, files)) end
   return res
 end
+
+return experiment

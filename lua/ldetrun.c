@@ -14,6 +14,7 @@
 #include <xxhash.h>
 
 #include "ldetrun.h"
+#include "lmodules.h"
 #include "philox.h"
 
 #define OWNER "detrun.runtime.owner"
@@ -221,14 +222,7 @@ int luaopen_detrun(lua_State *L)
     detrun_lua_open_model(L);
     detrun_lua_open_results(L);
     detrun_lua_open_regress(L);
-    for (const detrun_lua_chunk *c = detrun_lua_chunks; c->name != NULL; c++) {
-        lua_pushfstring(L, "=[detrun.%s]", c->name);
-        if (luaL_loadbuffer(L, c->code, c->len, lua_tostring(L, -1)) != LUA_OK)
-            return lua_error(L);
-        lua_remove(L, -2);
-        lua_pushvalue(L, -2);
-        lua_call(L, 1, 0);
-    }
+    detrun_lua_open_modules(L);   /* the table above is detrun.core; pushes the public one */
     /* math.random from the runtime's seed until an experiment reseeds it. */
     lua_pushcfunction(L, l_randomseed);
     lua_pushinteger(L, (lua_Integer)detrun_get_seed(detrun_lua_runtime(L)));

@@ -25,14 +25,6 @@
 #define DETRUN_LUA_SPLIT "detrun.split"
 #define DETRUN_LUA_RESULTS "detrun.results"
 
-/* An embedded Lua module (lua/embed.cmake writes the table, NULL-terminated). */
-typedef struct detrun_lua_chunk {
-    const char *name;
-    const char *code;
-    size_t len;
-} detrun_lua_chunk;
-extern const detrun_lua_chunk detrun_lua_chunks[];
-
 DETRUN_API int luaopen_detrun(lua_State *L);
 
 /* The runtime this Lua state works with (raises an error if there is none). */

@@ -55,7 +55,7 @@ int detrun_merge_main(int argc, char **argv)
     detrun_runtime *rt = NULL;
     int status = 0;
     if (detrun_open(&rt, &ro) != DETRUN_OK || detrun_set_script_options(rt, &so) != DETRUN_OK ||
-        detrun_run_string(rt, "=merge", "return require('detrun')._merge.main(...)", NULL) !=
+        detrun_run_string(rt, "=merge", "return require('detrun.merge').main(...)", NULL) !=
             DETRUN_OK) {
         fprintf(stderr, "detrun merge: %s\n", detrun_errmsg(rt));
         status = 1;

@@ -4,11 +4,12 @@
 -- aggregates them exactly as a single process does (experiment.aggregate),
 -- so every fingerprint, loss and accuracy is the same; only timings differ.
 -- A missing or failed cell is named, and the merge refused unless partial.
-local dr = ...
-local experiment = dr._experiment
-local shard = dr._shard
+local core = require "detrun.core"
+local experiment = require "detrun.experiment"
+local report = require "detrun.report"
+local shard = require "detrun.shard"
+
 local merge = {}
-dr._merge = merge
 
 -- The plan that experiment.aggregate reads, rebuilt from plan.json.
 local function plan_from(rec, path)
@@ -22,9 +23,9 @@ local function plan_from(rec, path)
   if type(g.experiment) ~= "string" or type(s.modes) ~= "table" or #s.modes == 0 then
     error(path .. ": not a detrun plan (no experiment name or modes)", 0)
   end
-  if g.detrun_version ~= dr.version then
+  if g.detrun_version ~= core.version then
     error(string.format("%s: the shards were run by detrun %s, this is %s: merge with that "
-                        .. "version", path, tostring(g.detrun_version), dr.version), 0)
+                        .. "version", path, tostring(g.detrun_version), core.version), 0)
   end
   return {
     name = g.experiment, seed = g.seed, threads = rec.threads, device = rec.device,
@@ -44,7 +45,7 @@ end
 function merge.run(out, partial, verbosity)
   local dir = shard.dir(out)
   local path = dir .. "/plan.json"
-  local rec = dr._record_read(path)
+  local rec = core._record_read(path)
   if not rec then
     error(path .. ": cannot open: no shards ran with this results folder (detrun --shard K/N "
           .. "or detrun slurm, with -o " .. out .. ")", 0)
@@ -53,7 +54,7 @@ function merge.run(out, partial, verbosity)
   local records, problems = {}, {}
   for i, cell in ipairs(p.cells) do
     local cpath = dir .. "/" .. shard.cell_name(cell) .. ".json"
-    local r = dr._record_read(cpath)
+    local r = core._record_read(cpath)
     if not r then
       problems[#problems + 1] = label(i, cell) .. ": missing"
     elseif r.mode ~= cell.mode or r["repeat"] ~= cell["repeat"] or r.fold ~= cell.fold then
@@ -75,15 +76,17 @@ function merge.run(out, partial, verbosity)
   end
   local tbl = experiment.aggregate(p, records)
   if #problems > 0 then tbl.incomplete = problems end
-  local res = dr._results(tbl)
+  local res = core._results(tbl)
   local json, csv = res:write(out, p.name)
   if not json then error("merge: " .. csv, 0) end
-  if verbosity >= 1 then io.stdout:write(dr.report.table(tbl, { json, csv })) end
+  if verbosity >= 1 then io.stdout:write(report.table(tbl, { json, csv })) end
   return res
 end
 
--- `detrun merge` runs this chunk's entry with the command's options.
+-- `detrun merge` runs require("detrun.merge").main with the command's options.
 function merge.main(partial)
-  local opts = dr.options()
+  local opts = core.options()
   return merge.run(opts.out, partial == "partial", opts.verbosity or 0)
 end
+
+return merge

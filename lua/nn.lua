@@ -1,11 +1,12 @@
--- detrun.nn: the model builder with Keras' vocabulary, and optimisers.
+-- detrun.nn: the model builder with Keras' vocabulary (optimisers: detrun.optim).
 -- Layers are plain descriptions; the C model is built from them when the
 -- input shape is known (Keras builds on first fit too). A layer remembers
 -- where the script wrote it, so an error about "dense_1" points at that line.
-local dr = ...
-local util = dr._util
-local nn, optim = {}, {}
-dr.nn, dr.optim = nn, optim
+local core = require "detrun.core"
+local optim = require "detrun.optim"
+local util = require "detrun.util"
+
+local nn = {}
 
 local Layer = {}
 Layer.__index = Layer
@@ -32,27 +33,6 @@ local function need_int(l, field, dflt)
     error(string.format("%s: %s %d is too large", l.kind, field, i), 3)
   end
   return i
-end
-
--- Checks the option t[k] (when given) of `what`; raises from the caller of
--- the caller (the script's line) with the option named.
-local function check_opt(t, k, what, kind)
-  local v = t[k]
-  if v == nil then return end
-  local bad
-  if kind == "int" then
-    local i = math.tointeger(v)
-    bad = i == nil or i < -0x7fffffff or i > 0x7fffffff
-  elseif kind == "int64" then
-    bad = math.tointeger(v) == nil
-  else
-    bad = type(v) ~= kind
-  end
-  if bad then
-    local want = ({ int = "an integer", int64 = "an integer", number = "a number",
-                    string = "a string", ["function"] = "a function" })[kind]
-    error(string.format("%s: %s must be %s, not %s", what, k, want, tostring(v)), 3)
-  end
 end
 
 local function check_act(l)
@@ -117,23 +97,6 @@ function nn.dropout(t)
   return l
 end
 
--- ---- optimisers ------------------------------------------------------------
-
-function optim.adam(t)
-  t = t or {}
-  util.check_options(t, { "lr", "beta1", "beta2", "eps" }, "dr.optim.adam", 2)
-  for _, k in ipairs({ "lr", "beta1", "beta2", "eps" }) do check_opt(t, k, "dr.optim.adam", "number") end
-  return { kind = "adam", lr = t.lr or 1e-3, beta1 = t.beta1 or 0.9, beta2 = t.beta2 or 0.999,
-           eps = t.eps or 1e-7 }
-end
-
-function optim.sgd(t)
-  t = t or {}
-  util.check_options(t, { "lr", "momentum" }, "dr.optim.sgd", 2)
-  for _, k in ipairs({ "lr", "momentum" }) do check_opt(t, k, "dr.optim.sgd", "number") end
-  return { kind = "sgd", lr = t.lr or 1e-2, momentum = t.momentum or 0 }
-end
-
 -- ---- sequential models ---------------------------------------------------------
 
 local Model = {}
@@ -164,10 +127,11 @@ function nn.sequential(t)
   if #layers == 0 then error("dr.nn.sequential: no layers", 2) end
   local input = t.input
   if input ~= nil then
+    -- Integers that fit a C int; the core says which sizes it takes.
     local ok = type(input) == "table" and #input == 3
     for i = 1, 3 do
       local d = ok and math.tointeger(input[i])
-      ok = ok and d ~= nil and d >= 1 and d <= 0x7fffffff
+      ok = ok and d ~= nil and d >= -0x7fffffff and d <= 0x7fffffff
     end
     if not ok then
       error("dr.nn.sequential: input must be {channels, height, width}, positive integers", 2)
@@ -176,9 +140,17 @@ function nn.sequential(t)
   return setmetatable({ layers = layers, input = t.input, where = util.where(2) }, Model)
 end
 
+-- The name of the layer an error of the core is about ("dense_1"), or nil.
+-- The core's messages about a layer (a size that does not fit, a numeric
+-- error in training) start with its name: the one place that reads it back
+-- from the text, until the core gives the layer of an error as data.
+local function layer_of(msg)
+  return msg:match("^(%w+_%d+):")
+end
+
 -- Raises msg; when it names a layer, from the line that wrote that layer.
 local function fail(self, msg, level)
-  local name = msg:match("^(%w+_%d+):")
+  local name = layer_of(msg)
   for _, l in ipairs(self.layers) do
     if l.name == name and l.where then error(l.where .. ": " .. msg, 0) end
   end
@@ -204,8 +176,8 @@ function Model:compile(t)
     end
   end
   if self._m then error("compile: the model is already built", 2) end
-  check_opt(t, "seed", "compile", "int64")
-  check_opt(t, "stream", "compile", "int")
+  util.check_type(t, "seed", "compile", "int64")
+  util.check_type(t, "stream", "compile", "int")
   if t.stream ~= nil and (t.stream < 0 or t.stream > 0xffffff) then
     error("compile: stream must be from 0 to 16777215, not " .. tostring(t.stream), 2)
   end
@@ -214,10 +186,10 @@ function Model:compile(t)
 end
 
 -- Builds the C model for inputs of shape (c, h, w) with seed (unless built).
-function Model:_build(c, h, w, seed, level)
+local function build(self, c, h, w, seed, level)
   if self._m then return self._m end
   if not self.compiled then error("the model is not compiled: call m:compile{...} first", level + 1) end
-  local m, err = dr._model_new(c, h, w)
+  local m, err = core._model_new(c, h, w)
   if not m then error(err, level + 1) end
   for _, l in ipairs(self.layers) do
     local ok, msg
@@ -238,17 +210,18 @@ function Model:_build(c, h, w, seed, level)
 end
 
 local function default_seed()
-  return dr.run().seed
+  return core.run().seed
 end
 
-function Model:_ready(level)
+-- The C model, built from the input shape given to dr.nn.sequential.
+local function ready(self, level)
   if self._m then return self._m end
   if not self.input then
     error("the model has no input shape yet: fit it first, or give dr.nn.sequential{input = {c, h, w}, ...}",
           level + 1)
   end
   -- Not a tail call: the levels count this frame.
-  local m = self:_build(self.input[1], self.input[2], self.input[3], default_seed(), level + 1)
+  local m = build(self, self.input[1], self.input[2], self.input[3], default_seed(), level + 1)
   return m
 end
 
@@ -264,7 +237,7 @@ local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "
 -- evaluate take.
 local RUN_MT
 local function check_run_data(run, data, what)
-  RUN_MT = RUN_MT or getmetatable(dr.run())
+  RUN_MT = RUN_MT or getmetatable(core.run())
   if run ~= nil and getmetatable(run) ~= RUN_MT then
     error(string.format("%s: the first argument must be dr.run{...} or nil, not %s", what,
                         tostring(run)), 3)
@@ -277,7 +250,7 @@ end
 
 local ROWS_MT
 local function check_rows(t, what)
-  ROWS_MT = ROWS_MT or getmetatable(dr.data.rows(0))
+  ROWS_MT = ROWS_MT or getmetatable(core.data.rows(0))
   if t.rows ~= nil and getmetatable(t.rows) ~= ROWS_MT then
     error(string.format("%s: rows must be dr.data.rows{...} or a split's rows, not %s", what,
                         tostring(t.rows)), 3)
@@ -288,18 +261,18 @@ function Model:fit(run, data, t)
   t = t or {}
   util.check_options(t, FIT_OPTS, "fit", 2)
   check_run_data(run, data, "fit")
-  for _, k in ipairs({ "epochs", "batch", "stream" }) do check_opt(t, k, "fit", "int") end
-  check_opt(t, "seed", "fit", "int64")
-  check_opt(t, "validation_split", "fit", "number")
-  check_opt(t, "on_epoch", "fit", "function")
-  check_opt(t, "checkpoint", "fit", "string")
+  for _, k in ipairs({ "epochs", "batch", "stream" }) do util.check_type(t, k, "fit", "int") end
+  util.check_type(t, "seed", "fit", "int64")
+  util.check_type(t, "validation_split", "fit", "number")
+  util.check_type(t, "on_epoch", "fit", "function")
+  util.check_type(t, "checkpoint", "fit", "string")
   check_rows(t, "fit")
   if t.stream ~= nil and (t.stream < 0 or t.stream > 0xffffff) then
     error("fit: stream must be from 0 to 16777215, not " .. tostring(t.stream), 2)
   end
-  run = run or dr.run()
+  run = run or core.run()
   local c, h, w = data:shape()
-  local m = self:_build(c, h, w, run.seed, 2)
+  local m = build(self, c, h, w, run.seed, 2)
   local history, err = m:fit(run, data, t.rows, {
     epochs = t.epochs or 1, batch = t.batch or 32, validation_split = t.validation_split or 0,
     shuffle = t.shuffle ~= false, stream = t.stream or 0, seed = t.seed,
@@ -313,28 +286,28 @@ function Model:evaluate(run, data, t)
   t = t or {}
   util.check_options(t, { "rows", "batch" }, "evaluate", 2)
   check_run_data(run, data, "evaluate")
-  check_opt(t, "batch", "evaluate", "int")
+  util.check_type(t, "batch", "evaluate", "int")
   if t.batch ~= nil and t.batch < 1 then
     error("evaluate: batch must be positive, not " .. tostring(t.batch), 2)
   end
   check_rows(t, "evaluate")
-  run = run or dr.run()
+  run = run or core.run()
   local c, h, w = data:shape()
-  local m = self:_build(c, h, w, run.seed, 2)
+  local m = build(self, c, h, w, run.seed, 2)
   local loss, acc = m:evaluate(run, data, t.rows, t.batch or 100)
   if not loss then fail(self, acc, 2) end
   return loss, acc
 end
 
 function Model:fingerprint()
-  local fp, err = self:_ready(2):fingerprint()
+  local fp, err = ready(self, 2):fingerprint()
   if not fp then error(err, 2) end
   return fp
 end
 
-function Model:params() return self:_ready(2):params() end
-function Model:param(i) return self:_ready(2):param(i) end
-function Model:step() return self:_ready(2):step() end
+function Model:params() return ready(self, 2):params() end
+function Model:param(i) return ready(self, 2):param(i) end
+function Model:step() return ready(self, 2):step() end
 
 function Model:summary()
   local lines = {}
@@ -360,22 +333,4 @@ function Model:__tostring()
   return "detrun.nn.sequential(" .. table.concat(names, ", ") .. ")"
 end
 
--- ---- data -------------------------------------------------------------------------
-
--- dr.data.mnist{ dir = "..." } -> { train = dataset, test = dataset }, each
--- read on first use. Without dir: the command's --data, $DETRUN_DATA, or
--- Debian's Fashion-MNIST.
-function dr.data.mnist(t)
-  t = t or {}
-  util.check_options(t, { "dir" }, "dr.data.mnist", 2)
-  local dir = t.dir or dr.options().data
-  local sets = { train = "train", test = "t10k" }
-  return setmetatable({}, { __index = function(self, k)
-    local set = sets[k]
-    if not set then return nil end
-    local ds, err = dr.data._load_mnist(dir, set)
-    if not ds then error(err, 2) end
-    rawset(self, k, ds)
-    return ds
-  end })
-end
+return nn

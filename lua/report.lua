@@ -1,15 +1,15 @@
 -- detrun.report: live progress on stderr and the final table on stdout.
-local dr = ...
+local core = require "detrun.core"
+
 local report = {}
-dr.report = report
 
 local Progress = {}
 Progress.__index = Progress
 
 -- A bar redrawn in place on a terminal; otherwise one line per fold.
 function report.progress(p)
-  return setmetatable({ p = p, total = #p.cells, done = 0, tty = dr.isatty(),
-                        t0 = dr.clock() }, Progress)
+  return setmetatable({ p = p, total = #p.cells, done = 0, tty = core.isatty(),
+                        t0 = core.clock() }, Progress)
 end
 
 local function label(self, cell)
@@ -86,3 +86,5 @@ function report.table(res, files)
   if files then say("results: %s, %s\n", files[1], files[2]) end
   return table.concat(out)
 end
+
+return report

@@ -8,10 +8,11 @@
 -- a cell already recorded there is not run again, so rerunning a shard after
 -- a failure redoes only its missing or failed cells. OUT/shards/plan.json
 -- describes the grid for `detrun merge` (lua/merge.lua).
-local dr = ...
-local experiment = dr._experiment
+local core = require "detrun.core"
+local experiment = require "detrun.experiment"
+local report = require "detrun.report"
+
 local shard = {}
-dr._shard = shard
 
 function shard.dir(out) return out .. "/shards" end
 
@@ -20,7 +21,7 @@ function shard.cell_name(cell)
 end
 
 -- Cell i (from 0) belongs to shard i % n.
-function shard.owner(i, n) return i % n end
+local function owner(i, n) return i % n end
 
 -- The cells of a grid, in the order experiment.plan lists them.
 function shard.cells(modes, repeats, folds)
@@ -37,7 +38,7 @@ end
 -- interchangeable; threads and device only describe the machine.
 local function plan_record(p)
   return {
-    grid = { experiment = p.name, detrun_version = dr.version, seed = p.seed,
+    grid = { experiment = p.name, detrun_version = core.version, seed = p.seed,
              settings = { rows = p.rows, folds = p.folds, repeats = p.repeats, modes = p.modes,
                           epochs = p.fit.epochs, batch = p.fit.batch,
                           validation_split = p.fit.validation_split, shuffle = p.fit.shuffle } },
@@ -45,14 +46,14 @@ local function plan_record(p)
   }
 end
 
-local function canonical(t) return dr._results(t):json() end
+local function canonical(t) return core._results(t):json() end
 
 -- Writes plan.json, or checks that the one there describes the same grid
 -- (shards of another experiment, or of other settings, must not mix).
 local function ensure_plan(p, dir)
   local path = dir .. "/plan.json"
   local mine = plan_record(p)
-  local have = dr._record_read(path)
+  local have = core._record_read(path)
   if have then
     if type(have.grid) ~= "table" or canonical(have.grid) ~= canonical(mine.grid) then
       error(string.format("%s describes another grid than this run's (%s): use another --out, "
@@ -61,12 +62,12 @@ local function ensure_plan(p, dir)
     end
     return
   end
-  dr._record_write(path, mine)
+  core._record_write(path, mine)
 end
 
 -- The record of a cell if it finished in an earlier run, else nil.
 local function recorded(path, cell)
-  local rec = dr._record_read(path)
+  local rec = core._record_read(path)
   if rec and rec.error == nil and rec.mode == cell.mode and rec["repeat"] == cell["repeat"]
      and rec.fold == cell.fold and type(rec.fingerprint) == "string" then
     return rec
@@ -78,13 +79,13 @@ end
 function shard.run(p, k, n)
   if not p.out then error("dr.experiment: --shard needs a results folder (--out)", 0) end
   local dir = shard.dir(p.out)
-  dr._mkdirs(dir)
+  core._mkdirs(dir)
   ensure_plan(p, dir)
   if k < 0 then return end
 
   local mine = {}
   for i, cell in ipairs(p.cells) do
-    if shard.owner(i - 1, n) == k then mine[#mine + 1] = cell end
+    if owner(i - 1, n) == k then mine[#mine + 1] = cell end
   end
   local todo, done = {}, 0
   for _, cell in ipairs(mine) do
@@ -94,7 +95,7 @@ function shard.run(p, k, n)
       todo[#todo + 1] = cell
     end
   end
-  local progress = (p.verbosity >= 2 and #todo > 0) and dr.report.progress(p) or nil
+  local progress = (p.verbosity >= 2 and #todo > 0) and report.progress(p) or nil
   if progress then progress.total = #todo end
   local ctx = #todo > 0 and experiment.prepare(p) or nil
   -- A cell killed in mid-training continues from its checkpoint (the
@@ -103,7 +104,7 @@ function shard.run(p, k, n)
   local failed = {}
   for _, cell in ipairs(todo) do
     local base = dir .. "/" .. shard.cell_name(cell)
-    dr._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
+    core._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
     local good, rec = pcall(experiment.run_cell, p, ctx, cell, progress, base .. ".ckpt")
     if good then
       if progress then progress:cell(cell, rec) end
@@ -112,7 +113,7 @@ function shard.run(p, k, n)
       failed[#failed + 1] = shard.cell_name(cell) .. ": " .. tostring(rec)
       rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, error = tostring(rec) }
     end
-    dr._record_write(base .. ".json", rec)
+    core._record_write(base .. ".json", rec)
     if good then os.remove(base .. ".ckpt") end
   end
   if progress then progress:finish() end
@@ -126,13 +127,4 @@ function shard.run(p, k, n)
   end
 end
 
--- dr.experiment under --shard: the same plan, only this shard's cells, no
--- results of its own (`detrun merge` makes them).
-local run_all = dr.experiment
-function dr.experiment(spec)
-  local opts = dr.options()
-  if not opts.shards then return run_all(spec) end
-  local p = experiment.plan(spec, opts)
-  shard.run(p, opts.shard or 0, opts.shards)
-  return nil
-end
+return shard

@@ -1,18 +1,5 @@
--- detrun.util: helpers that keep the Lua side free of pairs() order.
-local dr = ...
+-- detrun.util: option checks for the modules, free of pairs() order.
 local util = {}
-
--- Keys of t in a fixed order (numbers before strings, each ascending).
-function util.sorted_keys(t)
-  local keys = {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys, function(a, b)
-    local ta, tb = type(a), type(b)
-    if ta ~= tb then return ta < tb end
-    return a < b
-  end)
-  return keys
-end
 
 -- Raises (at `level`, as error() counts) when t has a key outside `allowed`;
 -- the first unknown key in sorted order is named, so the message is the same
@@ -44,10 +31,26 @@ function util.where(level)
   return nil
 end
 
--- A positive integer (integral floats allowed) or nil.
-function util.integer(v)
-  local i = math.tointeger(v)
-  return i
+-- Checks the option t[k] (when given) of `what`: kind is "int" (fits a C
+-- int), "int64", or a Lua type name. Raises from the caller of the caller
+-- (the script's line) with the option named.
+function util.check_type(t, k, what, kind)
+  local v = t[k]
+  if v == nil then return end
+  local bad
+  if kind == "int" then
+    local i = math.tointeger(v)
+    bad = i == nil or i < -0x7fffffff or i > 0x7fffffff
+  elseif kind == "int64" then
+    bad = math.tointeger(v) == nil
+  else
+    bad = type(v) ~= kind
+  end
+  if bad then
+    local want = ({ int = "an integer", int64 = "an integer", number = "a number",
+                    string = "a string", ["function"] = "a function" })[kind]
+    error(string.format("%s: %s must be %s, not %s", what, k, want, tostring(v)), 3)
+  end
 end
 
-dr._util = util
+return util

@@ -53,4 +53,34 @@ local ok, err = pcall(c.fit, c, dr.run(), train, { rows = dr.data.rows(100), epo
 h.check(not ok and tostring(err):find("stop here", 1, true), "callback errors reach the caller", err)
 c:close()
 h.check(tostring(c):find("sequential", 1, true), "models print")
+
+-- The public table holds no private members; its parts are modules of their own.
+local private = {}
+for _, t in ipairs { dr, dr.data, dr.nn, dr.optim, dr.report } do
+  for k in pairs(t) do
+    if tostring(k):sub(1, 1) == "_" then private[#private + 1] = tostring(k) end
+  end
+end
+table.sort(private)
+h.check(#private == 0, "no private members on the module's tables", table.concat(private, " "))
+h.check(require "detrun.nn" == dr.nn and require "detrun.data" == dr.data and
+        require "detrun.experiment".aggregate == dr.aggregate, "the modules can be required by name")
+
+-- dr.aggregate: the results of any set of cells' records.
+local plan = { name = "agg", seed = 1, threads = 1, device = "cpu", rows = 10, folds = 2, repeats = 2,
+               modes = { "deterministic" }, fit = { epochs = 1, batch = 5, validation_split = 0,
+               shuffle = true } }
+local function rec(r, f, loss, fp)
+  return { mode = "deterministic", ["repeat"] = r, fold = f, loss = loss, accuracy = 0.5,
+           fingerprint = fp, seconds = 1 }
+end
+local res = dr.aggregate(plan, { rec(1, 1, 0.25, "b"), rec(0, 0, 0.5, "a"), rec(1, 0, 0.5, "a"),
+                                 rec(0, 1, 0.75, "b") })
+local mode = res.modes[1]
+h.check(mode.distinct_fingerprints == 1 and mode.repeats[1].fingerprint == dr.fingerprint_strings { "a", "b" }
+        and mode.variance.loss == 0.03125 and mode.variance.accuracy == 0,
+        "dr.aggregate gives each repeat's fingerprint and the variances", mode.variance.loss)
+res = dr.aggregate(plan, { rec(0, 0, 0.5, "a") })
+h.check(#res.modes[1].repeats == 1 and res.modes[1].repeats[1].fingerprint == nil,
+        "a repeat missing folds has no fingerprint")
 h.done()

@@ -158,9 +158,11 @@ DETRUN_API detrun_status detrun_kfold(detrun_runtime *rt, size_t n, int k, uint6
 /* Keras validation_split: of n rows, the LAST floor(n*fraction) are validation
  * rows; returns how many training rows come first. */
 DETRUN_API size_t detrun_validation_split(size_t n, double fraction);
-/* In-place Fisher-Yates shuffle keyed by (seed, purpose, stream, step). */
-DETRUN_API void detrun_shuffle(uint32_t *rows, size_t n, uint64_t seed, uint32_t purpose,
-                               uint32_t stream, uint32_t step);
+/* In-place Fisher-Yates shuffle keyed by (seed, purpose, stream, step).
+ * DETRUN_ERR_ARG (rows untouched) when purpose > 255, stream >
+ * DETRUN_STREAM_MAX, n > 2^32-1, or rows is NULL with n >= 2. */
+DETRUN_API detrun_status detrun_shuffle(uint32_t *rows, size_t n, uint64_t seed,
+                                        uint32_t purpose, uint32_t stream, uint32_t step);
 
 /* ===================================================================== */
 /* Models, training and fingerprints                                     */

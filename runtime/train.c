@@ -289,6 +289,9 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
     if (!(opt->validation_split >= 0.0 && opt->validation_split < 1.0))
         return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: validation_split %g is not in [0, 1)",
                              opt->validation_split);
+    if (opt->stream > DETRUN_STREAM_MAX)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: stream %u is out of range (at most %u)",
+                             (unsigned)opt->stream, DETRUN_STREAM_MAX);
 
     uint32_t *owned = NULL, *order = NULL;
     detrun_fit_ckpt *ckpt = NULL;

@@ -228,6 +228,7 @@ function Model:_build(c, h, w, seed, level)
     elseif l.kind == "dense" then ok, msg = m:add_dense(l.units, ACT[l.activation or "none"])
     elseif l.kind == "relu" then ok, msg = m:add_relu()
     elseif l.kind == "dropout" then ok, msg = m:add_dropout(l.rate)
+    else ok, msg = m:add_layer(l.kind, l.args)   -- later kinds: options checked by the core
     end
     if not ok then m:close(); fail(self, msg, level + 1) end
   end

@@ -42,6 +42,20 @@ void detrun_layer_kind_names(char *buf, size_t len)
     }
 }
 
+detrun_pool_dims detrun_layer_pool_dims(const detrun_layer *l, int n)
+{
+    detrun_pool_dims d;
+    d.n = n;
+    d.c = l->in_c;
+    d.h = l->in_h;
+    d.w = l->in_w;
+    d.oh = l->out_h;
+    d.ow = l->out_w;
+    d.size = l->size;
+    d.stride = l->stride;
+    return d;
+}
+
 const char *const detrun_layer_activations[] = { "none", "relu", "softmax", NULL };
 
 static void set_value(detrun_layer *l, const detrun_layer_opt *o, double v)

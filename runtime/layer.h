@@ -100,6 +100,9 @@ void detrun_layer_kind_names(char *buf, size_t len);
 detrun_status detrun_layer_read_args(detrun_runtime *rt, detrun_layer *l,
                                      const detrun_layer_arg *args, int nargs);
 
+/* The pooling kernels' dims of a pooling layer (size, stride) over n samples. */
+detrun_pool_dims detrun_layer_pool_dims(const detrun_layer *l, int n);
+
 /* The names of detrun_activation, by value: the choices of "activation". */
 extern const char *const detrun_layer_activations[];
 

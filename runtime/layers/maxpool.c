@@ -34,24 +34,10 @@ static size_t aux_bytes(const detrun_layer *l)
     return detrun_layer_out_size(l) * sizeof(int32_t);   /* argmax */
 }
 
-static detrun_pool_dims pool_dims(const detrun_layer *l, int n)
-{
-    detrun_pool_dims d;
-    d.n = n;
-    d.c = l->in_c;
-    d.h = l->in_h;
-    d.w = l->in_w;
-    d.oh = l->out_h;
-    d.ow = l->out_w;
-    d.size = l->size;
-    d.stride = l->stride;
-    return d;
-}
-
 static const float *forward(const detrun_pass *p, detrun_layer *l, const float *in)
 {
     detrun_backend *be = p->be;
-    detrun_pool_dims d = pool_dims(l, p->n);
+    detrun_pool_dims d = detrun_layer_pool_dims(l, p->n);
     be->maxpool_forward(be, l->out, l->aux, in, &d);
     return l->out;
 }
@@ -61,7 +47,7 @@ static float *backward(const detrun_pass *p, detrun_layer *l, float *dout, float
 {
     (void)in;
     detrun_backend *be = p->be;
-    detrun_pool_dims d = pool_dims(l, p->n);
+    detrun_pool_dims d = detrun_layer_pool_dims(l, p->n);
     be->maxpool_backward(be, din, dout, l->aux, &d);
     return din;
 }

@@ -168,8 +168,8 @@ detrun_status detrun_model_add_layer(detrun_model *m, const char *kind,
     if (st != DETRUN_OK)
         return st;
     if (nargs < 0 || (nargs > 0 && args == NULL))
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: %d arguments at %p", l.name, nargs,
-                             (const void *)args);
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: %d arguments%s", l.name, nargs,
+                             nargs < 0 ? " (a negative count)" : " but args is NULL");
     if ((st = detrun_layer_read_args(rt, &l, args, nargs)) != DETRUN_OK)
         return st;
     if (k->supported != NULL && !k->supported(rt->backend))
@@ -304,27 +304,11 @@ static void glorot(float *dst, size_t count, int fan_in, int fan_out, uint64_t s
     }
 }
 
-detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt, uint64_t seed,
-                                   uint32_t stream)
+/* What the loss needs of the layers: softmax only last, a vector of at
+ * least 2 logits at the end. */
+static detrun_status check_layers(detrun_model *m)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
     detrun_runtime *rt = m->rt;
-    detrun_backend *be = rt->backend;
-    detrun_optimizer defaults = DETRUN_ADAM_INIT;
-    if (opt == NULL)
-        opt = &defaults;
-    if (m->compiled)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: the model is already compiled");
-    if (m->nlayers == 0)
-        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "compile: the model has no layers");
-    detrun_status st = check_optimizer(rt, opt);
-    if (st != DETRUN_OK)
-        return st;
-    if (stream > DETRUN_STREAM_MAX)
-        return detrun_seterr(rt, DETRUN_ERR_ARG,
-                             "compile: stream %" PRIu32 " is out of range (at most %u: random "
-                             "streams have 24 bits)", stream, DETRUN_STREAM_MAX);
     const detrun_layer *last = &m->layers[m->nlayers - 1];
     for (int i = 0; i < m->nlayers - 1; i++)
         if (m->layers[i].act == DETRUN_ACT_SOFTMAX)
@@ -345,7 +329,13 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
         return detrun_seterr(rt, DETRUN_ERR_SHAPE,
                              "%s: the last layer gives %d output; the loss needs at least 2 "
                              "classes", last->name, last->out_c);
+    return DETRUN_OK;
+}
 
+/* The parameter views, layer by layer in the order their kinds list them. */
+static detrun_status lay_out_params(detrun_model *m)
+{
+    detrun_runtime *rt = m->rt;
     int nparams = 0;
     detrun_param_spec spec[DETRUN_LAYER_PARAMS_MAX];
     for (int i = 0; i < m->nlayers; i++)
@@ -369,6 +359,49 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
             add_param(m, l, spec[j].suffix, spec[j].ndims, spec[j].dims);
         }
     }
+    return DETRUN_OK;
+}
+
+/* Glorot-uniform weights into the zeroed host block, keyed by parameter index. */
+static void init_weights(const detrun_model *m, float *host, uint64_t seed, uint32_t stream)
+{
+    detrun_param_spec spec[DETRUN_LAYER_PARAMS_MAX];
+    for (int i = 0; i < m->nlayers; i++) {
+        const detrun_layer *l = &m->layers[i];
+        int np = layer_params(l, spec);
+        for (int j = 0; j < np; j++) {
+            int idx = (j == 0 ? l->wparam : l->bparam);
+            const detrun_param *p = &m->params[idx];
+            if (spec[j].fan_in > 0)
+                glorot(host + p->offset, p->count, spec[j].fan_in, spec[j].fan_out, seed, stream,
+                       (uint32_t)idx);
+        }
+    }
+}
+
+detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt, uint64_t seed,
+                                   uint32_t stream)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_runtime *rt = m->rt;
+    detrun_backend *be = rt->backend;
+    detrun_optimizer defaults = DETRUN_ADAM_INIT;
+    if (opt == NULL)
+        opt = &defaults;
+    if (m->compiled)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: the model is already compiled");
+    if (m->nlayers == 0)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "compile: the model has no layers");
+    detrun_status st = check_optimizer(rt, opt);
+    if (st != DETRUN_OK)
+        return st;
+    if (stream > DETRUN_STREAM_MAX)
+        return detrun_seterr(rt, DETRUN_ERR_ARG,
+                             "compile: stream %" PRIu32 " is out of range (at most %u: random "
+                             "streams have 24 bits)", stream, DETRUN_STREAM_MAX);
+    if ((st = check_layers(m)) != DETRUN_OK || (st = lay_out_params(m)) != DETRUN_OK)
+        return st;
 
     size_t bytes = m->total * sizeof(float);
     float *host = detrun_calloc(rt, m->total, sizeof *host);
@@ -385,17 +418,7 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
                              "compile: no memory for %zu parameters on %s", m->total,
                              rt->device_name);
     }
-    for (int i = 0; i < m->nlayers; i++) {
-        const detrun_layer *l = &m->layers[i];
-        int np = layer_params(l, spec);
-        for (int j = 0; j < np; j++) {
-            int idx = (j == 0 ? l->wparam : l->bparam);
-            const detrun_param *p = &m->params[idx];
-            if (spec[j].fan_in > 0)
-                glorot(host + p->offset, p->count, spec[j].fan_in, spec[j].fan_out, seed, stream,
-                       (uint32_t)idx);
-        }
-    }
+    init_weights(m, host, seed, stream);
     st = be->upload(be, m->p, host, bytes);
     detrun_free(rt, host, bytes);
     if (st != DETRUN_OK) {

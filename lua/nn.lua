@@ -91,6 +91,14 @@ function nn.maxpool(t)
   return l
 end
 
+-- dr.nn.avgpool{ size = 2, strides = size }: the mean of each window; the
+-- core checks the options (later kinds pass theirs as l.args).
+function nn.avgpool(t)
+  local l = new_layer("avgpool", t, { "size", "strides" })
+  l.args = { size = l.size, stride = l.strides }
+  return l
+end
+
 -- Not tail calls: new_layer finds the script's line two calls up.
 function nn.flatten(t)
   local l = new_layer("flatten", t, {})

@@ -150,6 +150,14 @@ struct detrun_backend {
      * and issues the step's calls again. */
     int (*step_begin)(detrun_backend *b, uint64_t key);
     int (*step_end)(detrun_backend *b);
+
+    /* Average pooling (NULL where a backend lacks it: the layer is refused).
+     * out: (n, c, oh, ow), each output its window's sum in row-major order
+     * from 0, times 1/(size*size); backward overwrites din. */
+    void (*avgpool_forward)(detrun_backend *b, float *out, const float *in,
+                            const detrun_pool_dims *d);
+    void (*avgpool_backward)(detrun_backend *b, float *din, const float *dout,
+                             const detrun_pool_dims *d);
 };
 
 /* The CPU backend: threads workers (>= 1), in the given mode. */

@@ -52,6 +52,10 @@ void detrun_cpu_maxpool_forward(detrun_backend *b, float *out, int32_t *argmax, 
                                 const detrun_pool_dims *d);
 void detrun_cpu_maxpool_backward(detrun_backend *b, float *din, const float *dout,
                                  const int32_t *argmax, const detrun_pool_dims *d);
+void detrun_cpu_avgpool_forward(detrun_backend *b, float *out, const float *in,
+                                const detrun_pool_dims *d);
+void detrun_cpu_avgpool_backward(detrun_backend *b, float *din, const float *dout,
+                                 const detrun_pool_dims *d);
 void detrun_cpu_dense_forward(detrun_backend *b, float *out, const float *in, const float *w,
                               const float *bias, int n, int k, int units, int relu);
 void detrun_cpu_dense_backward(detrun_backend *b, float *din, float *dw, float *db,

@@ -235,6 +235,8 @@ detrun_status detrun_cpu_backend_new(detrun_backend **out, int threads, detrun_m
     b->adam_step = detrun_cpu_adam_step;
     b->sgd_step = detrun_cpu_sgd_step;
     b->check_finite = detrun_cpu_check_finite;
+    b->avgpool_forward = detrun_cpu_avgpool_forward;
+    b->avgpool_backward = detrun_cpu_avgpool_backward;
     *out = b;
     return DETRUN_OK;
 }

@@ -128,6 +128,41 @@ static int m_add_dropout(lua_State *L)
     return done(L, detrun_model_add_dropout(m, (float)luaL_checknumber(L, 2)));
 }
 
+/* m:add_layer(kind, {key = number | string, ...}): any kind the core knows,
+ * its options checked there (detrun_model_add_layer). */
+static int m_add_layer(lua_State *L)
+{
+    enum { MAX_ARGS = 16 };
+    detrun_model *m = checkmodel(L, 1);
+    const char *kind = luaL_checkstring(L, 2);
+    detrun_layer_arg args[MAX_ARGS];
+    int n = 0;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3) != 0) {
+            if (lua_type(L, -2) != LUA_TSTRING)
+                return luaL_error(L, "%s: option names must be strings", kind);
+            if (n == MAX_ARGS)
+                return luaL_error(L, "%s: more than %d options", kind, MAX_ARGS);
+            const char *key = lua_tostring(L, -2);
+            args[n].key = key;
+            args[n].number = 0;
+            args[n].string = NULL;
+            if (lua_type(L, -1) == LUA_TNUMBER)
+                args[n].number = lua_tonumber(L, -1);
+            else if (lua_type(L, -1) == LUA_TSTRING)
+                args[n].string = lua_tostring(L, -1);   /* kept alive by the table */
+            else
+                return luaL_error(L, "%s: %s must be a number or a string, not %s", kind, key,
+                                  luaL_typename(L, -1));
+            n++;
+            lua_pop(L, 1);
+        }
+    }
+    return done(L, detrun_model_add_layer(m, kind, args, n));
+}
+
 static float optfield(lua_State *L, int t, const char *k, float dflt)
 {
     float v = dflt;
@@ -468,6 +503,7 @@ static const luaL_Reg methods[] = {
     { "add_dense", m_add_dense },
     { "add_relu", m_add_relu },
     { "add_dropout", m_add_dropout },
+    { "add_layer", m_add_layer },
     { "compile", m_compile },
     { "fit", m_fit },
     { "evaluate", m_evaluate },

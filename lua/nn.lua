@@ -71,6 +71,14 @@ function nn.maxpool(t)
   return l
 end
 
+-- dr.nn.avgpool{ size = 2, strides = size }: the mean of each window; the
+-- core checks the options (later kinds pass theirs as l.args).
+function nn.avgpool(t)
+  local l = new_layer("avgpool", t, { "size", "strides" })
+  l.args = { size = l.size, stride = l.strides }
+  return l
+end
+
 -- Not tail calls: new_layer finds the script's line two calls up.
 function nn.flatten(t)
   local l = new_layer("flatten", t, {})
@@ -200,6 +208,7 @@ local function build(self, c, h, w, seed, level)
     elseif l.kind == "dense" then ok, msg = m:add_dense(l.units, ACT[l.activation or "none"])
     elseif l.kind == "relu" then ok, msg = m:add_relu()
     elseif l.kind == "dropout" then ok, msg = m:add_dropout(l.rate)
+    else ok, msg = m:add_layer(l.kind, l.args)   -- later kinds: options checked by the core
     end
     if not ok then m:close(); fail(self, msg, level + 1) end
   end

@@ -161,8 +161,15 @@ typedef void detrun_sgd_step_fn(detrun_backend *b, float *p, const float *g, flo
                                 size_t count, float lr, float momentum);
 /* Sets *bad to 1 if any of count floats is NaN or infinite (host int). */
 typedef void detrun_check_finite_fn(detrun_backend *b, const float *x, size_t count, int *bad);
+/* Average pooling. out: (n, c, oh, ow), each output its window's sum in
+ * row-major order from 0, times 1/(size*size); backward overwrites din. */
+typedef void detrun_avgpool_forward_fn(detrun_backend *b, float *out, const float *in,
+                                       const detrun_pool_dims *d);
+typedef void detrun_avgpool_backward_fn(detrun_backend *b, float *din, const float *dout,
+                                        const detrun_pool_dims *d);
 
-/* A backend's table: one static const initializer per backend, every entry set. */
+/* A backend's table: one static const initializer per backend, every entry
+ * set but the optional layer kernels at the end (NULL: the layer is refused). */
 typedef struct detrun_backend_ops {
     detrun_destroy_fn *destroy;
     detrun_set_mode_fn *set_mode;
@@ -194,6 +201,10 @@ typedef struct detrun_backend_ops {
     detrun_adam_step_fn *adam_step;
     detrun_sgd_step_fn *sgd_step;
     detrun_check_finite_fn *check_finite;
+
+    /* Optional. */
+    detrun_avgpool_forward_fn *avgpool_forward;
+    detrun_avgpool_backward_fn *avgpool_backward;
 } detrun_backend_ops;
 
 struct detrun_backend {

@@ -167,9 +167,11 @@ DETRUN_API detrun_status detrun_kfold(detrun_runtime *rt, size_t n, int k, uint6
 /* Keras validation_split: of n rows, the LAST floor(n*fraction) are validation
  * rows; returns how many training rows come first. */
 DETRUN_API size_t detrun_validation_split(size_t n, double fraction);
-/* In-place Fisher-Yates shuffle keyed by (seed, purpose, stream, step). */
-DETRUN_API void detrun_shuffle(uint32_t *rows, size_t n, uint64_t seed, uint32_t purpose,
-                               uint32_t stream, uint32_t step);
+/* In-place Fisher-Yates shuffle keyed by (seed, purpose, stream, step).
+ * DETRUN_ERR_ARG (rows untouched) when purpose > 255, stream >
+ * DETRUN_STREAM_MAX, n > 2^32-1, or rows is NULL with n >= 2. */
+DETRUN_API detrun_status detrun_shuffle(uint32_t *rows, size_t n, uint64_t seed,
+                                        uint32_t purpose, uint32_t stream, uint32_t step);
 
 /* ===================================================================== */
 /* Models, training and fingerprints                                     */
@@ -199,6 +201,32 @@ DETRUN_API detrun_status detrun_model_add_flatten(detrun_model *m);
 DETRUN_API detrun_status detrun_model_add_dense(detrun_model *m, int units, detrun_activation act);
 DETRUN_API detrun_status detrun_model_add_relu(detrun_model *m);
 DETRUN_API detrun_status detrun_model_add_dropout(detrun_model *m, float rate);
+
+/* The largest random stream (compile, fit, detrun_shuffle): Philox counters
+ * hold purpose << 24 | stream, so streams have 24 bits. */
+#define DETRUN_STREAM_MAX 0xffffffu
+
+/* One argument of a layer, Lua-table style: a key and a number, or a string
+ * for a named choice ("relu", "same"). */
+typedef struct detrun_layer_arg {
+    const char *key;
+    double number;
+    const char *string;       /* NULL: the argument is number */
+} detrun_layer_arg;
+
+/* Adds a layer of the given kind, so that a kind needs no function of its
+ * own. Kinds and their arguments (absent ones take the default shown):
+ *   conv2d   filters, kh, kw, stride=1, padding="valid"|"same", activation="none"
+ *   maxpool  size=2, stride=0 (0: the size)     dense    units, activation="none"
+ *   dropout  rate in [0, 1)                     flatten, relu: none
+ * with activation "none", "relu" or "softmax"; later kinds list theirs in
+ * their descriptor (runtime/layers/) and docs/determinism.md. A choice may
+ * also be given as its index (the enum's value). A dropout rate is required;
+ * so are conv2d's filters, kh, kw and dense's units. An unknown
+ * kind or key, a missing argument or a value out of range is an error that
+ * names the layer ("conv2d_1: filters must be positive (got 0)"). */
+DETRUN_API detrun_status detrun_model_add_layer(detrun_model *m, const char *kind,
+                                                const detrun_layer_arg *args, int nargs);
 
 typedef enum detrun_optimizer_kind { DETRUN_OPT_ADAM = 0, DETRUN_OPT_SGD } detrun_optimizer_kind;
 

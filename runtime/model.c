@@ -3,22 +3,17 @@
  * compile (one backend block each for parameters, gradients and optimiser
  * moments), Glorot-uniform initialisation, batch buffers.
  */
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "layer.h"
 #include "model.h"
 #include "philox.h"
 
 /* Parameter views start on 16-float (64-byte) boundaries. */
 #define VIEW_ALIGN 16
-/* The most weights of one layer, as the most values of one layer's output:
- * beyond, sizes in ints and fan-ins overflow long before memory runs out. */
-#define MAX_WEIGHTS (1LL << 28)
-
-static const char *const kind_names[DETRUN_LAYER_KINDS] = {
-    "conv2d", "maxpool", "flatten", "dense", "relu", "dropout"
-};
 
 size_t detrun_layer_in_size(const detrun_layer *l)
 {
@@ -69,11 +64,9 @@ static void free_batch_buffers(detrun_model *m)
     for (int i = 0; i < m->nlayers; i++) {
         detrun_layer *l = &m->layers[i];
         be->ops->free(be, l->out);
-        be->ops->free(be, l->argmax);
-        be->ops->free(be, l->mask);
+        be->ops->free(be, l->aux);
         l->out = NULL;
-        l->argmax = NULL;
-        l->mask = NULL;
+        l->aux = NULL;
     }
     be->ops->free(be, m->x);
     be->ops->free(be, m->y);
@@ -122,12 +115,15 @@ static void current_shape(const detrun_model *m, int *c, int *h, int *w)
 
 /* A new layer of the given kind, named and shaped as the next one but not
  * yet part of the model (that happens in push_layer, once checks passed). */
-static detrun_status begin_layer(detrun_model *m, detrun_layer_kind kind, detrun_layer *l)
+static detrun_status begin_layer(detrun_model *m, const detrun_layer_kind *kind, detrun_layer *l)
 {
+    int same = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        same += m->layers[i].kind == kind;
     memset(l, 0, sizeof *l);
     l->kind = kind;
     l->wparam = l->bparam = -1;
-    snprintf(l->name, sizeof l->name, "%s_%d", kind_names[kind], m->kind_count[kind] + 1);
+    snprintf(l->name, sizeof l->name, "%s_%d", kind->name, same + 1);
     current_shape(m, &l->in_c, &l->in_h, &l->in_w);
     if (m->compiled)
         return detrun_seterr(m->rt, DETRUN_ERR_ARG,
@@ -151,168 +147,84 @@ static detrun_status push_layer(detrun_model *m, const detrun_layer *l)
         m->layer_cap = cap;
     }
     m->layers[m->nlayers++] = *l;
-    m->kind_count[l->kind]++;
     return DETRUN_OK;
 }
 
-static detrun_status check_activation(detrun_model *m, const char *name, detrun_activation act)
+detrun_status detrun_model_add_layer(detrun_model *m, const char *kind,
+                                     const detrun_layer_arg *args, int nargs)
 {
-    if (act != DETRUN_ACT_NONE && act != DETRUN_ACT_RELU && act != DETRUN_ACT_SOFTMAX)
-        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: unknown activation %d", name, (int)act);
-    return DETRUN_OK;
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_runtime *rt = m->rt;
+    const detrun_layer_kind *k = kind != NULL ? detrun_layer_kind_find(kind) : NULL;
+    if (k == NULL) {
+        char names[256];
+        detrun_layer_kind_names(names, sizeof names);
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "add_layer: unknown layer kind %s%s%s (known: %s)",
+                             kind ? "\"" : "", kind ? kind : "NULL", kind ? "\"" : "", names);
+    }
+    detrun_layer l;
+    detrun_status st = begin_layer(m, k, &l);
+    if (st != DETRUN_OK)
+        return st;
+    if (nargs < 0 || (nargs > 0 && args == NULL))
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: %d arguments%s", l.name, nargs,
+                             nargs < 0 ? " (a negative count)" : " but args is NULL");
+    if ((st = detrun_layer_read_args(rt, &l, args, nargs)) != DETRUN_OK)
+        return st;
+    if (k->supported != NULL && !k->supported(rt->backend))
+        return detrun_seterr(rt, DETRUN_ERR_UNSUPPORTED, "%s: %s is not supported by backend %s",
+                             l.name, k->name, rt->backend->name);
+    if (k->shape != NULL) {
+        if ((st = k->shape(m, &l)) != DETRUN_OK)
+            return st;
+    } else {
+        l.out_c = l.in_c;
+        l.out_h = l.in_h;
+        l.out_w = l.in_w;
+    }
+    return push_layer(m, &l);
 }
+
+/* The fixed-arity functions of the first kinds, kept for hosts: each is
+ * detrun_model_add_layer with its arguments as numbers. */
+#define ADD(kind, ...)                                                                  \
+    do {                                                                                \
+        const detrun_layer_arg args_[] = { __VA_ARGS__ };                               \
+        return detrun_model_add_layer(m, kind, args_, (int)(sizeof args_ / sizeof args_[0])); \
+    } while (0)
+#define ARG(key, v) { key, (double)(v), NULL }
 
 detrun_status detrun_model_add_conv2d(detrun_model *m, int filters, int kh, int kw, int stride,
                                       detrun_padding pad, detrun_activation act)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
-    detrun_layer l;
-    detrun_status st = begin_layer(m, DETRUN_LAYER_CONV2D, &l);
-    if (st != DETRUN_OK)
-        return st;
-    detrun_runtime *rt = m->rt;
-    if (filters <= 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: filters must be positive (got %d)",
-                             l.name, filters);
-    if (kh <= 0 || kw <= 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: kernel %dx%d must be positive", l.name,
-                             kh, kw);
-    if (stride <= 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: stride must be positive (got %d)",
-                             l.name, stride);
-    if (pad != DETRUN_PAD_VALID && pad != DETRUN_PAD_SAME)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: unknown padding %d", l.name, (int)pad);
-    if ((st = check_activation(m, l.name, act)) != DETRUN_OK)
-        return st;
-    l.filters = filters;
-    l.kh = kh;
-    l.kw = kw;
-    l.stride = stride;
-    l.pad = pad;
-    l.act = act;
-    l.out_c = filters;
-    if (pad == DETRUN_PAD_VALID) {
-        if (kh > l.in_h || kw > l.in_w)
-            return detrun_seterr(rt, DETRUN_ERR_SHAPE,
-                                 "%s: kernel %dx%d is larger than its %dx%d input", l.name, kh,
-                                 kw, l.in_h, l.in_w);
-        l.out_h = (l.in_h - kh) / stride + 1;
-        l.out_w = (l.in_w - kw) / stride + 1;
-    } else {
-        /* As TensorFlow: output ceil(in / stride), the odd pixel of padding
-         * at the bottom and right. Written so that no sum passes INT_MAX. */
-        l.out_h = (l.in_h - 1) / stride + 1;
-        l.out_w = (l.in_w - 1) / stride + 1;
-        long long ph = (long long)(l.out_h - 1) * stride + kh - l.in_h;
-        long long pw = (long long)(l.out_w - 1) * stride + kw - l.in_w;
-        l.pad_top = ph > 0 ? (int)(ph / 2) : 0;
-        l.pad_left = pw > 0 ? (int)(pw / 2) : 0;
-    }
-    if ((double)filters * l.in_c * kh * kw > (double)MAX_WEIGHTS)
-        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "%s: %d filters of %dx%dx%d are too many weights",
-                             l.name, filters, l.in_c, kh, kw);
-    return push_layer(m, &l);
+    ADD("conv2d", ARG("filters", filters), ARG("kh", kh), ARG("kw", kw), ARG("stride", stride),
+        ARG("padding", pad), ARG("activation", act));
 }
 
 detrun_status detrun_model_add_maxpool(detrun_model *m, int size, int stride)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
-    detrun_layer l;
-    detrun_status st = begin_layer(m, DETRUN_LAYER_MAXPOOL, &l);
-    if (st != DETRUN_OK)
-        return st;
-    if (stride == 0)
-        stride = size;   /* Keras: strides default to the pool size */
-    if (size <= 0)
-        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: size must be positive (got %d)",
-                             l.name, size);
-    if (stride < 0)
-        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: stride must be positive (got %d)",
-                             l.name, stride);
-    if (size > l.in_h || size > l.in_w)
-        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
-                             "%s: window %dx%d is larger than its %dx%d input", l.name, size,
-                             size, l.in_h, l.in_w);
-    l.size = size;
-    l.stride = stride;
-    l.out_c = l.in_c;
-    l.out_h = (l.in_h - size) / stride + 1;
-    l.out_w = (l.in_w - size) / stride + 1;
-    return push_layer(m, &l);
+    ADD("maxpool", ARG("size", size), ARG("stride", stride));
 }
 
 detrun_status detrun_model_add_flatten(detrun_model *m)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
-    detrun_layer l;
-    detrun_status st = begin_layer(m, DETRUN_LAYER_FLATTEN, &l);
-    if (st != DETRUN_OK)
-        return st;
-    l.out_c = l.in_c * l.in_h * l.in_w;   /* NCHW storage is already c, h, w order */
-    l.out_h = l.out_w = 1;
-    return push_layer(m, &l);
+    return detrun_model_add_layer(m, "flatten", NULL, 0);
 }
 
 detrun_status detrun_model_add_dense(detrun_model *m, int units, detrun_activation act)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
-    detrun_layer l;
-    detrun_status st = begin_layer(m, DETRUN_LAYER_DENSE, &l);
-    if (st != DETRUN_OK)
-        return st;
-    if (units <= 0)
-        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: units must be positive (got %d)",
-                             l.name, units);
-    if ((st = check_activation(m, l.name, act)) != DETRUN_OK)
-        return st;
-    if (l.in_h != 1 || l.in_w != 1)
-        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
-                             "%s: input is %dx%dx%d, not a vector: add a flatten layer before it",
-                             l.name, l.in_c, l.in_h, l.in_w);
-    if ((long long)units * l.in_c > MAX_WEIGHTS)
-        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE, "%s: %d units of %d inputs are too many "
-                             "weights", l.name, units, l.in_c);
-    l.units = units;
-    l.act = act;
-    l.out_c = units;
-    l.out_h = l.out_w = 1;
-    return push_layer(m, &l);
+    ADD("dense", ARG("units", units), ARG("activation", act));
 }
 
 detrun_status detrun_model_add_relu(detrun_model *m)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
-    detrun_layer l;
-    detrun_status st = begin_layer(m, DETRUN_LAYER_RELU, &l);
-    if (st != DETRUN_OK)
-        return st;
-    l.out_c = l.in_c;
-    l.out_h = l.in_h;
-    l.out_w = l.in_w;
-    return push_layer(m, &l);
+    return detrun_model_add_layer(m, "relu", NULL, 0);
 }
 
 detrun_status detrun_model_add_dropout(detrun_model *m, float rate)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
-    detrun_layer l;
-    detrun_status st = begin_layer(m, DETRUN_LAYER_DROPOUT, &l);
-    if (st != DETRUN_OK)
-        return st;
-    if (!(rate >= 0.0f && rate < 1.0f))
-        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "%s: rate %g is not in [0, 1)", l.name,
-                             (double)rate);
-    l.rate = rate;
-    l.out_c = l.in_c;
-    l.out_h = l.in_h;
-    l.out_w = l.in_w;
-    return push_layer(m, &l);
+    ADD("dropout", ARG("rate", rate));
 }
 
 /* ---- compile ----------------------------------------------------------- */
@@ -339,6 +251,12 @@ static detrun_status check_optimizer(detrun_runtime *rt, const detrun_optimizer 
                              (double)o->momentum);
     }
     return DETRUN_OK;
+}
+
+/* The parameter tensors of l, into spec; how many. */
+static int layer_params(const detrun_layer *l, detrun_param_spec *spec)
+{
+    return l->kind->params != NULL ? l->kind->params(l, spec) : 0;
 }
 
 static void add_param(detrun_model *m, const detrun_layer *l, const char *suffix, int ndims,
@@ -386,23 +304,11 @@ static void glorot(float *dst, size_t count, int fan_in, int fan_out, uint64_t s
     }
 }
 
-detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt, uint64_t seed,
-                                   uint32_t stream)
+/* What the loss needs of the layers: softmax only last, a vector of at
+ * least 2 logits at the end. */
+static detrun_status check_layers(detrun_model *m)
 {
-    if (m == NULL)
-        return DETRUN_ERR_ARG;
     detrun_runtime *rt = m->rt;
-    detrun_backend *be = rt->backend;
-    detrun_optimizer defaults = DETRUN_ADAM_INIT;
-    if (opt == NULL)
-        opt = &defaults;
-    if (m->compiled)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: the model is already compiled");
-    if (m->nlayers == 0)
-        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "compile: the model has no layers");
-    detrun_status st = check_optimizer(rt, opt);
-    if (st != DETRUN_OK)
-        return st;
     const detrun_layer *last = &m->layers[m->nlayers - 1];
     for (int i = 0; i < m->nlayers - 1; i++)
         if (m->layers[i].act == DETRUN_ACT_SOFTMAX)
@@ -423,11 +329,17 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
         return detrun_seterr(rt, DETRUN_ERR_SHAPE,
                              "%s: the last layer gives %d output; the loss needs at least 2 "
                              "classes", last->name, last->out_c);
+    return DETRUN_OK;
+}
 
+/* The parameter views, layer by layer in the order their kinds list them. */
+static detrun_status lay_out_params(detrun_model *m)
+{
+    detrun_runtime *rt = m->rt;
     int nparams = 0;
+    detrun_param_spec spec[DETRUN_LAYER_PARAMS_MAX];
     for (int i = 0; i < m->nlayers; i++)
-        if (m->layers[i].kind == DETRUN_LAYER_CONV2D || m->layers[i].kind == DETRUN_LAYER_DENSE)
-            nparams += 2;
+        nparams += layer_params(&m->layers[i], spec);
     if (nparams == 0)
         return detrun_seterr(rt, DETRUN_ERR_SHAPE, "compile: the model has no parameters "
                                                    "(add a conv2d or dense layer)");
@@ -438,20 +350,58 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
     m->total = 0;
     for (int i = 0; i < m->nlayers; i++) {
         detrun_layer *l = &m->layers[i];
-        if (l->kind == DETRUN_LAYER_CONV2D) {
-            int wd[4] = { l->filters, l->in_c, l->kh, l->kw };
-            l->wparam = m->nparams;
-            add_param(m, l, "weight", 4, wd);
-            l->bparam = m->nparams;
-            add_param(m, l, "bias", 1, &l->filters);
-        } else if (l->kind == DETRUN_LAYER_DENSE) {
-            int wd[2] = { l->in_c, l->units };
-            l->wparam = m->nparams;
-            add_param(m, l, "weight", 2, wd);
-            l->bparam = m->nparams;
-            add_param(m, l, "bias", 1, &l->units);
+        int np = layer_params(l, spec);
+        for (int j = 0; j < np; j++) {
+            if (j == 0)
+                l->wparam = m->nparams;
+            else
+                l->bparam = m->nparams;
+            add_param(m, l, spec[j].suffix, spec[j].ndims, spec[j].dims);
         }
     }
+    return DETRUN_OK;
+}
+
+/* Glorot-uniform weights into the zeroed host block, keyed by parameter index. */
+static void init_weights(const detrun_model *m, float *host, uint64_t seed, uint32_t stream)
+{
+    detrun_param_spec spec[DETRUN_LAYER_PARAMS_MAX];
+    for (int i = 0; i < m->nlayers; i++) {
+        const detrun_layer *l = &m->layers[i];
+        int np = layer_params(l, spec);
+        for (int j = 0; j < np; j++) {
+            int idx = (j == 0 ? l->wparam : l->bparam);
+            const detrun_param *p = &m->params[idx];
+            if (spec[j].fan_in > 0)
+                glorot(host + p->offset, p->count, spec[j].fan_in, spec[j].fan_out, seed, stream,
+                       (uint32_t)idx);
+        }
+    }
+}
+
+detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt, uint64_t seed,
+                                   uint32_t stream)
+{
+    if (m == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_runtime *rt = m->rt;
+    detrun_backend *be = rt->backend;
+    detrun_optimizer defaults = DETRUN_ADAM_INIT;
+    if (opt == NULL)
+        opt = &defaults;
+    if (m->compiled)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "compile: the model is already compiled");
+    if (m->nlayers == 0)
+        return detrun_seterr(rt, DETRUN_ERR_SHAPE, "compile: the model has no layers");
+    detrun_status st = check_optimizer(rt, opt);
+    if (st != DETRUN_OK)
+        return st;
+    if (stream > DETRUN_STREAM_MAX)
+        return detrun_seterr(rt, DETRUN_ERR_ARG,
+                             "compile: stream %" PRIu32 " is out of range (at most %u: random "
+                             "streams have 24 bits)", stream, DETRUN_STREAM_MAX);
+    if ((st = check_layers(m)) != DETRUN_OK || (st = lay_out_params(m)) != DETRUN_OK)
+        return st;
 
     size_t bytes = m->total * sizeof(float);
     float *host = detrun_calloc(rt, m->total, sizeof *host);
@@ -468,21 +418,7 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
                              "compile: no memory for %zu parameters on %s", m->total,
                              rt->device_name);
     }
-    for (int i = 0; i < m->nlayers; i++) {
-        const detrun_layer *l = &m->layers[i];
-        if (l->wparam < 0)
-            continue;
-        const detrun_param *p = &m->params[l->wparam];
-        int fan_in, fan_out;
-        if (l->kind == DETRUN_LAYER_CONV2D) {
-            fan_in = l->in_c * l->kh * l->kw;
-            fan_out = l->filters * l->kh * l->kw;
-        } else {
-            fan_in = l->in_c;
-            fan_out = l->units;
-        }
-        glorot(host + p->offset, p->count, fan_in, fan_out, seed, stream, (uint32_t)l->wparam);
-    }
+    init_weights(m, host, seed, stream);
     st = be->ops->upload(be, m->p, host, bytes);
     detrun_free(rt, host, bytes);
     if (st != DETRUN_OK) {
@@ -592,17 +528,13 @@ detrun_status detrun_model_reserve(detrun_model *m, int n)
         size_t os = detrun_layer_out_size(l);
         if (os > gmax)
             gmax = os;
-        if (l->kind == DETRUN_LAYER_FLATTEN)
+        if (l->kind->flags & DETRUN_LAYER_ALIAS)
             continue;   /* its output is its input */
         l->out = be->ops->alloc(be, nn * os * sizeof(float));
         ok = l->out != NULL;
-        if (ok && l->kind == DETRUN_LAYER_MAXPOOL) {
-            l->argmax = be->ops->alloc(be, nn * os * sizeof(int32_t));
-            ok = l->argmax != NULL;
-        }
-        if (ok && l->kind == DETRUN_LAYER_DROPOUT) {
-            l->mask = be->ops->alloc(be, nn * os * sizeof(float));
-            ok = l->mask != NULL;
+        if (ok && l->kind->aux_bytes != NULL) {
+            l->aux = be->ops->alloc(be, nn * l->kind->aux_bytes(l));
+            ok = l->aux != NULL;
         }
     }
     if (ok) {

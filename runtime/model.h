@@ -17,23 +17,17 @@
 
 #define DETRUN_NAME_MAX 48
 
-typedef enum detrun_layer_kind {
-    DETRUN_LAYER_CONV2D = 0,
-    DETRUN_LAYER_MAXPOOL,
-    DETRUN_LAYER_FLATTEN,
-    DETRUN_LAYER_DENSE,
-    DETRUN_LAYER_RELU,
-    DETRUN_LAYER_DROPOUT,
-    DETRUN_LAYER_KINDS
-} detrun_layer_kind;
+/* A kind of layer: its descriptor (layer.h). */
+typedef struct detrun_layer_kind detrun_layer_kind;
 
 typedef struct detrun_layer {
-    detrun_layer_kind kind;
+    const detrun_layer_kind *kind;
     char name[32];                      /* "conv2d_1" */
-    detrun_activation act;              /* conv2d, dense: fused ReLU or softmax (last layer) */
-    int filters, kh, kw, stride;        /* conv2d */
-    detrun_padding pad;
-    int size;                           /* maxpool window (stride in `stride`) */
+    /* Options (read from the arguments by the kind's option table). */
+    int act;                            /* detrun_activation: fused ReLU or softmax (last layer) */
+    int filters, kh, kw, stride;        /* conv2d; stride also for pools */
+    int pad;                            /* detrun_padding */
+    int size;                           /* pool window */
     int units;                          /* dense */
     float rate;                         /* dropout */
 
@@ -41,14 +35,14 @@ typedef struct detrun_layer {
     int in_c, in_h, in_w;
     int out_c, out_h, out_w;
     int pad_top, pad_left;              /* conv2d */
-    int wparam, bparam;                 /* parameter indices, -1 when none */
+    int relu;                           /* 1: the output is a ReLU's (own or fused) */
+    int wparam, bparam;                 /* its first and second parameter, -1 when none */
 
     /* Backend buffers for cap_batch samples. */
-    float *out;                         /* output (NULL for flatten) */
+    float *out;                         /* output (NULL for an alias such as flatten) */
     const float *act_out;               /* output of the last forward: out, or the input
                                            for flatten and for dropout outside training */
-    int32_t *argmax;                    /* maxpool */
-    float *mask;                        /* dropout */
+    void *aux;                          /* the kind's scratch: maxpool argmax, dropout mask */
 } detrun_layer;
 
 typedef struct detrun_param {
@@ -65,7 +59,6 @@ struct detrun_model {
 
     detrun_layer *layers;
     int nlayers, layer_cap;
-    int kind_count[DETRUN_LAYER_KINDS]; /* for names: conv2d_<n> */
 
     int compiled;
     detrun_optimizer opt;

@@ -58,6 +58,8 @@ detrun_softmax_xent_fn detrun_cpu_softmax_xent;
 detrun_adam_step_fn detrun_cpu_adam_step;
 detrun_sgd_step_fn detrun_cpu_sgd_step;
 detrun_check_finite_fn detrun_cpu_check_finite;
+detrun_avgpool_forward_fn detrun_cpu_avgpool_forward;
+detrun_avgpool_backward_fn detrun_cpu_avgpool_backward;
 
 /* The CPU backend's registration (listed in the build's backends.c). */
 const detrun_backend_reg *detrun_cpu_backend_reg(void);

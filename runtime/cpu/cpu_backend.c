@@ -210,6 +210,8 @@ static const detrun_backend_ops cpu_ops = {
     .adam_step = detrun_cpu_adam_step,
     .sgd_step = detrun_cpu_sgd_step,
     .check_finite = detrun_cpu_check_finite,
+    .avgpool_forward = detrun_cpu_avgpool_forward,
+    .avgpool_backward = detrun_cpu_avgpool_backward,
 };
 
 /* ---- construction ------------------------------------------------------------ */

@@ -152,7 +152,7 @@ static int run(int threads, float *grad_out, size_t total_out, double *loss_out)
     detrun_model_backward(m, N, m->grad[0]);
     float hl[N];
     be->ops->download(be, hl, loss, sizeof hl);
-    be->ops->download(be, MASK, m->layers[6].mask, sizeof MASK);
+    be->ops->download(be, MASK, m->layers[6].aux, sizeof MASK);
     be->ops->download(be, grad_out, m->g, total_out * sizeof(float));
     double s = 0;
     for (int n = 0; n < N; n++)

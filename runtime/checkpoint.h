@@ -60,6 +60,9 @@ typedef struct detrun_checkpoint {
     /* opaque bytes of the caller's own (e.g. a runner's results so far) */
     void *blob;
     size_t bloblen;
+    /* the runtime whose allocator holds the blocks (set by read and
+     * capture); NULL: they are the caller's own malloc blocks */
+    detrun_runtime *rt;
 } detrun_checkpoint;
 
 /* Writes the parts, in order, to "<path>.tmp", fsyncs it and renames it over

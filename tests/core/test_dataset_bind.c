@@ -11,12 +11,10 @@
 #include "dataset.h"
 #include "detrun.h"
 
+#include "../common.h"
+
 #define N 64
 #define H 8
-
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static void fill(uint8_t *img, uint8_t *lab, unsigned salt)
 {

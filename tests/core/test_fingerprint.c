@@ -6,9 +6,7 @@
 
 #include "detrun.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static void hex128(const unsigned char *bytes, size_t len, char out[33])
 {

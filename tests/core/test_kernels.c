@@ -14,17 +14,7 @@
 #include "backend.h"
 #include "philox.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fprintf(stderr, "\n");                                     \
-        }                                                              \
-    } while (0)
+#include "../common.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 

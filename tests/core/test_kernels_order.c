@@ -19,17 +19,7 @@
 #include "cpu/cpu.h"
 #include "mathf.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fprintf(stderr, "\n");                                     \
-        }                                                              \
-    } while (0)
+#include "../common.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 

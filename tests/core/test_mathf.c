@@ -6,9 +6,7 @@
 
 #include "mathf.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static float bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 

@@ -7,9 +7,7 @@
 
 #include "model.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 enum { STEPS = 300 };
 

@@ -8,17 +8,7 @@
 
 #include "pool.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fprintf(stderr, "\n");                                     \
-        }                                                              \
-    } while (0)
+#include "../common.h"
 
 typedef struct job {
     atomic_int *hits;

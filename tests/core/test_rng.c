@@ -8,9 +8,7 @@
 #include "detrun.h"
 #include "philox.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static void kat(const uint32_t ctr[4], const uint32_t key[2], const uint32_t want[4])
 {

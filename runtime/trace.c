@@ -305,19 +305,27 @@ detrun_status detrun_trace_tensor(detrun_trace *tr, detrun_trace_kind kind, int 
 
 /* ---- the hook of detrun_model_fit --------------------------------------- */
 
-static const float *to_host(detrun_trace *tr, detrun_model *m, const float *src, size_t count)
+/* The host copy of count floats at src, or NULL with the message ("what
+ * name" saying which tensor) and the status in *s. */
+static const float *to_host(detrun_trace *tr, detrun_model *m, const float *src, size_t count,
+                            const char *what, const char *name, detrun_status *s)
 {
     if (count > tr->host_floats) {
         float *h = detrun_realloc(tr->rt, tr->host, tr->host_floats * sizeof(float),
                                   count * sizeof(float));
-        if (h == NULL)
+        if (h == NULL) {
+            *s = detrun_seterr(tr->rt, DETRUN_ERR_MEMORY, "trace: out of memory for %s%s", what,
+                               name);
             return NULL;
+        }
         tr->host = h;
         tr->host_floats = count;
     }
     detrun_backend *b = m->rt->backend;
-    if (b->download(b, tr->host, src, count * sizeof(float)) != DETRUN_OK)
+    if (b->download(b, tr->host, src, count * sizeof(float)) != DETRUN_OK) {
+        *s = detrun_seterr(tr->rt, DETRUN_ERR_DEVICE, "trace: cannot read %s%s", what, name);
         return NULL;
+    }
     return tr->host;
 }
 
@@ -341,20 +349,19 @@ detrun_status detrun_trace_model(detrun_trace *tr, detrun_model *m, int n, int e
             continue;
         int dims[3] = { ly->out_c, ly->out_h, ly->out_w };
         size_t count = (size_t)n * detrun_layer_out_size(ly);
-        const float *h = to_host(tr, m, ly->act_out, count);
+        const float *h = to_host(tr, m, ly->act_out, count, "the output of ", ly->name, &s);
         if (h == NULL)
-            return detrun_seterr(tr->rt, DETRUN_ERR_DEVICE, "trace: cannot read the output of %s",
-                                 ly->name);
+            return s;
         char name[DETRUN_TRACE_NAME_MAX];
         snprintf(name, sizeof name, "%s.output", ly->name);
         s = detrun_trace_tensor(tr, DETRUN_TRACE_OUTPUT, l, name, 3, dims, h, count);
     }
     for (int i = m->nparams - 1; i >= 0 && s == DETRUN_OK; i--) {
         const detrun_param *p = &m->params[i];
-        const float *h = to_host(tr, m, m->g + p->offset, p->count);
+        const float *h = to_host(tr, m, m->g + p->offset, p->count, "the gradient of ", p->name,
+                                 &s);
         if (h == NULL)
-            return detrun_seterr(tr->rt, DETRUN_ERR_DEVICE, "trace: cannot read the gradient of %s",
-                                 p->name);
+            return s;
         char name[DETRUN_TRACE_NAME_MAX];
         snprintf(name, sizeof name, "%s.grad", p->name);
         s = detrun_trace_tensor(tr, DETRUN_TRACE_GRAD, layer_of_param(m, i), name, p->ndims,
@@ -362,9 +369,9 @@ detrun_status detrun_trace_model(detrun_trace *tr, detrun_model *m, int n, int e
     }
     for (int i = 0; i < m->nparams && s == DETRUN_OK; i++) {
         const detrun_param *p = &m->params[i];
-        const float *h = to_host(tr, m, m->p + p->offset, p->count);
+        const float *h = to_host(tr, m, m->p + p->offset, p->count, "", p->name, &s);
         if (h == NULL)
-            return detrun_seterr(tr->rt, DETRUN_ERR_DEVICE, "trace: cannot read %s", p->name);
+            return s;
         s = detrun_trace_tensor(tr, DETRUN_TRACE_PARAM, layer_of_param(m, i), p->name, p->ndims,
                                 p->dims, h, p->count);
     }

@@ -80,9 +80,5 @@ int main(void)
     detrun_model_free(m);
     detrun_model_free(fresh);
     detrun_close(rt);
-    if (failures)
-        printf("%d failure(s)\n", failures);
-    else
-        printf("test_dataset_bind: ok\n");
-    return failures != 0;
+    return test_report("test_dataset_bind");
 }

@@ -99,7 +99,5 @@ int main(void)
         CHECK(strcmp(got, want) == 0, "big tensor: %s vs %s", got, want);
     }
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_fingerprint");
 }

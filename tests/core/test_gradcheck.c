@@ -230,7 +230,5 @@ int main(void)
               "%d threads: gradients differ from 1 thread", t);
     }
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_gradcheck");
 }

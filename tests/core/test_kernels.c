@@ -612,10 +612,5 @@ int main(void)
         test_optimisers(threads);
         test_check_finite_and_gather(threads);
     }
-    if (failures) {
-        fprintf(stderr, "test_kernels: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_kernels: ok\n");
-    return 0;
+    return test_report("test_kernels");
 }

@@ -499,10 +499,5 @@ int main(void)
     check_dense(5, 13, 37);
     check_elementwise();
     check_fast_mode();
-    if (failures) {
-        fprintf(stderr, "test_kernels_order: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_kernels_order: ok\n");
-    return 0;
+    return test_report("test_kernels_order");
 }

@@ -120,7 +120,5 @@ int main(void)
     detrun_model_free(m);
 
     detrun_close(rt);
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_optim");
 }

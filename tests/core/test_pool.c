@@ -70,10 +70,5 @@ int main(void)
         detrun_pool_free(p);
     }
     detrun_pool_free(NULL);
-    if (failures) {
-        fprintf(stderr, "test_pool: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_pool: ok\n");
-    return 0;
+    return test_report("test_pool");
 }

@@ -153,7 +153,5 @@ int main(void)
         CHECK(one[0] == 42, "shuffling 1 or 0 rows changed them");
     }
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_rng");
 }

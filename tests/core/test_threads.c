@@ -86,7 +86,5 @@ int main(void)
 
     detrun_dataset_free(ds);
     detrun_close(rt);
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_threads");
 }

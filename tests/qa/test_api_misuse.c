@@ -239,10 +239,5 @@ int main(void)
     detrun_dataset_free(ds);
     detrun_dataset_free(other);
     detrun_close(rt);
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    return test_report("test_api_misuse");
 }

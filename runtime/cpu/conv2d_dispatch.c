@@ -49,6 +49,17 @@ static int grid_pixels(int oh, int ow, int gw)
     return (p + GRID_BLOCK - 1) / GRID_BLOCK * GRID_BLOCK;
 }
 
+static void job_init(conv_job *j, detrun_cpu *c, const detrun_conv_dims *d, const float *in,
+                     const float *w, const int *off)
+{
+    memset(j, 0, sizeof *j);
+    j->cpu = c;
+    j->in = in;
+    j->w = w;
+    j->d = d;
+    j->off = off;
+}
+
 /* ---- forward --------------------------------------------------------------------- */
 
 void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, const float *w,
@@ -57,15 +68,10 @@ void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, c
     detrun_cpu *c = DETRUN_CPU(b);
     int off[MAX_TAPS];
     conv_job j;
-    memset(&j, 0, sizeof j);
-    j.cpu = c;
+    job_init(&j, c, d, in, w, off);
     j.out = out;
-    j.in = in;
-    j.w = w;
     j.bias = bias;
-    j.d = d;
     j.relu = relu;
-    j.off = off;
 #if DETRUN_CONV2D_AVX2
     if (vector_forward_ok(c, d)) {
         for (int t = 0; t < d->kh * d->kw; t++)
@@ -289,16 +295,11 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
     detrun_cpu *c = DETRUN_CPU(b);
     int off[MAX_TAPS];
     conv_job j;
-    memset(&j, 0, sizeof j);
-    j.cpu = c;
+    job_init(&j, c, d, in, w, off);
     j.din = din;
     j.dw = dw;
     j.db = db;
     j.dout = dout;
-    j.in = in;
-    j.w = w;
-    j.d = d;
-    j.off = off;
     const conv_wgrad_path *p = wgrad_paths;
     while (!p->applies(c, d))
         p++;

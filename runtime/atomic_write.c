@@ -56,6 +56,8 @@ static void sync_folder(detrun_runtime *rt, const char *path)
 detrun_status detrun_write_file_atomic(detrun_runtime *rt, const char *path,
                                        const void *const *parts, const size_t *lens, int nparts)
 {
+    if (rt == NULL || path == NULL)
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "write: no runtime or no path");
     size_t plen = strlen(path), tlen = plen + 5;
     char *tmp = detrun_malloc(rt, tlen);
     if (tmp == NULL)

@@ -76,7 +76,8 @@ detrun_status detrun_checkpoint_write(detrun_runtime *rt, const char *path,
 /* Reads and checks path into *c (zeroed first). On failure *c holds no
  * memory and the message names the file and the fault. */
 detrun_status detrun_checkpoint_read(detrun_runtime *rt, const char *path, detrun_checkpoint *c);
-/* Frees what read or capture allocated; leaves *c zeroed. */
+/* Frees what read or capture allocated (through c->rt's allocator), or, when
+ * c->rt is NULL, the caller's own malloc blocks; leaves *c zeroed. */
 void detrun_checkpoint_free(detrun_checkpoint *c);
 
 /* Copies the model's parameters, optimiser moments, step and beta products

@@ -60,6 +60,9 @@ typedef struct detrun_checkpoint {
     /* opaque bytes of the caller's own (e.g. a runner's results so far) */
     void *blob;
     size_t bloblen;
+    /* the runtime whose allocator holds the blocks (set by read and
+     * capture); NULL: they are the caller's own malloc blocks */
+    detrun_runtime *rt;
 } detrun_checkpoint;
 
 /* Writes the parts, in order, to "<path>.tmp", fsyncs it and renames it over
@@ -73,7 +76,8 @@ detrun_status detrun_checkpoint_write(detrun_runtime *rt, const char *path,
 /* Reads and checks path into *c (zeroed first). On failure *c holds no
  * memory and the message names the file and the fault. */
 detrun_status detrun_checkpoint_read(detrun_runtime *rt, const char *path, detrun_checkpoint *c);
-/* Frees what read or capture allocated; leaves *c zeroed. */
+/* Frees what read or capture allocated (through c->rt's allocator), or, when
+ * c->rt is NULL, the caller's own malloc blocks; leaves *c zeroed. */
 void detrun_checkpoint_free(detrun_checkpoint *c);
 
 /* Copies the model's parameters, optimiser moments, step and beta products

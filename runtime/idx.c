@@ -312,7 +312,17 @@ static const char *cut_note(const reader *r)
     return r->z_cut ? " (the gzip stream is cut short)" : "";
 }
 
-static detrun_status read_idx(reader *r, detrun_idx *out)
+/* What an IDX header says. */
+typedef struct idx_header {
+    int type, ndims;
+    uint32_t dims[DETRUN_IDX_MAX_DIMS];
+    size_t esize;             /* bytes per element */
+    size_t count, total;      /* elements, bytes */
+    char ds[DETRUN_IDX_MAX_DIMS * 11 + 1];   /* the dims as text, for messages */
+} idx_header;
+
+/* The magic, element type and dimensions, checked. */
+static detrun_status read_header(reader *r, idx_header *h)
 {
     detrun_status st;
     uint8_t head[4 + 4 * DETRUN_IDX_MAX_DIMS];
@@ -333,48 +343,55 @@ static detrun_status read_idx(reader *r, detrun_idx *out)
                     "not an IDX file: it starts with %02x %02x %02x %02x, an IDX file with "
                     "00 00 <type> <ndims> (or a gzip stream with 1f 8b)",
                     head[0], head[1], head[2], head[3]);
-    int type = head[2];
-    int ndims = head[3];
-    size_t esize = detrun_idx_type_size(type);
-    if (esize == 0)
+    h->type = head[2];
+    h->ndims = head[3];
+    h->esize = detrun_idx_type_size(h->type);
+    if (h->esize == 0)
         return fail(r, DETRUN_ERR_FORMAT,
                     "unknown IDX element type 0x%02x (known: 08 uint8, 09 int8, 0b int16, "
-                    "0c int32, 0d float32, 0e float64)", (unsigned)type);
-    if (ndims < 1 || ndims > DETRUN_IDX_MAX_DIMS)
+                    "0c int32, 0d float32, 0e float64)", (unsigned)h->type);
+    if (h->ndims < 1 || h->ndims > DETRUN_IDX_MAX_DIMS)
         return fail(r, DETRUN_ERR_FORMAT, "IDX header declares %d dimensions (detrun reads 1 to %d)",
-                    ndims, DETRUN_IDX_MAX_DIMS);
-    size_t hdims = 4 * (size_t)ndims;
+                    h->ndims, DETRUN_IDX_MAX_DIMS);
+    size_t hdims = 4 * (size_t)h->ndims;
     if ((st = get(r, head + 4, hdims, &got)) != DETRUN_OK)
         return st;
     if (got < hdims)
         return fail(r, DETRUN_ERR_FORMAT,
                     "file ends inside the IDX header: %d dimensions need %zu bytes, %zu present%s",
-                    ndims, 4 + hdims, 4 + got, cut_note(r));
+                    h->ndims, 4 + hdims, 4 + got, cut_note(r));
 
-    uint32_t dims[DETRUN_IDX_MAX_DIMS] = { 0 };
     size_t count = 1;
     int overflow = 0;
-    for (int i = 0; i < ndims; i++) {
-        dims[i] = be32(head + 4 + 4 * i);
-        if (dims[i] != 0 && count > (size_t)PTRDIFF_MAX / esize / dims[i])
+    for (int i = 0; i < h->ndims; i++) {
+        h->dims[i] = be32(head + 4 + 4 * i);
+        if (h->dims[i] != 0 && count > (size_t)PTRDIFF_MAX / h->esize / h->dims[i])
             overflow = 1;
         else
-            count *= dims[i];
+            count *= h->dims[i];
     }
-    char ds[DETRUN_IDX_MAX_DIMS * 11 + 1];
-    dims_string(dims, ndims, ds, sizeof ds);
+    dims_string(h->dims, h->ndims, h->ds, sizeof h->ds);
     if (overflow) {
-        for (int i = 0; i < ndims; i++)
-            if (dims[i] == 0)
+        for (int i = 0; i < h->ndims; i++)
+            if (h->dims[i] == 0)
                 overflow = 0;
         if (overflow)
             return fail(r, DETRUN_ERR_FORMAT,
-                        "IDX dimensions %s of %s overflow the size of memory", ds,
-                        detrun_idx_type_name(type));
+                        "IDX dimensions %s of %s overflow the size of memory", h->ds,
+                        detrun_idx_type_name(h->type));
         count = 0;
     }
-    size_t total = count * esize;
+    h->count = count;
+    h->total = count * h->esize;
+    return DETRUN_OK;
+}
 
+/* The h->total bytes of data into *data (*cap bytes allocated, NULL when 0);
+ * nothing is left allocated on failure. */
+static detrun_status read_data(reader *r, const idx_header *h, uint8_t **data, size_t *cap_out)
+{
+    detrun_status st;
+    size_t got, total = h->total;
     /* The first allocation is what the source can hold (known for raw data),
      * else one chunk; it grows by a chunk at a time after that. */
     size_t cap = total;
@@ -387,23 +404,23 @@ static detrun_status read_idx(reader *r, detrun_idx *out)
     }
     if (cap == 0 && total > 0)
         cap = total < GROW_CHUNK ? total : GROW_CHUNK;
-    uint8_t *data = NULL;
-    if (cap > 0 && (data = r->alloc(r->alloc_ud, NULL, 0, cap)) == NULL)
+    uint8_t *d = NULL;
+    if (cap > 0 && (d = r->alloc(r->alloc_ud, NULL, 0, cap)) == NULL)
         return fail(r, DETRUN_ERR_MEMORY, "out of memory for %zu bytes of data", cap);
     size_t filled = 0;
     while (filled < total) {
         if (filled == cap) {
             size_t ncap = total - cap > GROW_CHUNK ? cap + GROW_CHUNK : total;
-            uint8_t *nd = r->alloc(r->alloc_ud, data, cap, ncap);
+            uint8_t *nd = r->alloc(r->alloc_ud, d, cap, ncap);
             if (nd == NULL) {
-                r->alloc(r->alloc_ud, data, cap, 0);
+                r->alloc(r->alloc_ud, d, cap, 0);
                 return fail(r, DETRUN_ERR_MEMORY, "out of memory for %zu bytes of data", ncap);
             }
-            data = nd;
+            d = nd;
             cap = ncap;
         }
-        if ((st = get(r, data + filled, cap - filled, &got)) != DETRUN_OK) {
-            r->alloc(r->alloc_ud, data, cap, 0);
+        if ((st = get(r, d + filled, cap - filled, &got)) != DETRUN_OK) {
+            r->alloc(r->alloc_ud, d, cap, 0);
             return st;
         }
         filled += got;
@@ -411,14 +428,30 @@ static detrun_status read_idx(reader *r, detrun_idx *out)
             break;
     }
     if (filled < total) {
-        r->alloc(r->alloc_ud, data, cap, 0);
-        if (esize == 1)
+        r->alloc(r->alloc_ud, d, cap, 0);
+        if (h->esize == 1)
             return fail(r, DETRUN_ERR_FORMAT, "header promises %s bytes, file ends after %zu%s",
-                        ds, filled, cut_note(r));
+                        h->ds, filled, cut_note(r));
         return fail(r, DETRUN_ERR_FORMAT,
-                    "header promises %s %s values (%zu bytes), file ends after %zu bytes%s", ds,
-                    detrun_idx_type_name(type), total, filled, cut_note(r));
+                    "header promises %s %s values (%zu bytes), file ends after %zu bytes%s", h->ds,
+                    detrun_idx_type_name(h->type), total, filled, cut_note(r));
     }
+    *data = d;
+    *cap_out = cap;
+    return DETRUN_OK;
+}
+
+static detrun_status read_idx(reader *r, detrun_idx *out)
+{
+    idx_header h;
+    memset(&h, 0, sizeof h);
+    uint8_t *data = NULL;
+    size_t cap = 0, got;
+    detrun_status st = read_header(r, &h);
+    if (st == DETRUN_OK)
+        st = read_data(r, &h, &data, &cap);
+    if (st != DETRUN_OK)
+        return st;
     /* Reading past the promised end checks the gzip trailer and catches a
      * header that promises less than the file holds. */
     uint8_t extra;
@@ -431,16 +464,16 @@ static detrun_status read_idx(reader *r, detrun_idx *out)
         if (data != NULL)
             r->alloc(r->alloc_ud, data, cap, 0);
         return fail(r, DETRUN_ERR_FORMAT,
-                    "file holds more data than its header promises (%s %s values, %zu bytes)", ds,
-                    detrun_idx_type_name(type), total);
+                    "file holds more data than its header promises (%s %s values, %zu bytes)",
+                    h.ds, detrun_idx_type_name(h.type), h.total);
     }
-    to_host(data, count, esize);
+    to_host(data, h.count, h.esize);
 
-    out->type = type;
-    out->ndims = ndims;
-    memcpy(out->dims, dims, sizeof dims);
-    out->count = count;
-    out->bytes = total;
+    out->type = h.type;
+    out->ndims = h.ndims;
+    memcpy(out->dims, h.dims, sizeof h.dims);
+    out->count = h.count;
+    out->bytes = h.total;
     out->data = data;
     return DETRUN_OK;
 }

@@ -11,12 +11,10 @@
 #include "dataset.h"
 #include "detrun.h"
 
+#include "../common.h"
+
 #define N 64
 #define H 8
-
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static void fill(uint8_t *img, uint8_t *lab, unsigned salt)
 {
@@ -82,9 +80,5 @@ int main(void)
     detrun_model_free(m);
     detrun_model_free(fresh);
     detrun_close(rt);
-    if (failures)
-        printf("%d failure(s)\n", failures);
-    else
-        printf("test_dataset_bind: ok\n");
-    return failures != 0;
+    return test_report("test_dataset_bind");
 }

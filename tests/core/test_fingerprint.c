@@ -6,9 +6,7 @@
 
 #include "detrun.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static void hex128(const unsigned char *bytes, size_t len, char out[33])
 {
@@ -101,7 +99,5 @@ int main(void)
         CHECK(strcmp(got, want) == 0, "big tensor: %s vs %s", got, want);
     }
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_fingerprint");
 }

@@ -11,9 +11,7 @@
 #include "model.h"
 #include "philox.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 enum { N = 5, H = 7, C1 = 3, C2 = 4, D1 = 6, K = 3 };
 /* Shapes, worked out by hand: conv2d_1 3x3 same on 7x7 pads 1 on each side
@@ -232,7 +230,5 @@ int main(void)
               "%d threads: gradients differ from 1 thread", t);
     }
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_gradcheck");
 }

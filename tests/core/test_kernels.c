@@ -14,17 +14,7 @@
 #include "backend.h"
 #include "philox.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fprintf(stderr, "\n");                                     \
-        }                                                              \
-    } while (0)
+#include "../common.h"
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
@@ -622,10 +612,5 @@ int main(void)
         test_optimisers(threads);
         test_check_finite_and_gather(threads);
     }
-    if (failures) {
-        fprintf(stderr, "test_kernels: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_kernels: ok\n");
-    return 0;
+    return test_report("test_kernels");
 }

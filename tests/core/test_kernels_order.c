@@ -19,17 +19,7 @@
 #include "cpu/cpu.h"
 #include "mathf.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fprintf(stderr, "\n");                                     \
-        }                                                              \
-    } while (0)
+#include "../common.h"
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
@@ -509,10 +499,5 @@ int main(void)
     check_dense(5, 13, 37);
     check_elementwise();
     check_fast_mode();
-    if (failures) {
-        fprintf(stderr, "test_kernels_order: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_kernels_order: ok\n");
-    return 0;
+    return test_report("test_kernels_order");
 }

@@ -6,9 +6,7 @@
 
 #include "mathf.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static float bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
@@ -87,7 +85,5 @@ int main(void)
           detrun_logf(0x1p-149f));
     CHECK(ulp_err(detrun_logf(0x1.fffffep127f), log(0x1.fffffep127)) <= 1.0, "log(FLT_MAX)");
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_mathf");
 }

@@ -8,25 +8,13 @@
 #include "detrun.h"
 #include "philox.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static detrun_runtime *rt;
 
 static detrun_model *reference(void)
 {
-    detrun_model *m = NULL;
-    detrun_model_new(rt, 1, 28, 28, &m);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_flatten(m);
-    detrun_model_add_dense(m, 128, DETRUN_ACT_RELU);
-    detrun_model_add_dropout(m, 0.2f);
-    detrun_model_add_dense(m, 10, DETRUN_ACT_SOFTMAX);
-    return m;
+    return test_reference_network(rt, 128);
 }
 
 static void expect_error(detrun_status st, detrun_status want, const char *msg, int line)
@@ -271,7 +259,5 @@ int main(void)
     detrun_model_free(m);
 
     detrun_close(rt);
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_model");
 }

@@ -7,9 +7,7 @@
 
 #include "model.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 enum { STEPS = 300 };
 
@@ -122,7 +120,5 @@ int main(void)
     detrun_model_free(m);
 
     detrun_close(rt);
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_optim");
 }

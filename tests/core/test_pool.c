@@ -8,17 +8,7 @@
 
 #include "pool.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                               \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            failures++;                                                \
-            fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);            \
-            fprintf(stderr, __VA_ARGS__);                              \
-            fprintf(stderr, "\n");                                     \
-        }                                                              \
-    } while (0)
+#include "../common.h"
 
 typedef struct job {
     atomic_int *hits;
@@ -80,10 +70,5 @@ int main(void)
         detrun_pool_free(p);
     }
     detrun_pool_free(NULL);
-    if (failures) {
-        fprintf(stderr, "test_pool: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_pool: ok\n");
-    return 0;
+    return test_report("test_pool");
 }

@@ -8,9 +8,7 @@
 #include "detrun.h"
 #include "philox.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static void kat(const uint32_t ctr[4], const uint32_t key[2], const uint32_t want[4])
 {
@@ -155,7 +153,5 @@ int main(void)
         CHECK(one[0] == 42, "shuffling 1 or 0 rows changed them");
     }
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_rng");
 }

@@ -9,22 +9,11 @@
 #include "detrun.h"
 #include "internal.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static int train(detrun_runtime *rt, const detrun_dataset *ds, char fp[33])
 {
-    detrun_model *m = NULL;
-    detrun_model_new(rt, 1, 28, 28, &m);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_flatten(m);
-    detrun_model_add_dense(m, 128, DETRUN_ACT_RELU);
-    detrun_model_add_dropout(m, 0.2f);
-    detrun_model_add_dense(m, 10, DETRUN_ACT_SOFTMAX);
+    detrun_model *m = test_reference_network(rt, 128);
     detrun_optimizer adam = DETRUN_ADAM_INIT;
     detrun_status st = detrun_model_compile(m, &adam, 3, 0);
     /* 2 epochs of 2400 training rows (the last 600 of 3000 validate) in
@@ -97,7 +86,5 @@ int main(void)
 
     detrun_dataset_free(ds);
     detrun_close(rt);
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_threads");
 }

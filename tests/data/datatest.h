@@ -1,5 +1,5 @@
 /*
- * datatest.h - what the data tests share: a check macro and their own IDX
+ * datatest.h - what the data tests share: CHECK (../common.h) and their own IDX
  * writer, written from the format's description rather than from the reader
  * (big-endian by shifts, gzip by zlib's gz* functions).
  */
@@ -13,17 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static int failures;
-
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (!(cond)) {                                                           \
-            failures++;                                                          \
-            fprintf(stderr, "%s:%d: FAIL (%s): ", __FILE__, __LINE__, #cond);    \
-            fprintf(stderr, __VA_ARGS__);                                        \
-            fputc('\n', stderr);                                                 \
-        }                                                                        \
-    } while (0)
+#include "../common.h"
 
 typedef struct blob {
     uint8_t *p;

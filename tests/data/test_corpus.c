@@ -325,10 +325,5 @@ int main(int argc, char **argv)
           detrun_errmsg(rt));
 
     detrun_close(rt);
-    if (failures) {
-        fprintf(stderr, "test_corpus: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_corpus: ok\n");
-    return 0;
+    return test_report("test_corpus");
 }

@@ -285,10 +285,5 @@ int main(void)
     fashion_mnist("t10k", 10000);
     rmdir(dir);
     detrun_close(rt);
-    if (failures) {
-        fprintf(stderr, "test_dataset: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_dataset: ok\n");
-    return 0;
+    return test_report("test_dataset");
 }

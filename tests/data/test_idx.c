@@ -248,10 +248,5 @@ int main(void)
 
     rmdir(dir);
     detrun_close(rt);
-    if (failures) {
-        fprintf(stderr, "test_idx: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_idx: ok\n");
-    return 0;
+    return test_report("test_idx");
 }

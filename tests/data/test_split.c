@@ -223,10 +223,5 @@ int main(void)
     folds();
     validation();
     detrun_close(rt);
-    if (failures) {
-        fprintf(stderr, "test_split: %d failures\n", failures);
-        return 1;
-    }
-    printf("test_split: ok\n");
-    return 0;
+    return test_report("test_split");
 }

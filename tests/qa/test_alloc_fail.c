@@ -1,6 +1,8 @@
 /* An allocator hook that fails the N-th allocation, for every N until a whole
- * session (open, load IDX files, build, compile, fit with validation and a
- * callback, evaluate, predict, fingerprint, close) needs fewer: every call
+ * session (open, load IDX files, build, compile, fit with validation, a
+ * callback, a trace and a checkpoint, resume from that checkpoint, compare
+ * the trace with itself, evaluate, predict, fingerprint, close) needs fewer:
+ * every call
  * returns DETRUN_OK or DETRUN_ERR_MEMORY with a message, every block is given
  * back with the size it was made with, and nothing is left allocated.
  *
@@ -17,9 +19,7 @@
 
 #include "detrun.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 /* ---- the counting allocator ------------------------------------------------ */
 
@@ -79,7 +79,7 @@ static void *counting_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 /* ---- a small data set as IDX files (raw images, gzip labels) ---------------- */
 
 enum { ROWS = 48, SIDE = 10, CLASSES = 3 };
-static char images_path[256], labels_path[256];
+static char images_path[256], labels_path[256], trace_path[256], ckpt_path[256];
 
 static void put_be32(unsigned char *p, uint32_t v)
 {
@@ -93,6 +93,8 @@ static int write_data(const char *dir)
 {
     snprintf(images_path, sizeof images_path, "%s/qa-images-idx3-ubyte", dir);
     snprintf(labels_path, sizeof labels_path, "%s/qa-labels-idx1-ubyte.gz", dir);
+    snprintf(trace_path, sizeof trace_path, "%s/qa.trace", dir);
+    snprintf(ckpt_path, sizeof ckpt_path, "%s/qa.ckpt", dir);
     unsigned char hdr[16];
     put_be32(hdr, 0x00000803);
     put_be32(hdr + 4, ROWS);
@@ -168,7 +170,7 @@ static void session(counter *c, int retry, outcome *o)
     size_t bounds[4];
     float x[2 * SIDE * SIDE], logits[2 * CLASSES];
     double loss = 0, acc = 0;
-    int epochs_seen = 0;
+    int epochs_seen = 0, differ = 0;
     detrun_options opt = DETRUN_OPTIONS_INIT;
     opt.threads = 2;
     opt.alloc = counting_alloc;
@@ -204,13 +206,20 @@ static void session(counter *c, int retry, outcome *o)
     fo.batch = 8;
     fo.validation_split = 0.25;
     fo.seed = 7;
-    STEP(11, detrun_model_fit(m, ds, perm, bounds[2], &fo, on_epoch, &epochs_seen));
-    STEP(12, detrun_model_evaluate(m, ds, perm + bounds[2], bounds[3] - bounds[2], 5, &loss, &acc));
-    STEP(13, detrun_model_evaluate(m, ds, NULL, 0, 100, &loss, &acc));
+    fo.checkpoint = ckpt_path;
+    STEP(11, detrun_trace_start(rt, trace_path, 2, 1));
+    STEP(12, detrun_model_fit(m, ds, perm, bounds[2], &fo, on_epoch, &epochs_seen));
+    STEP(13, detrun_trace_stop(rt));
+    fo.resume = 1;   /* the fit is finished: reads the checkpoint and changes nothing */
+    STEP(14, detrun_model_fit(m, ds, perm, bounds[2], &fo, on_epoch, &epochs_seen));
+    STEP(15, detrun_trace_compare(rt, trace_path, trace_path, NULL, NULL, &differ));
+    CHECK(!differ, "fail_at %ld: a trace differs from itself", c->fail_at);
+    STEP(16, detrun_model_evaluate(m, ds, perm + bounds[2], bounds[3] - bounds[2], 5, &loss, &acc));
+    STEP(17, detrun_model_evaluate(m, ds, NULL, 0, 100, &loss, &acc));
     for (int i = 0; i < 2 * SIDE * SIDE; i++)
         x[i] = (float)(i % 11) / 11.0f;
-    STEP(14, detrun_model_predict(m, x, 2, logits));
-    STEP(15, detrun_model_fingerprint(m, o->fp));
+    STEP(18, detrun_model_predict(m, x, 2, logits));
+    STEP(19, detrun_model_fingerprint(m, o->fp));
     o->completed = 1;
 out:
     detrun_model_free(m);
@@ -267,11 +276,8 @@ int main(void)
 
     unlink(images_path);
     unlink(labels_path);
+    unlink(trace_path);
+    unlink(ckpt_path);
     rmdir(dir);
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    return test_report("test_alloc_fail");
 }

@@ -10,9 +10,7 @@
 #include "dataset.h"
 #include "detrun.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static detrun_runtime *rt;
 
@@ -241,10 +239,5 @@ int main(void)
     detrun_dataset_free(ds);
     detrun_dataset_free(other);
     detrun_close(rt);
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    return test_report("test_api_misuse");
 }

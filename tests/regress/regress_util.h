@@ -1,4 +1,4 @@
-/* What the regression tests share: a failure counter, file helpers, and a
+/* What the regression tests share beyond ../common.h: file helpers and a
  * runtime to carry error messages. */
 #ifndef DETRUN_REGRESS_UTIL_H
 #define DETRUN_REGRESS_UTIL_H
@@ -11,18 +11,7 @@
 
 #include "detrun.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
-
-static inline int report(const char *name)
-{
-    if (failures == 0)
-        printf("%s: ok\n", name);
-    else
-        printf("%s: %d failures\n", name, failures);
-    return failures == 0 ? 0 : 1;
-}
+#include "../common.h"
 
 static inline detrun_runtime *test_runtime(void)
 {

@@ -231,5 +231,5 @@ int main(void)
     unlink(path);
     rmdir(dir);
     detrun_close(rt);
-    return report("test_checkpoint");
+    return test_report("test_checkpoint");
 }

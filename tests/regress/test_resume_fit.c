@@ -24,16 +24,7 @@ static detrun_dataset *ds;
 
 static detrun_model *network(uint32_t stream)
 {
-    detrun_model *m = NULL;
-    detrun_model_new(rt, 1, 28, 28, &m);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_flatten(m);
-    detrun_model_add_dense(m, 32, DETRUN_ACT_RELU);
-    detrun_model_add_dropout(m, 0.2f);
-    detrun_model_add_dense(m, 10, DETRUN_ACT_SOFTMAX);
+    detrun_model *m = test_reference_network(rt, 32);
     detrun_optimizer adam = DETRUN_ADAM_INIT;
     if (detrun_model_compile(m, &adam, 3, stream) != DETRUN_OK) {
         printf("FAIL compile: %s\n", detrun_errmsg(rt));
@@ -241,5 +232,5 @@ int main(void)
     rmdir(dir);
     detrun_dataset_free(ds);
     detrun_close(rt);
-    return report("test_resume_fit");
+    return test_report("test_resume_fit");
 }

@@ -211,5 +211,5 @@ int main(void)
     unlink(c);
     rmdir(dir);
     detrun_close(rt);
-    return report("test_trace");
+    return test_report("test_trace");
 }

@@ -1,0 +1,96 @@
+/*
+ * conv2d.h - what the convolution's files share: the job a call hands its
+ * tasks, the sizes the vector paths are built around, and the paths.
+ *
+ * conv2d.c holds the plain reference (any stride and padding), conv2d_avx2.c
+ * the pixel-grid correlation and the 16-lane pair weight gradient,
+ * conv2d_wgrad_avx2.c the weight gradients with eight channels to a register,
+ * conv2d_dispatch.c the entry points and the table that picks a path. Every
+ * path follows docs/determinism.md's written orders, so any of them gives
+ * the same bits.
+ */
+#ifndef DETRUN_CPU_CONV2D_H
+#define DETRUN_CPU_CONV2D_H
+
+#include <stddef.h>
+
+#include "cpu.h"
+
+#if defined(__x86_64__)
+#define DETRUN_CONV2D_AVX2 1
+#else
+#define DETRUN_CONV2D_AVX2 0
+#endif
+
+#define LANES 16
+#define MAX_TAPS 1024
+#define DWC_KW 3              /* the kernel width the channel-vector weight gradient takes */
+#define DWC_NO 4              /* channel-vector weight gradient: output channels per task */
+#define GRID_NV 3             /* vectors of 8 pixels per register block */
+#define GRID_BLOCK (8 * GRID_NV)
+#define GRID_OCB 4            /* output channels per register block */
+/* Floats of the row copies that the last rows of a batch are read through. */
+#define DW_ROW_MAX 2048
+
+/* Weight gradient (dw[t] for each tap) and, when db is not NULL, bias
+ * gradient of one (o, c) pair over samples [n0, n1). */
+typedef void conv_dw_pair_fn(float *dw, float *db, const float *dout, const float *in,
+                             const detrun_conv_dims *d, int o, int c, int n0, int n1);
+
+typedef struct conv_job {
+    detrun_cpu *cpu;
+    float *out, *din, *dw, *db;
+    const float *in, *dout, *w, *bias;
+    const detrun_conv_dims *d;
+    int relu;
+    int ocs_tiles;            /* channel pairs (plain forward) */
+    const int *off;
+    int np;                   /* grid pixels, a multiple of GRID_BLOCK */
+    size_t in_floats;         /* per thread: the sample's (padded) input */
+    float *scratch;
+    size_t scratch_per_thread;
+    /* Run on each sample by the input gradient's tasks before its gradient
+     * (a layout for the weight gradient), or NULL. */
+    void (*per_sample)(const struct conv_job *j, int n);
+    conv_dw_pair_fn *dw_pair; /* pair paths: the pair kernel */
+    float *in_t;              /* channel-vector weight gradient: input as (c/8, n, h, w, 8) */
+    float *dout_t;            /* and dout as (ceil(o/8), n, oh, ow, 8) */
+    float *dout_s;            /* o-vector weight gradient: (thread, oh, ow, 8) */
+    float *lanes;             /* lanes of the vector weight gradients (see their files) */
+    int lane_group;           /* o-vector weight gradient: lanes per task */
+} conv_job;
+
+static inline int conv_in_range(int v, int n)
+{
+    return v >= 0 && v < n;
+}
+
+/* The fixed combining tree of the 16 lanes. */
+static inline float conv_lanes_tree(float *L)
+{
+    for (int h = LANES / 2; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++)
+            L[l] = L[l] + L[l + h];
+    return L[0];
+}
+
+/* conv2d.c: the reference, any stride and padding. */
+conv_dw_pair_fn detrun_cpu_conv2d_dw_pair_plain;
+void detrun_cpu_conv2d_forward_plain_task(void *arg, int task, int thread);
+void detrun_cpu_conv2d_din_plain_task(void *arg, int n, int thread);
+
+#if DETRUN_CONV2D_AVX2
+/* conv2d_avx2.c: stride 1 (and no input padding for the forward and the
+ * weight gradient). */
+conv_dw_pair_fn detrun_cpu_conv2d_dw_pair_avx2;
+void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread);
+void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread);
+
+/* conv2d_wgrad_avx2.c: the weight gradients with eight channels to a
+ * register; each returns -1 without its lanes (no scratch), else 0. */
+void detrun_cpu_conv2d_to_channels_last(const conv_job *j, int n);
+int detrun_cpu_conv2d_dw_cvec_run(conv_job *j);
+int detrun_cpu_conv2d_dw_ovec_run(conv_job *j);
+#endif
+
+#endif

@@ -13,7 +13,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "checkpoint.h"
 #include "ldetrun.h"
 
 struct detrun_results {
@@ -217,7 +216,7 @@ static int write_atomic(lua_State *L, const char *path, const char *text, char *
     detrun_runtime *rt = detrun_lua_runtime(L);
     const void *parts[1] = { text };
     size_t lens[1] = { strlen(text) };
-    if (detrun_write_file_atomic(rt, path, parts, lens, 1) != DETRUN_OK) {
+    if (detrun_write_atomic(rt, path, parts, lens, 1) != DETRUN_OK) {
         snprintf(err, errlen, "%s", detrun_errmsg(rt));
         return -1;
     }

@@ -25,11 +25,6 @@ struct detrun_runtime {
     detrun_backend *backend;
     char errmsg[DETRUN_ERRMSG_MAX];
 
-    /* The Lua front end's state (lua/), owned through these hooks so that
-     * runtime/ stays free of lua.h. */
-    void *script;
-    void (*script_close)(void *script);
-
     /* The per-step trace every fit writes into (trace.c); NULL when off. */
     struct detrun_trace *trace;
 };

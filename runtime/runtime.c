@@ -56,6 +56,13 @@ const char *detrun_errmsg(const detrun_runtime *rt)
     return rt != NULL ? rt->errmsg : no_handle_msg;
 }
 
+detrun_alloc_fn detrun_get_allocator(const detrun_runtime *rt, void **ud)
+{
+    if (ud != NULL)
+        *ud = rt != NULL ? rt->alloc_ud : NULL;
+    return rt != NULL ? rt->alloc : NULL;
+}
+
 /* ---- allocation -------------------------------------------------------- */
 
 void *detrun_default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -198,9 +205,6 @@ void detrun_close(detrun_runtime *rt)
 {
     if (rt == NULL)
         return;
-    if (rt->script_close != NULL && rt->script != NULL)
-        rt->script_close(rt->script);
-    rt->script = NULL;
     detrun_trace_stop(rt);
     if (rt->backend != NULL && rt->backend->destroy != NULL)
         rt->backend->destroy(rt->backend);

@@ -23,7 +23,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ldetrun.h"
+#include "cli.h"
 
 extern char **environ;
 
@@ -149,10 +149,15 @@ static int plan(const detrun_options *ro, const detrun_script_options *so, int a
     po.argc = argc;
     po.argv = argv;
     detrun_runtime *rt = NULL;
+    detrun_script *sc = NULL;
     int status = 0;
-    if (detrun_open(&rt, ro) != DETRUN_OK || detrun_set_script_options(rt, &po) != DETRUN_OK ||
-        detrun_run_file(rt, argv[0], NULL) != DETRUN_OK)
+    if (detrun_open(&rt, ro) != DETRUN_OK)
         status = fail("%s: %s", argv[0], detrun_errmsg(rt));
+    else if (detrun_script_open(&sc, rt) != DETRUN_OK ||
+             detrun_script_set_options(sc, &po) != DETRUN_OK ||
+             detrun_script_run_file(sc, argv[0], NULL) != DETRUN_OK)
+        status = fail("%s: %s", argv[0], detrun_script_errmsg(sc));
+    detrun_script_close(sc);
     detrun_close(rt);
     return status;
 }

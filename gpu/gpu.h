@@ -16,7 +16,7 @@ extern "C" {
  * SMs, memory) and the CUDA runtime, driver and cuDNN versions into buf
  * (always NUL-terminated, truncated to len). Returns the number of devices:
  * 0 when there is none or when this build has no CUDA, which the text says. */
-DETRUN_API int detrun_gpu_list_devices(char *buf, size_t len);
+int detrun_gpu_list_devices(char *buf, size_t len);
 
 #ifdef __cplusplus
 }

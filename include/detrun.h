@@ -97,8 +97,10 @@ typedef enum detrun_mode {
     DETRUN_FAST = 1             /* anything that only reorders additions */
 } detrun_mode;
 
-/* Lua-style allocator: nsize == 0 frees ptr and returns NULL; otherwise
- * behaves like realloc(ptr, nsize). osize is the old size (0 for new blocks). */
+/* Lua-style allocator (lua_Alloc's signature): nsize == 0 frees ptr and
+ * returns NULL; otherwise behaves like realloc(ptr, nsize). osize is the old
+ * size; for a new block (ptr == NULL) it is 0, or, from the scripting layer's
+ * Lua states, the type of the Lua object the block is for. */
 typedef void *(*detrun_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
 
 typedef struct detrun_options {

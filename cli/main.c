@@ -305,7 +305,8 @@ static int run(args *a, int argc, char **argv, int first)
     int status = 0;
     detrun_script *sc = NULL;
     detrun_results *res = NULL;
-    if (detrun_script_open(&sc, rt) != DETRUN_OK || detrun_script_set_options(sc, &a->so) != DETRUN_OK ||
+    if (detrun_script_open(&sc, rt) != DETRUN_OK ||
+        detrun_script_set_options(sc, &a->so) != DETRUN_OK ||
         detrun_script_run_file(sc, argv[first], &res) != DETRUN_OK) {
         fprintf(stderr, "detrun: %s\n", detrun_script_errmsg(sc));
         status = 1;

@@ -2,8 +2,8 @@
  * ldetrun.h - what the Lua front end's files share; never installed.
  *
  * The binding is a client of include/ like any host program: it implements
- * detrun_script.h on top of detrun.h and sees nothing of the core else. Metatable names
- * and registry keys are spelled here once.
+ * detrun_script.h on top of detrun.h, and the build shows it nothing else of
+ * the core. Metatable names and registry keys are spelled here once.
  */
 #ifndef DETRUN_LDETRUN_H
 #define DETRUN_LDETRUN_H

@@ -11,11 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "ldetrun.h"
 #include "lmodules.h"
-#include "philox.h"
 
 #define OWNER "detrun.runtime.owner"
 
@@ -129,11 +126,10 @@ static int l_randomseed(lua_State *L)
 {
     uint64_t seed = (uint64_t)luaL_checkinteger(L, 1);
     uint32_t stream = (uint32_t)luaL_optinteger(L, 2, 0);
-    uint32_t w[4];
-    for (int e = 0; e < 4; e++)
-        w[e] = detrun_philox_word(seed, DETRUN_RNG_SCRIPT, stream, 0, 0, (uint64_t)e);
-    lua_Integer a = (lua_Integer)(((uint64_t)w[0] << 32) | w[1]);
-    lua_Integer b = (lua_Integer)(((uint64_t)w[2] << 32) | w[3]);
+    uint64_t w[2];
+    detrun_script_seed(seed, stream, w);
+    lua_Integer a = (lua_Integer)w[0];
+    lua_Integer b = (lua_Integer)w[1];
     lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     lua_getfield(L, -1, "math");
     if (lua_istable(L, -1)) {
@@ -152,34 +148,22 @@ static int l_randomseed(lua_State *L)
 static int l_fingerprint_strings(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    XXH3_state_t *s = XXH3_createState();
-    if (s == NULL)
-        return luaL_error(L, "out of memory");
-    XXH3_128bits_reset(s);
     lua_Integer n = luaL_len(L, 1);
+    luaL_argcheck(L, n >= 0 && n < 1000000, 1, "too many strings");
+    const char **strs = lua_newuserdatauv(L, (size_t)n * sizeof *strs + 1, 0);
+    size_t *lens = lua_newuserdatauv(L, (size_t)n * sizeof *lens + 1, 0);
+    /* The strings stay on the stack while hashed: a number converted by
+     * lua_tolstring lives only there. */
+    luaL_checkstack(L, (int)(n < 1000000 ? n : 1000000), "too many strings");
     for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, 1, i);
-        size_t len;
-        const char *str = lua_tolstring(L, -1, &len);
-        if (str == NULL) {
-            XXH3_freeState(s);
+        strs[i - 1] = lua_tolstring(L, -1, &lens[i - 1]);
+        if (strs[i - 1] == NULL)
             return luaL_error(L, "fingerprint_strings: item %d is not a string", (int)i);
-        }
-        unsigned char le[4] = { (unsigned char)len, (unsigned char)(len >> 8),
-                                (unsigned char)(len >> 16), (unsigned char)(len >> 24) };
-        XXH3_128bits_update(s, le, 4);
-        XXH3_128bits_update(s, str, len);
-        lua_pop(L, 1);
     }
-    XXH128_canonical_t c;
-    XXH128_canonicalFromHash(&c, XXH3_128bits_digest(s));
-    XXH3_freeState(s);
     char hex[33];
-    for (int i = 0; i < 16; i++) {
-        static const char digits[] = "0123456789abcdef";
-        hex[2 * i] = digits[c.digest[i] >> 4];
-        hex[2 * i + 1] = digits[c.digest[i] & 15];
-    }
+    if (detrun_repeat_fingerprint(strs, lens, (size_t)n, hex) != DETRUN_OK)
+        return luaL_error(L, "out of memory");
     lua_pushlstring(L, hex, 32);
     return 1;
 }

@@ -1,8 +1,9 @@
 /*
  * ldetrun.h - what the Lua front end's files share; never installed.
  *
- * The binding is a client of detrun.h like any host program. Metatable names
- * and registry keys are spelled here once.
+ * The binding is a client of include/ like any host program: it implements
+ * detrun_script.h on top of detrun.h, and the build shows it nothing else of
+ * the core. Metatable names and registry keys are spelled here once.
  */
 #ifndef DETRUN_LDETRUN_H
 #define DETRUN_LDETRUN_H
@@ -14,7 +15,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "detrun.h"
+#include "detrun_script.h"
 
 #define DETRUN_LUA_RUNTIME "detrun.runtime"   /* registry: the runtime (light or owning) */
 #define DETRUN_LUA_OPTIONS "detrun.options"   /* registry: table of command-line overrides */

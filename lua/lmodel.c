@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "ldetrun.h"
-#include "model.h"   /* the input shape and class count, to size predict's buffers */
 
 typedef struct lmodel {
     detrun_model *m;
@@ -380,13 +379,15 @@ static int m_predict(lua_State *L)
     lua_Integer n = luaL_checkinteger(L, 3);
     lua_Integer classes = luaL_checkinteger(L, 4);
     lua_Integer len = luaL_len(L, 2);
-    lua_Integer per = (lua_Integer)m->c * m->h * m->w;
+    int c, h, w;
+    detrun_model_input_shape(m, &c, &h, &w);
+    lua_Integer per = (lua_Integer)c * h * w;
     luaL_argcheck(L, n >= 1 && n <= 0x7fffffff && len == n * per, 3,
                   lua_pushfstring(L, "predict: %I values are not n = %I images of %dx%dx%d", len,
-                                  n, m->c, m->h, m->w));
-    luaL_argcheck(L, classes >= 1 && (!m->compiled || classes == detrun_model_classes(m)), 4,
-                  lua_pushfstring(L, "predict: the model gives %d logits per image",
-                                  detrun_model_classes(m)));
+                                  n, c, h, w));
+    int out = detrun_model_output_size(m);
+    luaL_argcheck(L, classes >= 1 && (!detrun_model_is_compiled(m) || classes == out), 4,
+                  lua_pushfstring(L, "predict: the model gives %d logits per image", out));
     float *x = lua_newuserdatauv(L, (size_t)len * sizeof(float), 0);
     float *y = lua_newuserdatauv(L, (size_t)(n * classes) * sizeof(float), 0);
     for (lua_Integer i = 0; i < len; i++) {

@@ -19,7 +19,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "checkpoint.h"
 #include "ldetrun.h"
 
 
@@ -76,7 +75,7 @@ static int l_record_write(lua_State *L)
     const void *parts[2] = { text, "\n" };
     size_t lens[2] = { len, 1 };
     detrun_runtime *rt = detrun_lua_runtime(L);
-    detrun_status st = detrun_write_file_atomic(rt, path, parts, lens, 2);
+    detrun_status st = detrun_write_atomic(rt, path, parts, lens, 2);
     cJSON_free(text);
     if (st != DETRUN_OK)
         return luaL_error(L, "%s", detrun_errmsg(rt));

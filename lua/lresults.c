@@ -13,21 +13,37 @@
 
 #include <cjson/cJSON.h>
 
-#include "checkpoint.h"
 #include "ldetrun.h"
 
+/* The struct comes from the runtime's allocator, which it remembers: results
+ * may be freed after the runtime is closed. The tree and text are cJSON's. */
 struct detrun_results {
     cJSON *root;
     char *json;
+    detrun_alloc_fn alloc;
+    void *ud;
 };
+
+static detrun_results *new_results(lua_State *L)
+{
+    void *ud = NULL;
+    detrun_alloc_fn alloc = detrun_get_allocator(detrun_lua_runtime(L), &ud);
+    detrun_results *res = alloc(ud, NULL, 0, sizeof *res);
+    if (res != NULL) {
+        memset(res, 0, sizeof *res);
+        res->alloc = alloc;
+        res->ud = ud;
+    }
+    return res;
+}
 
 void detrun_results_free(detrun_results *res)
 {
     if (res == NULL)
         return;
     cJSON_Delete(res->root);
-    free(res->json);
-    free(res);
+    cJSON_free(res->json);
+    res->alloc(res->ud, res, sizeof *res, 0);
 }
 
 const char *detrun_results_json(const detrun_results *res)
@@ -56,7 +72,7 @@ static int l_results(lua_State *L)
     luaL_setmetatable(L, DETRUN_LUA_RESULTS);
     lua_pushvalue(L, 1);
     lua_setiuservalue(L, -2, 1);
-    p->res = calloc(1, sizeof *p->res);
+    p->res = new_results(L);
     if (p->res == NULL || (p->res->root = cJSON_CreateObject()) == NULL)
         return luaL_error(L, "results: out of memory");
     cJSON *holder = p->res->root;
@@ -217,7 +233,7 @@ static int write_atomic(lua_State *L, const char *path, const char *text, char *
     detrun_runtime *rt = detrun_lua_runtime(L);
     const void *parts[1] = { text };
     size_t lens[1] = { strlen(text) };
-    if (detrun_write_file_atomic(rt, path, parts, lens, 1) != DETRUN_OK) {
+    if (detrun_write_atomic(rt, path, parts, lens, 1) != DETRUN_OK) {
         snprintf(err, errlen, "%s", detrun_errmsg(rt));
         return -1;
     }
@@ -313,7 +329,7 @@ static int l_load_results(lua_State *L)
         lua_pushfstring(L, "%s: cannot read", path);
         return 2;
     }
-    p->res = calloc(1, sizeof *p->res);
+    p->res = new_results(L);
     if (p->res == NULL)
         return luaL_error(L, "results: out of memory");
     p->res->root = cJSON_Parse(lua_tostring(L, -1));

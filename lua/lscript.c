@@ -1,139 +1,210 @@
 /*
- * lscript.c - the "Scripts and results" group of detrun.h: runs experiment
- * scripts in a Lua state kept on the runtime.
+ * lscript.c - the script handle of detrun_script.h: runs experiment scripts
+ * in Lua states made through the runtime's allocator.
  *
  * Every run gets a fresh lua_State (no globals, models or random state carry
- * over from one script to the next); what persists between runs lives in the
- * script record on the runtime: the registered functions and the options the
- * command imposes. runtime/ reaches that record only through rt->script and
- * rt->script_close, so it stays free of lua.h.
+ * over from one script to the next); what persists between runs lives on the
+ * handle: the registered functions, the options the command imposes and the
+ * message of the last error. The handle borrows its runtime and allocates
+ * through the runtime's allocator, as its Lua states do.
  */
-#include <stdlib.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <lualib.h>
 
-#include "internal.h"
 #include "ldetrun.h"
+
+#define ERRMSG_MAX 2048
 
 typedef struct registered {
     char *name;
     lua_CFunction fn;
 } registered;
 
-typedef struct script {
+struct detrun_script {
+    detrun_runtime *rt;
+    detrun_alloc_fn alloc;
+    void *ud;
     registered *reg;
     int nreg;
     detrun_script_options opt;   /* strings and argv are owned copies */
     char *strings[3];            /* mode, data_dir, out_dir */
     char **argv;
-} script;
+    char errmsg[ERRMSG_MAX];
+};
 
-static void free_options(script *s)
+static const char no_handle_msg[] = "no script handle (detrun_script_open failed)";
+
+static detrun_status seterr(detrun_script *sc, detrun_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static detrun_status seterr(detrun_script *sc, detrun_status st, const char *fmt, ...)
 {
-    for (int i = 0; i < 3; i++) {
-        free(s->strings[i]);
-        s->strings[i] = NULL;
-    }
-    for (int i = 0; s->argv != NULL && i < s->opt.argc; i++)
-        free(s->argv[i]);
-    free(s->argv);
-    s->argv = NULL;
-    detrun_script_options none = DETRUN_SCRIPT_OPTIONS_INIT;
-    s->opt = none;
+    if (sc == NULL)
+        return st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sc->errmsg, sizeof sc->errmsg, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
-static void script_close(void *p)
+/* ---- memory, through the runtime's allocator ---------------------------------- */
+
+static void *s_alloc(const detrun_script *sc, size_t n)
 {
-    script *s = p;
-    for (int i = 0; i < s->nreg; i++)
-        free(s->reg[i].name);
-    free(s->reg);
-    free_options(s);
-    free(s);
+    return sc->alloc(sc->ud, NULL, 0, n);
 }
 
-static script *get_script(detrun_runtime *rt)
+static void s_free(const detrun_script *sc, void *p, size_t n)
 {
-    if (rt->script == NULL) {
-        script *s = calloc(1, sizeof *s);
-        if (s == NULL)
-            return NULL;
-        detrun_script_options none = DETRUN_SCRIPT_OPTIONS_INIT;
-        s->opt = none;
-        rt->script = s;
-        rt->script_close = script_close;
-    }
-    return rt->script;
+    if (p != NULL)
+        sc->alloc(sc->ud, p, n, 0);
 }
 
-static char *dup(const char *s, int *bad)
+static char *s_strdup(const detrun_script *sc, const char *s, int *bad)
 {
     if (s == NULL)
         return NULL;
-    char *d = strdup(s);
+    size_t n = strlen(s) + 1;
+    char *d = s_alloc(sc, n);
     if (d == NULL)
         *bad = 1;
+    else
+        memcpy(d, s, n);
     return d;
 }
 
-detrun_status detrun_set_script_options(detrun_runtime *rt, const detrun_script_options *opt)
+static void s_strfree(const detrun_script *sc, char *s)
 {
-    if (rt == NULL || opt == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "detrun_set_script_options: NULL argument");
+    if (s != NULL)
+        s_free(sc, s, strlen(s) + 1);
+}
+
+/* ---- the handle ----------------------------------------------------------------- */
+
+static void free_options(detrun_script *sc)
+{
+    for (int i = 0; i < 3; i++) {
+        s_strfree(sc, sc->strings[i]);
+        sc->strings[i] = NULL;
+    }
+    for (int i = 0; sc->argv != NULL && i < sc->opt.argc; i++)
+        s_strfree(sc, sc->argv[i]);
+    if (sc->argv != NULL)
+        s_free(sc, sc->argv, (size_t)sc->opt.argc * sizeof *sc->argv);
+    sc->argv = NULL;
+    detrun_script_options none = DETRUN_SCRIPT_OPTIONS_INIT;
+    sc->opt = none;
+}
+
+detrun_status detrun_script_open(detrun_script **out, detrun_runtime *rt)
+{
+    if (out == NULL)
+        return DETRUN_ERR_ARG;
+    *out = NULL;
+    void *ud = NULL;
+    detrun_alloc_fn alloc = detrun_get_allocator(rt, &ud);
+    if (rt == NULL || alloc == NULL)
+        return DETRUN_ERR_ARG;
+    detrun_script *sc = alloc(ud, NULL, 0, sizeof *sc);
+    if (sc == NULL)
+        return DETRUN_ERR_MEMORY;
+    memset(sc, 0, sizeof *sc);
+    sc->rt = rt;
+    sc->alloc = alloc;
+    sc->ud = ud;
+    detrun_script_options none = DETRUN_SCRIPT_OPTIONS_INIT;
+    sc->opt = none;
+    *out = sc;
+    return DETRUN_OK;
+}
+
+void detrun_script_close(detrun_script *sc)
+{
+    if (sc == NULL)
+        return;
+    for (int i = 0; i < sc->nreg; i++)
+        s_strfree(sc, sc->reg[i].name);
+    s_free(sc, sc->reg, (size_t)sc->nreg * sizeof *sc->reg);
+    free_options(sc);
+    s_free(sc, sc, sizeof *sc);
+}
+
+const char *detrun_script_errmsg(const detrun_script *sc)
+{
+    return sc != NULL ? sc->errmsg : no_handle_msg;
+}
+
+detrun_runtime *detrun_script_runtime(const detrun_script *sc)
+{
+    return sc != NULL ? sc->rt : NULL;
+}
+
+detrun_status detrun_script_set_options(detrun_script *sc, const detrun_script_options *opt)
+{
+    if (sc == NULL || opt == NULL)
+        return seterr(sc, DETRUN_ERR_ARG, "detrun_script_set_options: NULL argument");
     if (opt->mode != NULL && strcmp(opt->mode, "deterministic") != 0 &&
         strcmp(opt->mode, "fast") != 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "mode must be deterministic or fast, not \"%s\"",
-                             opt->mode);
+        return seterr(sc, DETRUN_ERR_ARG, "mode must be deterministic or fast, not \"%s\"",
+                      opt->mode);
     if (opt->repeats < 0 || opt->folds < 0 || opt->epochs < 0 || opt->argc < 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "script options: negative count");
-    script *s = get_script(rt);
-    if (s == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "out of memory");
-    free_options(s);
+        return seterr(sc, DETRUN_ERR_ARG, "script options: negative count");
+    free_options(sc);
     int bad = 0;
-    s->opt = *opt;
-    s->opt.mode = s->strings[0] = dup(opt->mode, &bad);
-    s->opt.data_dir = s->strings[1] = dup(opt->data_dir, &bad);
-    s->opt.out_dir = s->strings[2] = dup(opt->out_dir, &bad);
-    s->opt.argv = NULL;
+    sc->opt = *opt;
+    sc->opt.mode = sc->strings[0] = s_strdup(sc, opt->mode, &bad);
+    sc->opt.data_dir = sc->strings[1] = s_strdup(sc, opt->data_dir, &bad);
+    sc->opt.out_dir = sc->strings[2] = s_strdup(sc, opt->out_dir, &bad);
+    sc->opt.argv = NULL;
     if (opt->argc > 0) {
-        s->argv = calloc((size_t)opt->argc, sizeof *s->argv);
-        if (s->argv == NULL) {
-            s->opt.argc = 0;
+        sc->argv = s_alloc(sc, (size_t)opt->argc * sizeof *sc->argv);
+        if (sc->argv == NULL) {
+            sc->opt.argc = 0;
             bad = 1;
+        } else {
+            memset(sc->argv, 0, (size_t)opt->argc * sizeof *sc->argv);
         }
-        for (int i = 0; s->argv != NULL && i < opt->argc; i++)
-            s->argv[i] = dup(opt->argv[i], &bad);
-        s->opt.argv = s->argv;
+        for (int i = 0; sc->argv != NULL && i < opt->argc; i++)
+            sc->argv[i] = s_strdup(sc, opt->argv[i], &bad);
+        sc->opt.argv = sc->argv;
     }
     if (bad) {
-        free_options(s);
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "out of memory");
+        free_options(sc);
+        return seterr(sc, DETRUN_ERR_MEMORY, "out of memory");
     }
     return DETRUN_OK;
 }
 
-detrun_status detrun_register(detrun_runtime *rt, const char *name, int (*fn)(lua_State *L))
+detrun_status detrun_script_register(detrun_script *sc, const char *name, int (*fn)(lua_State *L))
 {
-    if (rt == NULL || name == NULL || fn == NULL || name[0] == '\0')
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "detrun_register: NULL or empty argument");
-    script *s = get_script(rt);
-    if (s == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "out of memory");
-    for (int i = 0; i < s->nreg; i++)
-        if (strcmp(s->reg[i].name, name) == 0) {
-            s->reg[i].fn = fn;
+    if (sc == NULL || name == NULL || fn == NULL || name[0] == '\0')
+        return seterr(sc, DETRUN_ERR_ARG, "detrun_script_register: NULL or empty argument");
+    for (int i = 0; i < sc->nreg; i++)
+        if (strcmp(sc->reg[i].name, name) == 0) {
+            sc->reg[i].fn = fn;
             return DETRUN_OK;
         }
-    registered *r = realloc(s->reg, (size_t)(s->nreg + 1) * sizeof *r);
-    if (r == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "out of memory");
-    s->reg = r;
-    if ((r[s->nreg].name = strdup(name)) == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "out of memory");
-    r[s->nreg].fn = fn;
-    s->nreg++;
+    int bad = 0;
+    char *copy = s_strdup(sc, name, &bad);
+    size_t osize = (size_t)sc->nreg * sizeof *sc->reg;
+    registered *r = copy != NULL ? sc->alloc(sc->ud, sc->reg, sc->reg != NULL ? osize : 0,
+                                             osize + sizeof *r)
+                                 : NULL;
+    if (r == NULL) {
+        s_strfree(sc, copy);
+        return seterr(sc, DETRUN_ERR_MEMORY, "out of memory");
+    }
+    sc->reg = r;
+    r[sc->nreg].name = copy;
+    r[sc->nreg].fn = fn;
+    sc->nreg++;
     return DETRUN_OK;
 }
 
@@ -171,10 +242,9 @@ static void set_opt_str(lua_State *L, const char *k, const char *v)
  * registered functions and arg. */
 static int setup(lua_State *L)
 {
-    detrun_runtime *rt = lua_touserdata(L, 1);
-    const script *s = rt->script;
+    const detrun_script *s = lua_touserdata(L, 1);
     luaL_openlibs(L);
-    lua_pushlightuserdata(L, rt);
+    lua_pushlightuserdata(L, s->rt);
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_RUNTIME);
 
     lua_newtable(L);
@@ -213,36 +283,96 @@ static int setup(lua_State *L)
     return 0;
 }
 
+/* As lauxlib's for luaL_newstate: a message on stderr, then Lua aborts. Only
+ * an error outside every pcall gets here, which this file never makes. */
+static int panic(lua_State *L)
+{
+    const char *msg = lua_tostring(L, -1);
+    lua_writestringerror("PANIC: unprotected error in call to Lua API (%s)\n",
+                         msg != NULL ? msg : "error object is not a string");
+    return 0;
+}
+
+/* warn() as lauxlib's for luaL_newstate: off until "@on", pieces joined. */
+static void warn_off(void *ud, const char *msg, int tocont);
+static void warn_cont(void *ud, const char *msg, int tocont);
+static void warn_on(void *ud, const char *msg, int tocont);
+
+static int warn_control(lua_State *L, const char *msg, int tocont)
+{
+    if (tocont || *(msg++) != '@')
+        return 0;
+    if (strcmp(msg, "off") == 0)
+        lua_setwarnf(L, warn_off, L);
+    else if (strcmp(msg, "on") == 0)
+        lua_setwarnf(L, warn_on, L);
+    return 1;
+}
+
+static void warn_off(void *ud, const char *msg, int tocont)
+{
+    warn_control((lua_State *)ud, msg, tocont);
+}
+
+static void warn_cont(void *ud, const char *msg, int tocont)
+{
+    lua_State *L = ud;
+    lua_writestringerror("%s", msg);
+    if (tocont)
+        lua_setwarnf(L, warn_cont, L);
+    else {
+        lua_writestringerror("%s", "\n");
+        lua_setwarnf(L, warn_on, L);
+    }
+}
+
+static void warn_on(void *ud, const char *msg, int tocont)
+{
+    if (warn_control((lua_State *)ud, msg, tocont))
+        return;
+    lua_writestringerror("%s", "Lua warning: ");
+    warn_cont(ud, msg, tocont);
+}
+
+/* A Lua state whose every block goes through the runtime's allocator. */
+static lua_State *new_state(const detrun_script *sc)
+{
+    lua_State *L = lua_newstate(sc->alloc, sc->ud);
+    if (L != NULL) {
+        lua_atpanic(L, panic);
+        lua_setwarnf(L, warn_off, L);
+    }
+    return L;
+}
+
 typedef struct chunk {
     const char *path;       /* a file, or */
     const char *name;       /* a chunk name and */
     const char *code;       /* its code */
 } chunk;
 
-static detrun_status run(detrun_runtime *rt, const chunk *c, detrun_results **res)
+static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res)
 {
     if (res != NULL)
         *res = NULL;
-    if (rt == NULL)
+    if (sc == NULL)
         return DETRUN_ERR_ARG;
-    if (get_script(rt) == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "out of memory");
-    lua_State *L = luaL_newstate();
+    lua_State *L = new_state(sc);
     if (L == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "out of memory (a new Lua state)");
+        return seterr(sc, DETRUN_ERR_MEMORY, "out of memory (a new Lua state)");
     detrun_status st = DETRUN_OK;
     lua_pushcfunction(L, traceback);
     lua_pushcfunction(L, setup);
-    lua_pushlightuserdata(L, rt);
+    lua_pushlightuserdata(L, sc);
     if (lua_pcall(L, 1, 0, 1) != LUA_OK) {
-        st = detrun_seterr(rt, DETRUN_ERR_SCRIPT, "%s", lua_tostring(L, -1));
+        st = seterr(sc, DETRUN_ERR_SCRIPT, "%s", lua_tostring(L, -1));
         goto out;
     }
     int loaded = c->path != NULL ? luaL_loadfile(L, c->path)
                                  : luaL_loadbuffer(L, c->code, strlen(c->code), c->name);
     if (loaded != LUA_OK) {
         /* Syntax errors already say file:line; an unreadable file says why. */
-        st = detrun_seterr(rt, loaded == LUA_ERRFILE ? DETRUN_ERR_IO : DETRUN_ERR_SCRIPT, "%s",
+        st = seterr(sc, loaded == LUA_ERRFILE ? DETRUN_ERR_IO : DETRUN_ERR_SCRIPT, "%s",
                            lua_tostring(L, -1));
         goto out;
     }
@@ -261,7 +391,7 @@ static detrun_status run(detrun_runtime *rt, const chunk *c, detrun_results **re
         const char *name = c->path != NULL ? c->path : c->name;
         if (name[0] == '=' || name[0] == '@')
             name++;
-        st = detrun_seterr(rt, DETRUN_ERR_SCRIPT, "%s%s%s", strstr(msg, name) ? "" : name,
+        st = seterr(sc, DETRUN_ERR_SCRIPT, "%s%s%s", strstr(msg, name) ? "" : name,
                            strstr(msg, name) ? "" : ": ", msg);
         goto out;
     }
@@ -270,7 +400,7 @@ static detrun_status run(detrun_runtime *rt, const chunk *c, detrun_results **re
         const char *name = c->path != NULL ? c->path : c->name;
         if (name[0] == '=' || name[0] == '@')
             name++;
-        st = detrun_seterr(rt, DETRUN_ERR_SCRIPT,
+        st = seterr(sc, DETRUN_ERR_SCRIPT,
                            "%s: the script returned a %s, not the results of dr.experiment{...} "
                            "(return nothing, or what dr.experiment returns)",
                            name, luaL_typename(L, -1));
@@ -285,19 +415,19 @@ out:
     return st;
 }
 
-detrun_status detrun_run_file(detrun_runtime *rt, const char *path, detrun_results **res)
+detrun_status detrun_script_run_file(detrun_script *sc, const char *path, detrun_results **res)
 {
     if (path == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "detrun_run_file: no path");
+        return seterr(sc, DETRUN_ERR_ARG, "detrun_script_run_file: no path");
     chunk c = { path, NULL, NULL };
-    return run(rt, &c, res);
+    return run(sc, &c, res);
 }
 
-detrun_status detrun_run_string(detrun_runtime *rt, const char *chunkname, const char *code,
-                                detrun_results **res)
+detrun_status detrun_script_run_string(detrun_script *sc, const char *chunkname,
+                                       const char *code, detrun_results **res)
 {
     if (code == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "detrun_run_string: no code");
+        return seterr(sc, DETRUN_ERR_ARG, "detrun_script_run_string: no code");
     chunk c = { NULL, chunkname != NULL ? chunkname : "=(string)", code };
-    return run(rt, &c, res);
+    return run(sc, &c, res);
 }

@@ -26,11 +26,6 @@ struct detrun_runtime {
     int err_layer;            /* the layer a numeric error names, -1 when none */
     char err_layer_name[32];
 
-    /* The Lua front end's state (lua/), owned through these hooks so that
-     * runtime/ stays free of lua.h. */
-    void *script;
-    void (*script_close)(void *script);
-
     /* The per-step trace every fit writes into (trace.c); NULL when off. */
     struct detrun_trace *trace;
 };

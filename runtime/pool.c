@@ -24,14 +24,23 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define SPIN_CHECKS 4000     /* ~tens of microseconds before blocking */
 #define CLOSED 0xffffffffu   /* task field while a job is being written */
 
+typedef struct worker_arg {
+    detrun_pool *p;
+    int thread;
+} worker_arg;
+
 struct detrun_pool {
     int threads;
     pthread_t *workers;
+    worker_arg *args;              /* each worker's (pool, thread) */
     int nworkers;
+    detrun_alloc_fn alloc;         /* the runtime's allocator */
+    void *alloc_ud;
 
     /* The current job. fn/arg/ntasks are atomics because a late worker may
      * read them while the caller writes the next job; the CAS on ctr then
@@ -48,11 +57,6 @@ struct detrun_pool {
     pthread_cond_t work_cv;        /* a new job or stop */
     pthread_cond_t done_cv;        /* the last task of a job finished */
 };
-
-typedef struct worker_arg {
-    detrun_pool *p;
-    int thread;
-} worker_arg;
 
 static void cpu_relax(void)
 {
@@ -102,7 +106,6 @@ static void *worker_main(void *va)
     worker_arg *wa = va;
     detrun_pool *p = wa->p;
     int thread = wa->thread;
-    free(wa);
     uint32_t seen = (uint32_t)(atomic_load(&p->ctr) >> 32);
     for (;;) {
         uint32_t gen = seen;
@@ -126,13 +129,16 @@ static void *worker_main(void *va)
     return NULL;
 }
 
-detrun_pool *detrun_pool_new(int threads)
+detrun_pool *detrun_pool_new(int threads, detrun_alloc_fn alloc, void *ud)
 {
-    if (threads < 1)
+    if (threads < 1 || alloc == NULL)
         return NULL;
-    detrun_pool *p = calloc(1, sizeof *p);
+    detrun_pool *p = alloc(ud, NULL, 0, sizeof *p);
     if (!p)
         return NULL;
+    memset(p, 0, sizeof *p);
+    p->alloc = alloc;
+    p->alloc_ud = ud;
     p->threads = threads;
     atomic_init(&p->fn, NULL);
     atomic_init(&p->arg, NULL);
@@ -142,27 +148,24 @@ detrun_pool *detrun_pool_new(int threads)
     atomic_init(&p->stop, 0);
     atomic_init(&p->sleepers, 0);
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
-        free(p);
+        alloc(ud, p, sizeof *p, 0);
         return NULL;
     }
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
     if (threads > 1) {
-        p->workers = calloc((size_t)threads - 1, sizeof *p->workers);
-        if (!p->workers) {
+        size_t n = (size_t)threads - 1;
+        p->workers = alloc(ud, NULL, 0, n * sizeof *p->workers);
+        p->args = alloc(ud, NULL, 0, n * sizeof *p->args);
+        if (!p->workers || !p->args) {
             detrun_pool_free(p);
             return NULL;
         }
         for (int t = 1; t < threads; t++) {
-            worker_arg *wa = malloc(sizeof *wa);
-            if (!wa) {
-                detrun_pool_free(p);
-                return NULL;
-            }
+            worker_arg *wa = &p->args[t - 1];
             wa->p = p;
             wa->thread = t;
             if (pthread_create(&p->workers[p->nworkers], NULL, worker_main, wa) != 0) {
-                free(wa);
                 detrun_pool_free(p);
                 return NULL;
             }
@@ -182,11 +185,15 @@ void detrun_pool_free(detrun_pool *p)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->nworkers; i++)
         pthread_join(p->workers[i], NULL);
-    free(p->workers);
+    size_t n = p->threads > 1 ? (size_t)p->threads - 1 : 0;
+    if (p->workers)
+        p->alloc(p->alloc_ud, p->workers, n * sizeof *p->workers, 0);
+    if (p->args)
+        p->alloc(p->alloc_ud, p->args, n * sizeof *p->args, 0);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->done_cv);
     pthread_mutex_destroy(&p->mu);
-    free(p);
+    p->alloc(p->alloc_ud, p, sizeof *p, 0);
 }
 
 int detrun_pool_threads(const detrun_pool *p)

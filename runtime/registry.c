@@ -163,10 +163,12 @@ int detrun_backend_option(const char *options, const char *key, char *val, size_
     return found;
 }
 
-int detrun_list_devices(char *buf, size_t len)
+detrun_status detrun_list_devices(char *buf, size_t len, int *ndevices)
 {
+    if (ndevices != NULL)
+        *ndevices = 0;
     if (buf == NULL || len == 0)
-        return 0;
+        return DETRUN_ERR_ARG;
     buf[0] = '\0';
     int count = 0;
     size_t used = 0;
@@ -181,5 +183,7 @@ int detrun_list_devices(char *buf, size_t len)
                  detrun_backends_missing[i].why);
         used += strlen(buf + used);
     }
-    return count;
+    if (ndevices != NULL)
+        *ndevices = count;
+    return DETRUN_OK;
 }

@@ -65,6 +65,13 @@ int detrun_error_layer(const detrun_runtime *rt, const char **name)
     return layer;
 }
 
+detrun_alloc_fn detrun_get_allocator(const detrun_runtime *rt, void **ud)
+{
+    if (ud != NULL)
+        *ud = rt != NULL ? rt->alloc_ud : NULL;
+    return rt != NULL ? rt->alloc : NULL;
+}
+
 /* ---- allocation -------------------------------------------------------- */
 
 void *detrun_default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
@@ -175,9 +182,6 @@ void detrun_close(detrun_runtime *rt)
 {
     if (rt == NULL)
         return;
-    if (rt->script_close != NULL && rt->script != NULL)
-        rt->script_close(rt->script);
-    rt->script = NULL;
     detrun_trace_stop(rt);
     if (rt->backend != NULL)
         rt->backend->ops->destroy(rt->backend);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "internal.h"
 
 /* Elementwise jobs below this size run on the calling thread: waking the
  * pool costs more than the work. */
@@ -105,7 +106,7 @@ static detrun_status cpu_set_threads(detrun_backend *b, int threads)
         return DETRUN_ERR_ARG;
     if (threads == c->threads)
         return DETRUN_OK;
-    detrun_pool *p = detrun_pool_new(threads);
+    detrun_pool *p = detrun_pool_new(threads, c->alloc, c->alloc_ud);
     if (!p)
         return DETRUN_ERR_MEMORY;
     detrun_pool_free(c->pool);
@@ -267,7 +268,7 @@ static detrun_status cpu_open(detrun_backend **out, const detrun_backend_params 
     b->ctx = c;
     c->alloc = p->alloc;
     c->alloc_ud = p->alloc_ud;
-    c->pool = detrun_pool_new(p->threads);
+    c->pool = detrun_pool_new(p->threads, p->alloc, p->alloc_ud);
     if (!c->pool) {
         cpu_destroy(b);
         return refuse(DETRUN_ERR_MEMORY, err, errlen, "cpu backend: cannot start %d threads",
@@ -283,21 +284,10 @@ static detrun_status cpu_open(detrun_backend **out, const detrun_backend_params 
     return DETRUN_OK;
 }
 
-static void *malloc_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    (void)ud;
-    (void)osize;
-    if (nsize == 0) {
-        free(ptr);
-        return NULL;
-    }
-    return realloc(ptr, nsize);
-}
-
 detrun_status detrun_cpu_backend_new(detrun_backend **out, int threads, detrun_mode mode,
                                      char *err, size_t errlen)
 {
-    detrun_backend_params p = { 0, NULL, mode, threads, malloc_alloc, NULL };
+    detrun_backend_params p = { 0, NULL, mode, threads, detrun_default_alloc, NULL };
     return cpu_open(out, &p, err, errlen);
 }
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "internal.h"
 #include "pool.h"
 
 #include "../common.h"
@@ -52,9 +53,9 @@ static void check_job(detrun_pool *p, int threads, int ntasks)
 
 int main(void)
 {
-    CHECK(detrun_pool_new(0) == NULL, "a pool of 0 threads must be refused");
+    CHECK(detrun_pool_new(0, detrun_default_alloc, NULL) == NULL, "a pool of 0 threads must be refused");
     for (int threads = 1; threads <= 4; threads++) {
-        detrun_pool *p = detrun_pool_new(threads);
+        detrun_pool *p = detrun_pool_new(threads, detrun_default_alloc, NULL);
         CHECK(p != NULL, "pool of %d threads", threads);
         if (!p)
             continue;

@@ -4,7 +4,8 @@
 #   embed.sh pkgconfig    SRC WORK     hosts built with pkg-config (shared, static)
 #   embed.sh find_package SRC WORK     hosts built by a CMake project with find_package
 #   embed.sh leaks        SRC WORK     a host under valgrind (LeakSanitizer in a sanitizer build)
-#   embed.sh installed    SRC WORK     the installed command and Lua module report the version
+#   embed.sh installed    SRC WORK     the installed command and Lua module report the version;
+#                                      the core library does not link Lua
 # Every host run must pass its own checks and print the same fingerprints as
 # the first run (a second process, another build, another link).
 # DETRUN_SANITIZE=ON in the environment: hosts are built with the sanitizers.
@@ -44,12 +45,14 @@ check_run() {
 build_pkgconfig() {   # OUTPUT [--static]
   local out=$1 static=${2:-}
   if [ -z "$static" ]; then
-    cc "${cflags[@]}" "$dir/host.c" -o "$out" $(pkg-config --cflags --libs detrun lua5.4) \
+    cc "${cflags[@]}" "$dir/host.c" -o "$out" $(pkg-config --cflags --libs detrun-lua lua5.4) \
        -Wl,-rpath,"$libdir"
   else
     local libs
-    libs=$(pkg-config --static --libs detrun lua5.4 | sed 's/\(^\| \)-ldetrun\( \|$\)/\1-l:libdetrun.a\2/')
-    cc "${cflags[@]}" "$dir/host.c" -o "$out" $(pkg-config --cflags detrun lua5.4) $libs
+    libs=$(pkg-config --static --libs detrun-lua lua5.4 |
+           sed -e 's/\(^\| \)-ldetrun-lua\( \|$\)/\1-l:libdetrun-lua.a\2/' \
+               -e 's/\(^\| \)-ldetrun\( \|$\)/\1-l:libdetrun.a\2/')
+    cc "${cflags[@]}" "$dir/host.c" -o "$out" $(pkg-config --cflags detrun-lua lua5.4) $libs
   fi
 }
 
@@ -57,7 +60,7 @@ case $mode in
 pkgconfig)
   build_pkgconfig "$work/host_pc_shared"
   build_pkgconfig "$work/host_pc_static" --static
-  if readelf -d "$work/host_pc_static" | grep 'libdetrun\.so'; then
+  if readelf -d "$work/host_pc_static" | grep 'libdetrun\(-lua\)\?\.so'; then
     echo "the static host needs libdetrun.so" >&2
     exit 1
   fi
@@ -93,6 +96,11 @@ installed)
     local dr = require 'detrun'
     io.write(dr.version)")
   [ "$got" = "$version" ] || { echo "require 'detrun' gives version '$got', want $version" >&2; exit 1; }
+  core=$(pkg-config --variable=libdir detrun)/libdetrun.so
+  if readelf -d "$core" | grep -q 'liblua'; then
+    echo "$core links Lua: the core must not" >&2
+    exit 1
+  fi
   echo "detrun $version: command and Lua module installed"
   ;;
 *)

@@ -1,7 +1,8 @@
 /*
  * host.c - a program that embeds detrun the way a user's would: built against
  * the installed package (pkg-config or find_package), it runs an experiment
- * script from a string and trains a model through the C API alone.
+ * script from a string through the scripting layer (detrun_script.h) and
+ * trains a model through the core API alone (detrun.h).
  *
  * It prints one line per fingerprint ("script <fp>", "c-api <fp>"); the test
  * driver compares them between processes and builds. Every check failure is
@@ -14,6 +15,7 @@
 #include <lua.h>
 
 #include <detrun.h>
+#include <detrun_script.h>
 
 /* Tiny: a few hundred rows of Fashion-MNIST, 2 folds, 1 epoch. The row count
  * comes from host_rows, a function this program registers. */
@@ -90,11 +92,11 @@ static int is_fingerprint(const char *s)
 }
 
 /* Runs the experiment; copies the fingerprint of its only repeat to fp. */
-static int run_experiment(detrun_runtime *rt, char fp[33])
+static int run_experiment(detrun_script *sc, char fp[33])
 {
     detrun_results *res = NULL;
-    detrun_status st = detrun_run_string(rt, "=embedded", experiment, &res);
-    CHECK(st == DETRUN_OK, "detrun_run_string: %s", detrun_errmsg(rt));
+    detrun_status st = detrun_script_run_string(sc, "=embedded", experiment, &res);
+    CHECK(st == DETRUN_OK, "detrun_script_run_string: %s", detrun_script_errmsg(sc));
     if (st != DETRUN_OK)
         return 0;
     CHECK(res != NULL, "the experiment returned no results");
@@ -194,21 +196,29 @@ int main(void)
     }
     CHECK(strcmp(detrun_version(), DETRUN_VERSION) == 0, "library %s, header %s",
           detrun_version(), DETRUN_VERSION);
-    CHECK(detrun_register(rt, "host_rows", host_rows) == DETRUN_OK, "detrun_register: %s",
-          detrun_errmsg(rt));
+    detrun_script *sc = NULL;
+    if (detrun_script_open(&sc, rt) != DETRUN_OK) {
+        fprintf(stderr, "host: detrun_script_open failed\n");
+        detrun_close(rt);
+        return 1;
+    }
+    CHECK(detrun_script_register(sc, "host_rows", host_rows) == DETRUN_OK,
+          "detrun_script_register: %s", detrun_script_errmsg(sc));
 
     /* A script error is a status and a message naming the chunk, not an exit. */
     detrun_results *res = NULL;
-    detrun_status st = detrun_run_string(rt, "=broken", "return (", &res);
+    detrun_status st = detrun_script_run_string(sc, "=broken", "return (", &res);
     CHECK(st == DETRUN_ERR_SCRIPT, "a syntax error gave status %d", (int)st);
-    CHECK(strstr(detrun_errmsg(rt), "broken") != NULL, "errmsg: %s", detrun_errmsg(rt));
+    CHECK(strstr(detrun_script_errmsg(sc), "broken") != NULL, "errmsg: %s",
+          detrun_script_errmsg(sc));
     CHECK(res == NULL, "results from a broken script");
 
     char s1[33], s2[33];
-    if (run_experiment(rt, s1) && run_experiment(rt, s2)) {
+    if (run_experiment(sc, s1) && run_experiment(sc, s2)) {
         CHECK(strcmp(s1, s2) == 0, "two runs in one process differ: %s %s", s1, s2);
         printf("script %s\n", s1);
     }
+    detrun_script_close(sc);
 
     detrun_dataset *ds = NULL;
     st = detrun_dataset_load_mnist(rt, NULL, "t10k", &ds);

@@ -21,7 +21,8 @@ int main(void)
 {
     char text[4096];
     memset(text, 'x', sizeof text);
-    int all = detrun_list_devices(text, sizeof text);
+    int all = -1;
+    CHECK(detrun_list_devices(text, sizeof text, &all) == DETRUN_OK, "listing refused");
     CHECK(memchr(text, '\0', sizeof text) != NULL, "listing not NUL-terminated");
     printf("%s", text);
     CHECK(all >= 0, "negative device count %d", all);

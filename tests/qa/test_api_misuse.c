@@ -9,6 +9,7 @@
 
 #include "dataset.h"
 #include "detrun.h"
+#include "detrun_script.h"
 
 #include "../common.h"
 
@@ -216,22 +217,47 @@ int main(void)
     CHECK(strcmp(want, got) == 0, "evaluating another data set from the callback changed the fit: "
           "%s, not %s", got, want);
 
-    /* Scripts: a value that is not an experiment's results is an error. */
-    detrun_results *res = NULL;
-    expect(detrun_run_string(rt, "=num", "return 42", &res), DETRUN_ERR_SCRIPT, "num",
-           "a script returning a number");
-    CHECK(res == NULL, "results from a script returning a number");
-    expect(detrun_run_string(rt, "=empty", "", &res), DETRUN_OK, NULL, "an empty script");
-    CHECK(res == NULL, "results from an empty script");
-    expect(detrun_run_string(rt, "=nothing", "local x = 1", &res), DETRUN_OK, NULL,
-           "a script returning nothing");
-    expect(detrun_run_string(rt, "=tbl", "return {}", &res), DETRUN_ERR_SCRIPT, "table",
-           "a script returning a table");
-    expect(detrun_run_file(rt, "/nonexistent/x.lua", &res), DETRUN_ERR_IO, "/nonexistent/x.lua",
-           "a missing script");
-    expect(detrun_run_file(rt, "/tmp", &res), DETRUN_ERR_IO, "/tmp", "a folder as script");
-    expect(detrun_run_string(rt, "=err", "error('boom')", &res), DETRUN_ERR_SCRIPT, "boom",
-           "a script that raises");
+    /* Scripts: a value that is not an experiment's results is an error. The
+     * messages are the script handle's. */
+    detrun_script *sc = NULL;
+    CHECK(detrun_script_open(NULL, rt) == DETRUN_ERR_ARG, "script_open(NULL, rt)");
+    CHECK(detrun_script_open(&sc, NULL) == DETRUN_ERR_ARG && sc == NULL, "script_open(&sc, NULL)");
+    CHECK(detrun_script_errmsg(NULL) != NULL && detrun_script_errmsg(NULL)[0] != '\0',
+          "script_errmsg(NULL) is empty");
+    detrun_script_close(NULL);
+    CHECK(detrun_script_open(&sc, rt) == DETRUN_OK && detrun_script_runtime(sc) == rt,
+          "script_open");
+    CHECK(detrun_script_run_file(NULL, "x.lua", NULL) == DETRUN_ERR_ARG, "run_file(NULL)");
+    CHECK(detrun_script_register(sc, "", NULL) == DETRUN_ERR_ARG, "register an empty name");
+    CHECK(detrun_script_run_string(sc, "=x", NULL, NULL) == DETRUN_ERR_ARG, "run_string(NULL)");
+    detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
+    so.mode = "sloppy";
+    CHECK(detrun_script_set_options(sc, &so) == DETRUN_ERR_ARG &&
+          strstr(detrun_script_errmsg(sc), "sloppy") != NULL, "set_options mode sloppy: %s",
+          detrun_script_errmsg(sc));
+    const struct { const char *name, *code, *needle, *what; detrun_status want; } runs[] = {
+        { "=num", "return 42", "num", "a script returning a number", DETRUN_ERR_SCRIPT },
+        { "=empty", "", NULL, "an empty script", DETRUN_OK },
+        { "=nothing", "local x = 1", NULL, "a script returning nothing", DETRUN_OK },
+        { "=tbl", "return {}", "table", "a script returning a table", DETRUN_ERR_SCRIPT },
+        { "/nonexistent/x.lua", NULL, "/nonexistent/x.lua", "a missing script", DETRUN_ERR_IO },
+        { "/tmp", NULL, "/tmp", "a folder as script", DETRUN_ERR_IO },
+        { "=err", "error('boom')", "boom", "a script that raises", DETRUN_ERR_SCRIPT },
+    };
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        detrun_results *res = NULL;
+        detrun_status st = runs[i].code != NULL
+                               ? detrun_script_run_string(sc, runs[i].name, runs[i].code, &res)
+                               : detrun_script_run_file(sc, runs[i].name, &res);
+        CHECK(st == runs[i].want, "%s: status %d (%s), not %d", runs[i].what, (int)st,
+              detrun_script_errmsg(sc), (int)runs[i].want);
+        if (runs[i].needle != NULL)
+            CHECK(strstr(detrun_script_errmsg(sc), runs[i].needle) != NULL,
+                  "%s: message '%s' lacks '%s'", runs[i].what, detrun_script_errmsg(sc),
+                  runs[i].needle);
+        CHECK(res == NULL, "%s: results", runs[i].what);
+    }
+    detrun_script_close(sc);
     CHECK(detrun_results_json(NULL) == NULL && detrun_results_folds(NULL) == 0 &&
           detrun_results_repeats(NULL, "fast") == 0 &&
           detrun_results_fingerprint(NULL, NULL, 0) == NULL, "results accessors on NULL");

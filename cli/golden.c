@@ -13,17 +13,31 @@
  * timing by design.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "checkpoint.h"
-#include "golden.h"
-#include "internal.h"
+#include "cli.h"
 
 #define KEY_MAX 128
+
+static detrun_status fail(char *err, detrun_status st, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static detrun_status fail(char *err, detrun_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, DETRUN_GOLDEN_ERR_MAX, fmt, ap);
+    va_end(ap);
+    return st;
+}
 
 typedef struct line {
     char key[KEY_MAX];
@@ -76,13 +90,13 @@ static int int_of(const cJSON *o, const char *k)
 }
 
 /* The golden lines of a run's results. */
-static detrun_status from_results(detrun_runtime *rt, const detrun_results *res, lines *out)
+static detrun_status from_results(const detrun_results *res, lines *out, char *err)
 {
     memset(out, 0, sizeof *out);
     const char *json = detrun_results_json(res);
     cJSON *root = json != NULL ? cJSON_Parse(json) : NULL;
     if (root == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "golden: the script returned no experiment "
+        return fail(err, DETRUN_ERR_ARG, "golden: the script returned no experiment "
                              "results to take fingerprints from");
     int oom = 0;
     char key[KEY_MAX];
@@ -115,18 +129,19 @@ static detrun_status from_results(detrun_runtime *rt, const detrun_results *res,
     }
     cJSON_Delete(root);
     if (oom)
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "golden: out of memory");
+        return fail(err, DETRUN_ERR_MEMORY, "golden: out of memory");
     if (out->n == 0)
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "golden: the results hold no deterministic-mode "
+        return fail(err, DETRUN_ERR_ARG, "golden: the results hold no deterministic-mode "
                              "fingerprints (run the deterministic mode to record or check)");
     return DETRUN_OK;
 }
 
 detrun_status detrun_golden_write(detrun_runtime *rt, const detrun_results *res,
-                                  const char *path, const char *script, const char *options)
+                                  const char *path, const char *script, const char *options,
+                                  char *err)
 {
     lines l;
-    detrun_status s = from_results(rt, res, &l);
+    detrun_status s = from_results(res, &l, err);
     if (s != DETRUN_OK) {
         free(l.v);
         return s;
@@ -137,7 +152,7 @@ detrun_status detrun_golden_write(detrun_runtime *rt, const detrun_results *res,
     char *text = malloc(cap);
     if (text == NULL) {
         free(l.v);
-        return detrun_seterr(rt, DETRUN_ERR_MEMORY, "golden: out of memory");
+        return fail(err, DETRUN_ERR_MEMORY, "golden: out of memory");
     }
     size_t k = (size_t)snprintf(text, cap,
                                 "# detrun golden fingerprints, format 1\n"
@@ -148,7 +163,9 @@ detrun_status detrun_golden_write(detrun_runtime *rt, const detrun_results *res,
         k += (size_t)snprintf(text + k, cap - k, "%s %s\n", l.v[i].key, l.v[i].fp);
     const void *parts[1] = { text };
     size_t lens[1] = { strlen(text) };
-    s = detrun_write_file_atomic(rt, path, parts, lens, 1);
+    s = detrun_write_atomic(rt, path, parts, lens, 1);
+    if (s != DETRUN_OK)
+        fail(err, s, "%s", detrun_errmsg(rt));
     free(text);
     free(l.v);
     return s;
@@ -156,12 +173,12 @@ detrun_status detrun_golden_write(detrun_runtime *rt, const detrun_results *res,
 
 /* Reads a golden file's lines; a line that is not "<key> <fingerprint>" is
  * an error naming the file and the line. */
-static detrun_status read_golden(detrun_runtime *rt, const char *path, lines *out)
+static detrun_status read_golden(const char *path, lines *out, char *err)
 {
     memset(out, 0, sizeof *out);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return detrun_seterr(rt, DETRUN_ERR_IO, "%s: cannot open the golden file: %s", path,
+        return fail(err, DETRUN_ERR_IO, "%s: cannot open the golden file: %s", path,
                              strerror(errno));
     char buf[512];
     int lineno = 0;
@@ -170,7 +187,7 @@ static detrun_status read_golden(detrun_runtime *rt, const char *path, lines *ou
         lineno++;
         size_t len = strlen(buf);
         if (len == sizeof buf - 1 && buf[len - 1] != '\n') {
-            s = detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s:%d: line too long", path, lineno);
+            s = fail(err, DETRUN_ERR_FORMAT, "%s:%d: line too long", path, lineno);
             break;
         }
         buf[strcspn(buf, "\r\n")] = '\0';
@@ -179,7 +196,7 @@ static detrun_status read_golden(detrun_runtime *rt, const char *path, lines *ou
         char *sp = strrchr(buf, ' ');
         if (sp == NULL || !is_fp(sp + 1) || sp - buf >= KEY_MAX ||
             strncmp(buf, "deterministic repeat ", 21) != 0) {
-            s = detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s:%d: not a golden line (want "
+            s = fail(err, DETRUN_ERR_FORMAT, "%s:%d: not a golden line (want "
                               "'deterministic repeat R [fold F] epoch E|final <32 hex digits>')",
                               path, lineno);
             break;
@@ -187,16 +204,16 @@ static detrun_status read_golden(detrun_runtime *rt, const char *path, lines *ou
         *sp = '\0';
         for (size_t i = 0; i < out->n && s == DETRUN_OK; i++)
             if (strcmp(out->v[i].key, buf) == 0)
-                s = detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s:%d: '%s' appears twice", path,
+                s = fail(err, DETRUN_ERR_FORMAT, "%s:%d: '%s' appears twice", path,
                                   lineno, buf);
         if (s == DETRUN_OK && add(out, buf, sp + 1) != 0)
-            s = detrun_seterr(rt, DETRUN_ERR_MEMORY, "golden: out of memory");
+            s = fail(err, DETRUN_ERR_MEMORY, "golden: out of memory");
     }
     if (s == DETRUN_OK && ferror(f))
-        s = detrun_seterr(rt, DETRUN_ERR_IO, "%s: cannot read", path);
+        s = fail(err, DETRUN_ERR_IO, "%s: cannot read", path);
     fclose(f);
     if (s == DETRUN_OK && out->n == 0)
-        s = detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s: no fingerprints in the golden file", path);
+        s = fail(err, DETRUN_ERR_FORMAT, "%s: no fingerprints in the golden file", path);
     if (s != DETRUN_OK) {
         free(out->v);
         memset(out, 0, sizeof *out);
@@ -204,15 +221,15 @@ static detrun_status read_golden(detrun_runtime *rt, const char *path, lines *ou
     return s;
 }
 
-detrun_status detrun_golden_check(detrun_runtime *rt, const detrun_results *res,
-                                  const char *path, FILE *report, int *mismatch)
+detrun_status detrun_golden_check(const detrun_results *res, const char *path, FILE *report,
+                                  int *mismatch, char *err)
 {
     *mismatch = 0;
     lines want, got;
-    detrun_status s = read_golden(rt, path, &want);
+    detrun_status s = read_golden(path, &want, err);
     if (s != DETRUN_OK)
         return s;
-    s = from_results(rt, res, &got);
+    s = from_results(res, &got, err);
     if (s != DETRUN_OK) {
         free(want.v);
         free(got.v);

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ldetrun.h"
+#include "cli.h"
 
 static const char merge_usage[] =
     "usage: detrun merge [--partial] [-q] OUT\n"
@@ -53,13 +53,21 @@ int detrun_merge_main(int argc, char **argv)
     so.argc = 2;
     so.argv = args;
     detrun_runtime *rt = NULL;
+    detrun_script *sc = NULL;
     int status = 0;
-    if (detrun_open(&rt, &ro) != DETRUN_OK || detrun_set_script_options(rt, &so) != DETRUN_OK ||
-        detrun_run_string(rt, "=merge", "return require('detrun.merge').main(...)", NULL) !=
-            DETRUN_OK) {
+    if (detrun_open(&rt, &ro) != DETRUN_OK) {
         fprintf(stderr, "detrun merge: %s\n", detrun_errmsg(rt));
         status = 1;
+    } else if (detrun_script_open(&sc, rt) != DETRUN_OK) {
+        fprintf(stderr, "detrun merge: %s\n", detrun_script_errmsg(sc));
+        status = 1;
+    } else if (detrun_script_set_options(sc, &so) != DETRUN_OK ||
+               detrun_script_run_string(sc, "=merge", "return require('detrun.merge').main(...)",
+                                        NULL) != DETRUN_OK) {
+        fprintf(stderr, "detrun merge: %s\n", detrun_script_errmsg(sc));
+        status = 1;
     }
+    detrun_script_close(sc);
     detrun_close(rt);
     return status;
 }

@@ -2,10 +2,12 @@
  * detrun.h - the public embedding API of detrun, a deep-learning runtime whose
  * training is reproducible bit for bit.
  *
- * This is the only header a host program includes. It feels like Lua's C API:
- * an opaque handle, one prefix, functions that return a status, and the
- * message of the last error kept on the handle. Nothing in the library prints
- * and exits on bad input.
+ * This is the core's header: a host that trains models from C includes only
+ * this and links only libdetrun (no Lua). Experiment scripts run through the
+ * scripting layer, detrun_script.h and libdetrun-lua. The API feels like
+ * Lua's C API: an opaque handle, one prefix, functions that return a status,
+ * and the message of the last error kept on the handle. Nothing in the
+ * library prints and exits on bad input.
  *
  *     #include <stdio.h>
  *     #include <detrun.h>
@@ -15,26 +17,28 @@
  *         detrun_options opt = DETRUN_OPTIONS_INIT;   // deterministic, seed 0, all cores
  *         opt.threads = 2;
  *         detrun_runtime *rt = NULL;
- *         if (detrun_open(&rt, &opt) != DETRUN_OK) {
+ *         detrun_model *m = NULL;
+ *         detrun_optimizer adam = DETRUN_ADAM_INIT;
+ *         char fp[33];
+ *         if (detrun_open(&rt, &opt) != DETRUN_OK ||
+ *             detrun_model_new(rt, 1, 28, 28, &m) != DETRUN_OK ||
+ *             detrun_model_add_flatten(m) != DETRUN_OK ||
+ *             detrun_model_add_dense(m, 10, DETRUN_ACT_SOFTMAX) != DETRUN_OK ||
+ *             detrun_model_compile(m, &adam, 42, 0) != DETRUN_OK ||
+ *             detrun_model_fingerprint(m, fp) != DETRUN_OK) {
  *             fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+ *             detrun_model_free(m);
  *             detrun_close(rt);
  *             return 1;
  *         }
- *         detrun_results *res = NULL;
- *         if (detrun_run_file(rt, "experiments/quick.lua", &res) != DETRUN_OK) {
- *             fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
- *             detrun_close(rt);
- *             return 1;
- *         }
- *         printf("%s\n", detrun_results_fingerprint(res, "deterministic", 0));
- *         detrun_results_free(res);
+ *         printf("%s\n", fp);
+ *         detrun_model_free(m);
  *         detrun_close(rt);
  *         return 0;
  *     }
  *
  * Groups below: the runtime handle; data sets and splits; models, training
- * and fingerprints; scripts and results (implemented by the Lua front end,
- * which the library links in).
+ * and fingerprints; files and devices.
  *
  * Every function that can fail returns a detrun_status; on failure the
  * message (naming the file, line, layer or step that was wrong) is available
@@ -93,8 +97,10 @@ typedef enum detrun_mode {
     DETRUN_FAST = 1             /* anything that only reorders additions */
 } detrun_mode;
 
-/* Lua-style allocator: nsize == 0 frees ptr and returns NULL; otherwise
- * behaves like realloc(ptr, nsize). osize is the old size (0 for new blocks). */
+/* Lua-style allocator (lua_Alloc's signature): nsize == 0 frees ptr and
+ * returns NULL; otherwise behaves like realloc(ptr, nsize). osize is the old
+ * size; for a new block (ptr == NULL) it is 0, or, from the scripting layer's
+ * Lua states, the type of the Lua object the block is for. */
 typedef void *(*detrun_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
 
 typedef struct detrun_options {
@@ -115,6 +121,10 @@ typedef struct detrun_options {
 DETRUN_API detrun_status detrun_open(detrun_runtime **rt, const detrun_options *opt);
 DETRUN_API void detrun_close(detrun_runtime *rt);
 DETRUN_API const char *detrun_errmsg(const detrun_runtime *rt);
+/* The allocator the runtime was opened with (the default one when the options
+ * named none) and its ud, so that layers above the core (the scripting layer's
+ * Lua state) allocate through the same hook. */
+DETRUN_API detrun_alloc_fn detrun_get_allocator(const detrun_runtime *rt, void **ud);
 
 /* Mode, threads and seed can change between runs (never during one). */
 DETRUN_API detrun_status detrun_set_mode(detrun_runtime *rt, detrun_mode mode);
@@ -125,9 +135,6 @@ DETRUN_API void detrun_set_seed(detrun_runtime *rt, uint64_t seed);
 DETRUN_API uint64_t detrun_get_seed(const detrun_runtime *rt);
 /* "cpu", "cuda:0 (cudnn)", "cuda:0 (portable)" */
 DETRUN_API const char *detrun_device_name(const detrun_runtime *rt);
-/* Writes the devices of every backend this build has (and which it lacks)
- * into buf, NUL-terminated, truncated to len; returns how many devices. */
-DETRUN_API int detrun_list_devices(char *buf, size_t len);
 /* After a numeric error of training: the index of the layer it names (the
  * layer whose output the non-finite loss was computed from), with *name its
  * name ("dense_2"); -1 (and *name NULL) otherwise. Cleared by the next error
@@ -193,6 +200,13 @@ typedef enum detrun_padding { DETRUN_PAD_VALID = 0, DETRUN_PAD_SAME } detrun_pad
 DETRUN_API detrun_status detrun_model_new(detrun_runtime *rt, int c, int h, int w,
                                           detrun_model **out);
 DETRUN_API void detrun_model_free(detrun_model *m);
+/* The image shape the model was made for (c, h, w); any pointer may be NULL. */
+DETRUN_API void detrun_model_input_shape(const detrun_model *m, int *c, int *h, int *w);
+/* Values per image of the last layer's output (the logits of predict); before
+ * any layer is added, the input's size. */
+DETRUN_API int detrun_model_output_size(const detrun_model *m);
+/* Non-zero once detrun_model_compile has succeeded. */
+DETRUN_API int detrun_model_is_compiled(const detrun_model *m);
 DETRUN_API detrun_status detrun_model_add_conv2d(detrun_model *m, int filters, int kh, int kw,
                                                  int stride, detrun_padding pad,
                                                  detrun_activation act);
@@ -332,57 +346,30 @@ DETRUN_API detrun_status detrun_model_param_fingerprint(detrun_model *m, int i, 
 /* Fingerprint of one named float32 tensor in host memory. */
 DETRUN_API void detrun_fingerprint_tensor(const char *name, int ndims, const int *dims,
                                           const float *data, char out[33]);
+/* A repeat's fingerprint from its folds' (or any list of strings): XXH3-128
+ * over the n strings, each preceded by its length as uint32 little-endian.
+ * lens == NULL: the strings are NUL-terminated. */
+DETRUN_API detrun_status detrun_repeat_fingerprint(const char *const *strings,
+                                                   const size_t *lens, size_t n, char out[33]);
+/* The two 64-bit words that seed a script's own random numbers (Lua's
+ * math.randomseed) from (seed, stream): Philox, purpose SCRIPT, so that
+ * scripts draw the same numbers in every process. */
+DETRUN_API void detrun_script_seed(uint64_t seed, uint32_t stream, uint64_t out[2]);
 
 /* ===================================================================== */
-/* Scripts and results (the Lua front end)                               */
+/* Files and devices                                                     */
 /* ===================================================================== */
 
-typedef struct detrun_results detrun_results;
-typedef struct lua_State lua_State;
-
-/* Runs an experiment script; the results are those of the dr.experiment{}
- * the script returns (NULL results if it returns none; any other value is a
- * DETRUN_ERR_SCRIPT). Script errors carry file:line and a traceback in errmsg. */
-DETRUN_API detrun_status detrun_run_file(detrun_runtime *rt, const char *path,
-                                         detrun_results **res);
-DETRUN_API detrun_status detrun_run_string(detrun_runtime *rt, const char *chunkname,
-                                           const char *code, detrun_results **res);
-/* What the `detrun` command imposes on the experiments that this runtime's
- * scripts run; zero and NULL fields leave the script's own. Copied. */
-typedef struct detrun_script_options {
-    const char *mode;         /* "deterministic" or "fast": run only this mode */
-    int seed_set;             /* non-zero: seed replaces the experiment's seed */
-    uint64_t seed;
-    int repeats, folds, epochs;
-    size_t limit;             /* use only the first limit training rows */
-    const char *data_dir;     /* default folder of dr.data.mnist() */
-    const char *out_dir;      /* results folder; NULL: no results files */
-    int verbosity;            /* 0 silent, 1 the report on stdout, 2 also progress on stderr */
-    int argc;                 /* the script's arguments: Lua's arg[0..argc-1] */
-    char *const *argv;
-    int resume;               /* non-zero: continue the run found in out_dir (docs/regression.md) */
-    int shard, shards;        /* shards > 0: run only shard `shard` of the grid's cells, recording
-                                 them in out_dir/shards (docs/cluster.md); shard -1: plan only */
-} detrun_script_options;
-
-#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0 }
-
-DETRUN_API detrun_status detrun_set_script_options(detrun_runtime *rt,
-                                                   const detrun_script_options *opt);
-/* Adds a global Lua function visible to the scripts this runtime runs. */
-DETRUN_API detrun_status detrun_register(detrun_runtime *rt, const char *name,
-                                         int (*fn)(lua_State *L));
-
-DETRUN_API void detrun_results_free(detrun_results *res);
-DETRUN_API const char *detrun_results_json(const detrun_results *res);
-DETRUN_API int detrun_results_repeats(const detrun_results *res, const char *mode);
-DETRUN_API int detrun_results_folds(const detrun_results *res);
-/* Final fingerprint of a repeat (NULL when absent). */
-DETRUN_API const char *detrun_results_fingerprint(const detrun_results *res, const char *mode,
-                                                  int repeat);
-DETRUN_API detrun_status detrun_results_fold(const detrun_results *res, const char *mode,
-                                             int repeat, int fold, double *loss,
-                                             double *accuracy, const char **fingerprint);
+/* Writes the concatenation of nparts buffers to path whole or not at all
+ * (a temporary file beside it, flushed, then renamed over path). */
+DETRUN_API detrun_status detrun_write_atomic(detrun_runtime *rt, const char *path,
+                                             const void *const *parts, const size_t *lens,
+                                             int nparts);
+/* Writes a human-readable list of the devices of every backend this build
+ * has (and of the known backends it lacks, with the reason) into buf, always
+ * NUL-terminated and truncated to len; *count (when not NULL) gets the number
+ * of devices listed. */
+DETRUN_API detrun_status detrun_list_devices(char *buf, size_t len, int *count);
 
 #ifdef __cplusplus
 }

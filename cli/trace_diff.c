@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "golden.h"
+#include "cli.h"
 
 static const char usage[] =
     "usage: detrun diff [--dump PREFIX] A.trace B.trace\n"

@@ -23,7 +23,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "ldetrun.h"
+#include "cli.h"
 
 extern char **environ;
 
@@ -149,10 +149,15 @@ static int plan(const detrun_options *ro, const detrun_script_options *so, int a
     po.argc = argc;
     po.argv = argv;
     detrun_runtime *rt = NULL;
+    detrun_script *sc = NULL;
     int status = 0;
-    if (detrun_open(&rt, ro) != DETRUN_OK || detrun_set_script_options(rt, &po) != DETRUN_OK ||
-        detrun_run_file(rt, argv[0], NULL) != DETRUN_OK)
+    if (detrun_open(&rt, ro) != DETRUN_OK)
         status = fail("%s: %s", argv[0], detrun_errmsg(rt));
+    else if (detrun_script_open(&sc, rt) != DETRUN_OK ||
+             detrun_script_set_options(sc, &po) != DETRUN_OK ||
+             detrun_script_run_file(sc, argv[0], NULL) != DETRUN_OK)
+        status = fail("%s: %s", argv[0], detrun_script_errmsg(sc));
+    detrun_script_close(sc);
     detrun_close(rt);
     return status;
 }
@@ -174,50 +179,66 @@ static int is_slurm_option(const char *a)
            strncmp(a, "--shards=", 9) == 0;
 }
 
-int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
-                      const detrun_script_options *so, int shards, int wait)
+/* Where things are: the command line's parts, the experiment and the folders. */
+typedef struct job {
+    int argc;
+    char **argv;
+    int first, end, dashdash, script;   /* detrun's options: argv[first .. end - dashdash) */
+    const char *out;
+    int cells, shards;
+    char name[256];
+    char exe[PATH_MAX], cwd[PATH_MAX], outabs[2 * PATH_MAX], dir[2 * PATH_MAX + 16];
+    char shard_sh[2 * PATH_MAX + 316], merge_sh[2 * PATH_MAX + 316];
+} job;
+
+/* Splits the command line: slurm's options, detrun's, sbatch's after --, the
+ * script. 0, or the exit status. */
+static int split_args(job *j)
 {
     /* argv[0] is "slurm"; its own options come first, then detrun's options
      * up to argv[end] (getopt's optind), which the tasks get as they are. */
-    int first = 1;
-    while (first < end && is_slurm_option(argv[first]))
-        first += strcmp(argv[first], "--shards") == 0 ? 2 : 1;
-    int dashdash = end > first && strcmp(argv[end - 1], "--") == 0;
-    for (int i = first; i < end - dashdash; i++)
+    char **argv = j->argv;
+    j->first = 1;
+    while (j->first < j->end && is_slurm_option(argv[j->first]))
+        j->first += strcmp(argv[j->first], "--shards") == 0 ? 2 : 1;
+    j->dashdash = j->end > j->first && strcmp(argv[j->end - 1], "--") == 0;
+    for (int i = j->first; i < j->end - j->dashdash; i++)
         if (is_slurm_option(argv[i]))
             return fprintf(stderr, "detrun slurm: %s goes right after 'slurm'\n", argv[i]), 2;
-    int s = end;
-    while (dashdash && s < argc && argv[s][0] == '-')
+    int s = j->end;
+    while (j->dashdash && s < j->argc && argv[s][0] == '-')
         s++;
-    if (s >= argc)
+    if (s >= j->argc)
         return fprintf(stderr, "detrun slurm: no SCRIPT given\n"), 2;
-    const char *script = argv[s];
-    if (access(script, R_OK) != 0)
-        return fail("%s: cannot read: %s", script,
-                    dashdash ? "(sbatch options after -- are single words: --partition=gpu, "
-                               "not -p gpu)" : strerror(errno));
-    const char *out = so->out_dir != NULL ? so->out_dir : "results";
+    j->script = s;
+    if (access(argv[s], R_OK) != 0)
+        return fail("%s: cannot read: %s", argv[s],
+                    j->dashdash ? "(sbatch options after -- are single words: --partition=gpu, "
+                                  "not -p gpu)" : strerror(errno));
+    return 0;
+}
 
-    if (plan(ro, so, argc - s, argv + s) != 0)
-        return 1;
-    int cells = 0;
-    char name[256];
-    if (read_plan(out, &cells, name, sizeof name) != 0)
-        return 1;
-    int n = shards > 0 && shards < cells ? shards : cells;
-
-    char exe[PATH_MAX], cwd[PATH_MAX], outabs[2 * PATH_MAX], dir[2 * PATH_MAX + 16];
-    ssize_t len_exe = readlink("/proc/self/exe", exe, sizeof exe - 1);
+/* The executable, the working folder and OUT/slurm. */
+static int find_places(job *j)
+{
+    ssize_t len_exe = readlink("/proc/self/exe", j->exe, sizeof j->exe - 1);
     if (len_exe <= 0)
         return fail("cannot find the detrun executable: /proc/self/exe: %s%s", strerror(errno), "");
-    exe[len_exe] = '\0';
-    if (getcwd(cwd, sizeof cwd) == NULL)
+    j->exe[len_exe] = '\0';
+    if (getcwd(j->cwd, sizeof j->cwd) == NULL)
         return fail("cannot get the working folder: %s%s", strerror(errno), "");
-    snprintf(outabs, sizeof outabs, "%s%s%s", out[0] == '/' ? "" : cwd, out[0] == '/' ? "" : "/", out);
-    snprintf(dir, sizeof dir, "%s/slurm", outabs);
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return fail("%s: cannot create folder: %s", dir, strerror(errno));
+    const char *out = j->out;
+    snprintf(j->outabs, sizeof j->outabs, "%s%s%s", out[0] == '/' ? "" : j->cwd,
+             out[0] == '/' ? "" : "/", out);
+    snprintf(j->dir, sizeof j->dir, "%s/slurm", j->outabs);
+    if (mkdir(j->dir, 0777) != 0 && errno != EEXIST)
+        return fail("%s: cannot create folder: %s", j->dir, strerror(errno));
+    return 0;
+}
 
+/* The two job scripts: the array's task and the merge. */
+static int write_jobs(job *j)
+{
     /* The tasks run where this command ran, with its options; -t follows
      * the CPUs Slurm gives each task unless the options set it. */
     char *text = NULL;
@@ -226,21 +247,20 @@ int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
     if (f == NULL)
         return fail("out of memory%s%s", "", "");
     fprintf(f, "#!/bin/sh\n# Written by detrun slurm: array task K runs shard K of %s's %d cells.\n"
-               "cd", name, cells);
-    put_word(f, cwd);
+               "cd", j->name, j->cells);
+    put_word(f, j->cwd);
     fputs(" || exit 1\nexec", f);
-    put_word(f, exe);
+    put_word(f, j->exe);
     fputs(" --shard \"$SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT\""
           " -t \"${SLURM_CPUS_PER_TASK:-1}\"", f);
-    for (int i = first; i < end - dashdash; i++)
-        put_word(f, argv[i]);
-    for (int i = s; i < argc; i++)
-        put_word(f, argv[i]);
+    for (int i = j->first; i < j->end - j->dashdash; i++)
+        put_word(f, j->argv[i]);
+    for (int i = j->script; i < j->argc; i++)
+        put_word(f, j->argv[i]);
     fputc('\n', f);
     fclose(f);
-    char shard_sh[sizeof dir + 300], merge_sh[sizeof dir + 300];
-    snprintf(shard_sh, sizeof shard_sh, "%s/%s-shards.sh", dir, name);
-    int bad = write_script(shard_sh, text);
+    snprintf(j->shard_sh, sizeof j->shard_sh, "%s/%s-shards.sh", j->dir, j->name);
+    int bad = write_script(j->shard_sh, text);
     free(text);
     if (bad)
         return 1;
@@ -249,70 +269,72 @@ int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
     if (f == NULL)
         return fail("out of memory%s%s", "", "");
     fputs("#!/bin/sh\n# Written by detrun slurm: merges the shards once all have succeeded.\ncd", f);
-    put_word(f, cwd);
+    put_word(f, j->cwd);
     fputs(" || exit 1\nexec", f);
-    put_word(f, exe);
+    put_word(f, j->exe);
     fputs(" merge", f);
-    put_word(f, outabs);
+    put_word(f, j->outabs);
     fputc('\n', f);
     fclose(f);
-    snprintf(merge_sh, sizeof merge_sh, "%s/%s-merge.sh", dir, name);
-    bad = write_script(merge_sh, text);
+    snprintf(j->merge_sh, sizeof j->merge_sh, "%s/%s-merge.sh", j->dir, j->name);
+    bad = write_script(j->merge_sh, text);
     free(text);
-    if (bad)
-        return 1;
+    return bad;
+}
 
-    /* sbatch [ours] [the user's] SCRIPT: the user's options come later and win. */
-    int nuser = s - end;
-    char **args = calloc((size_t)nuser + 12, sizeof *args);
-    char array[64], jobname[300], output[sizeof dir + 32], dep[96], mjobname[320],
-        moutput[sizeof dir + 32];
-    if (args == NULL)
-        return fail("out of memory%s%s", "", "");
-    snprintf(array, sizeof array, "--array=0-%d", n - 1);
-    snprintf(jobname, sizeof jobname, "--job-name=detrun-%s", name);
-    snprintf(output, sizeof output, "--output=%s/shard-%%a.out", dir);
+/* sbatch [ours] [the user's] SCRIPT: the user's options come later and win.
+ * args has room for them and 12 more. */
+static int submit_array(const job *j, char **args, char *id, size_t idlen)
+{
+    char array[64], jobname[300], output[sizeof j->dir + 32];
+    snprintf(array, sizeof array, "--array=0-%d", j->shards - 1);
+    snprintf(jobname, sizeof jobname, "--job-name=detrun-%s", j->name);
+    snprintf(output, sizeof output, "--output=%s/shard-%%a.out", j->dir);
     int k = 0;
     args[k++] = "sbatch";
     args[k++] = "--parsable";
     args[k++] = array;
     args[k++] = jobname;
     args[k++] = output;
-    for (int i = 0; i < nuser; i++)
-        args[k++] = argv[end + i];
-    args[k++] = shard_sh;
+    for (int i = 0; i < j->script - j->end; i++)
+        args[k++] = j->argv[j->end + i];
+    args[k++] = (char *)j->shard_sh;
     args[k] = NULL;
-    char id[64], mid[64];
-    int rc = sbatch(args, id, sizeof id);
-    if (rc != 0 || id[0] == '\0') {
-        free(args);
-        return rc < 0 ? 1 : fail("sbatch refused the array (exit %s)%s", rc == 0 ? "0, no job id" : "non-zero", "");
-    }
+    int rc = sbatch(args, id, idlen);
+    if (rc != 0 || id[0] == '\0')
+        return rc < 0 ? 1 : fail("sbatch refused the array (exit %s)%s",
+                                 rc == 0 ? "0, no job id" : "non-zero", "");
+    return 0;
+}
 
+/* The merge job, after the array (afterok); with wait, until it is done. */
+static int submit_merge(const job *j, char **args, const char *id, int wait)
+{
+    char dep[96], mjobname[320], moutput[sizeof j->dir + 32], mid[64];
     snprintf(dep, sizeof dep, "--dependency=afterok:%s", id);
-    snprintf(mjobname, sizeof mjobname, "--job-name=detrun-%s-merge", name);
-    snprintf(moutput, sizeof moutput, "--output=%s/merge.out", dir);
-    k = 0;
+    snprintf(mjobname, sizeof mjobname, "--job-name=detrun-%s-merge", j->name);
+    snprintf(moutput, sizeof moutput, "--output=%s/merge.out", j->dir);
+    int k = 0;
     args[k++] = "sbatch";
     args[k++] = "--parsable";
     args[k++] = dep;
     args[k++] = "--kill-on-invalid-dep=yes";
     args[k++] = mjobname;
     args[k++] = moutput;
-    for (int i = 0; i < nuser; i++)
-        args[k++] = argv[end + i];
+    for (int i = 0; i < j->script - j->end; i++)
+        args[k++] = j->argv[j->end + i];
     if (wait)
         args[k++] = "--wait";
-    args[k++] = merge_sh;
+    args[k++] = (char *)j->merge_sh;
     args[k] = NULL;
-    printf("%s: %d cells in %d shards: job %s (array 0-%d), logs in %s\n", name, cells, n, id,
-           n - 1, dir);
+    const char *name = j->name, *outabs = j->outabs;
+    printf("%s: %d cells in %d shards: job %s (array 0-%d), logs in %s\n", name, j->cells,
+           j->shards, id, j->shards - 1, j->dir);
     fflush(stdout);
-    char results[sizeof outabs + 300];
+    char results[sizeof j->outabs + 300];
     snprintf(results, sizeof results, "%s/%s.json", outabs, name);
     unsigned long long before = file_version(results);
-    rc = sbatch(args, mid, sizeof mid);
-    free(args);
+    int rc = sbatch(args, mid, sizeof mid);
     if (rc < 0 || mid[0] == '\0')
         return fail("the merge job was not submitted: once job %s is done, run detrun merge %s",
                     id, outabs);
@@ -325,10 +347,41 @@ int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
     if (rc != 0 || file_version(results) == before) {
         fprintf(stderr, "detrun slurm: merge job %s did not succeed (did a task fail? see %s); "
                         "detrun merge %s names the missing cells, and rerunning this command "
-                        "runs only those\n", mid, dir, outabs);
+                        "runs only those\n", mid, j->dir, outabs);
         return 1;
     }
     printf("%s: merged by job %s: %s/%s.json, %s/%s.csv, report in %s/merge.out\n", name, mid,
-           outabs, name, outabs, name, dir);
+           outabs, name, outabs, name, j->dir);
     return 0;
+}
+
+int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
+                      const detrun_script_options *so, int shards, int wait)
+{
+    job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return fail("out of memory%s%s", "", "");
+    j->argc = argc;
+    j->argv = argv;
+    j->end = end;
+    j->out = so->out_dir != NULL ? so->out_dir : "results";
+    int status = split_args(j);
+    if (status == 0)
+        status = plan(ro, so, argc - j->script, argv + j->script) != 0 ||
+                 read_plan(j->out, &j->cells, j->name, sizeof j->name) != 0;
+    if (status == 0) {
+        j->shards = shards > 0 && shards < j->cells ? shards : j->cells;
+        status = find_places(j) != 0 || write_jobs(j) != 0;
+    }
+    char **args = status == 0 ? calloc((size_t)(j->script - end) + 12, sizeof *args) : NULL;
+    if (status == 0 && args == NULL)
+        status = fail("out of memory%s%s", "", "");
+    char id[64];
+    if (status == 0)
+        status = submit_array(j, args, id, sizeof id);
+    if (status == 0)
+        status = submit_merge(j, args, id, wait);
+    free(args);
+    free(j);
+    return status;
 }

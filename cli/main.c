@@ -1,0 +1,348 @@
+/*
+ * main.c - the `detrun` command: runs an experiment script.
+ *
+ * Exit status: 0 success; 1 an error in the script or the data; 2 a usage
+ * error. Only this file exits; the library reports through statuses.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lua.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: detrun [options] SCRIPT [script args...]\n"
+    "  -t, --threads N      worker threads (default: all cores)\n"
+    "  -m, --mode MODE      deterministic | fast: run only this mode\n"
+    "  -s, --seed N         override the experiment's seed\n"
+    "      --repeats N      override the experiment's repeats\n"
+    "      --folds N        override the experiment's folds\n"
+    "      --epochs N       override the experiment's epochs\n"
+    "      --limit N        use only the first N training rows\n"
+    "      --data DIR       folder with the four MNIST-format files\n"
+    "                       (default: $DETRUN_DATA, else %s)\n"
+    "  -o, --out DIR        results folder (default ./results)\n"
+    "  -q, --quiet          no progress output\n"
+    "      --device DEV     cpu | cuda | cuda:N (default cpu)\n"
+    "      --gpu-kernels K  cudnn | portable (default cudnn)\n"
+    "      --devices        list the CUDA devices and exit\n"
+    "      --record FILE    write the run's deterministic fingerprints to a golden FILE\n"
+    "      --check FILE     compare them with a golden FILE; exit 3 when they differ\n"
+    "      --trace FILE     record per-step fingerprints of every tensor to FILE\n"
+    "      --trace-every K  trace every K-th step only (default 1)\n"
+    "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
+    "      --resume         continue the run found in the results folder (-o DIR)\n"
+    "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
+    "      --version        print the version and exit\n"
+    "  -h, --help           print this help and exit\n"
+    "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
+    "   or: detrun merge [--partial] [-q] OUT            (detrun merge --help)\n"
+    "   or: detrun slurm [--shards N] [--wait] [options] [-- SBATCH-OPTIONS] SCRIPT [args]\n"
+    "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error,\n"
+    "3 fingerprints that differ from the golden file (--check).\n";
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "detrun: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry 'detrun --help'.\n");
+    return 2;
+}
+
+/* Parses a whole decimal number in [lo, hi]; 0 on success. */
+static int parse_num(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
+       OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
+       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
+
+/* "K/N" with 0 <= K < N; 0 on success. */
+static int parse_shard(const char *s, int *k, int *n)
+{
+    char head[32];
+    const char *slash = strchr(s, '/');
+    long long a, b;
+    if (slash == NULL || (size_t)(slash - s) >= sizeof head)
+        return -1;
+    memcpy(head, s, (size_t)(slash - s));
+    head[slash - s] = '\0';
+    if (parse_num(head, 0, INT_MAX, &a) != 0 || parse_num(slash + 1, 1, INT_MAX, &b) != 0 || a >= b)
+        return -1;
+    *k = (int)a;
+    *n = (int)b;
+    return 0;
+}
+
+/* The options as given, for the header of a golden file. */
+static void join_options(int argc, char **argv, char *buf, size_t len)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 1; i < argc && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%s", i > 1 ? " " : "", argv[i]);
+}
+
+static const struct option longopts[] = {
+    { "threads", required_argument, NULL, 't' },
+    { "mode", required_argument, NULL, 'm' },
+    { "seed", required_argument, NULL, 's' },
+    { "repeats", required_argument, NULL, OPT_REPEATS },
+    { "folds", required_argument, NULL, OPT_FOLDS },
+    { "epochs", required_argument, NULL, OPT_EPOCHS },
+    { "limit", required_argument, NULL, OPT_LIMIT },
+    { "data", required_argument, NULL, OPT_DATA },
+    { "out", required_argument, NULL, 'o' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "device", required_argument, NULL, OPT_DEVICE },
+    { "gpu-kernels", required_argument, NULL, OPT_GPU_KERNELS },
+    { "devices", no_argument, NULL, OPT_DEVICES },
+    { "version", no_argument, NULL, OPT_VERSION },
+    { "record", required_argument, NULL, OPT_RECORD },
+    { "check", required_argument, NULL, OPT_CHECK },
+    { "trace", required_argument, NULL, OPT_TRACE },
+    { "trace-every", required_argument, NULL, OPT_TRACE_EVERY },
+    { "trace-values", no_argument, NULL, OPT_TRACE_VALUES },
+    { "resume", no_argument, NULL, OPT_RESUME },
+    { "shard", required_argument, NULL, OPT_SHARD },
+    { "shards", required_argument, NULL, OPT_SHARDS },
+    { "wait", no_argument, NULL, OPT_WAIT },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 }
+};
+
+/* Everything the command line says. */
+typedef struct args {
+    detrun_options ro;
+    detrun_script_options so;
+    const char *record, *check, *trace;
+    int trace_every, trace_values;
+    int slurm, shards, wait;   /* detrun slurm and its own options */
+} args;
+
+enum { PARSED = -1 };   /* parsing goes on; any other value is the exit status */
+
+/* The options that take a number. */
+static int number_option(int c, const char *arg, args *a)
+{
+    long long v;
+    switch (c) {
+    case 't':
+        if (parse_num(arg, 0, 4096, &v) != 0)
+            return usage_error("--threads: '%s' is not a thread count (0 to 4096)", arg);
+        a->ro.threads = (int)v;
+        return PARSED;
+    case 's':
+        if (parse_num(arg, 0, LLONG_MAX, &v) != 0)
+            return usage_error("--seed: '%s' is not a non-negative integer", arg);
+        a->so.seed_set = 1;
+        a->so.seed = (uint64_t)v;
+        a->ro.seed = (uint64_t)v;
+        return PARSED;
+    case OPT_LIMIT:
+        if (parse_num(arg, 1, LLONG_MAX, &v) != 0)
+            return usage_error("--limit: '%s' is not a positive row count", arg);
+        a->so.limit = (size_t)v;
+        return PARSED;
+    case OPT_TRACE_EVERY:
+        if (parse_num(arg, 1, INT_MAX, &v) != 0)
+            return usage_error("--trace-every: '%s' is not a positive step count", arg);
+        a->trace_every = (int)v;
+        return PARSED;
+    case OPT_SHARD:
+        if (a->slurm || parse_shard(arg, &a->so.shard, &a->so.shards) != 0)
+            return usage_error(a->slurm ? "--shard %s: detrun slurm gives each task its shard"
+                                        : "--shard: '%s' is not K/N with 0 <= K < N", arg);
+        return PARSED;
+    case OPT_SHARDS:
+        if (!a->slurm || parse_num(arg, 1, INT_MAX, &v) != 0)
+            return usage_error(a->slurm ? "--shards: '%s' is not a positive count"
+                                        : "--shards %s: an option of detrun slurm", arg);
+        a->shards = (int)v;
+        return PARSED;
+    }
+    /* --repeats, --folds, --epochs */
+    const char *name = c == OPT_REPEATS ? "--repeats" : c == OPT_FOLDS ? "--folds" : "--epochs";
+    if (parse_num(arg, c == OPT_FOLDS ? 2 : 1, 1000000, &v) != 0) {
+        fprintf(stderr, "detrun: %s: '%s' is not a valid count%s\nTry 'detrun --help'.\n", name,
+                arg, c == OPT_FOLDS ? " (at least 2)" : "");
+        return 2;
+    }
+    *(c == OPT_REPEATS ? &a->so.repeats : c == OPT_FOLDS ? &a->so.folds : &a->so.epochs) = (int)v;
+    return PARSED;
+}
+
+/* The options that end the command at once: help, version, device list,
+ * and getopt's complaints. */
+static int final_option(int c, char **argv)
+{
+    char buf[8192];
+    switch (c) {
+    case OPT_DEVICES:
+        detrun_list_devices(buf, sizeof buf, NULL);
+        fputs(buf, stdout);
+        return 0;
+    case OPT_VERSION:
+        printf("detrun %s (%s)\n", detrun_version(), LUA_RELEASE);
+        return 0;
+    case 'h':
+        printf(usage_text, detrun_default_data_dir());
+        return 0;
+    }
+    if (optopt != 0 && optopt < 256)
+        fprintf(stderr, "detrun: option -%c: %s\n", optopt,
+                strchr("tmso", optopt) ? "needs an argument" : "unknown option");
+    else
+        fprintf(stderr, "detrun: %s: unknown option or missing argument\n", argv[optind - 1]);
+    fprintf(stderr, "Try 'detrun --help'.\n");
+    return 2;
+}
+
+/* One option of getopt_long's: PARSED or an exit status. */
+static int option(int c, const char *arg, args *a, char **argv)
+{
+    switch (c) {
+    case 'm':
+        if (strcmp(arg, "deterministic") != 0 && strcmp(arg, "fast") != 0)
+            return usage_error("--mode: '%s' is neither deterministic nor fast", arg);
+        a->so.mode = arg;
+        return PARSED;
+    case OPT_DATA: a->so.data_dir = arg; return PARSED;
+    case 'o': a->so.out_dir = arg; return PARSED;
+    case 'q': a->so.verbosity = 1; return PARSED;
+    case OPT_DEVICE:
+        if (strcmp(arg, "cpu") != 0 && strncmp(arg, "cuda", 4) != 0)
+            return usage_error("--device: '%s' is not cpu, cuda or cuda:N", arg);
+        a->ro.device = arg;
+        return PARSED;
+    case OPT_GPU_KERNELS:
+        if (strcmp(arg, "cudnn") != 0 && strcmp(arg, "portable") != 0)
+            return usage_error("--gpu-kernels: '%s' is neither cudnn nor portable", arg);
+        a->ro.backend_options = strcmp(arg, "portable") == 0 ? "kernels=portable" : "kernels=cudnn";
+        return PARSED;
+    case OPT_RECORD: a->record = arg; return PARSED;
+    case OPT_CHECK: a->check = arg; return PARSED;
+    case OPT_TRACE: a->trace = arg; return PARSED;
+    case OPT_TRACE_VALUES: a->trace_values = 1; return PARSED;
+    case OPT_RESUME: a->so.resume = 1; return PARSED;
+    case OPT_WAIT:
+        if (!a->slurm)
+            return usage_error("%s: an option of detrun slurm", "--wait");
+        a->wait = 1;
+        return PARSED;
+    case 't': case 's': case OPT_REPEATS: case OPT_FOLDS: case OPT_EPOCHS: case OPT_LIMIT:
+    case OPT_TRACE_EVERY: case OPT_SHARD: case OPT_SHARDS:
+        return number_option(c, arg, a);
+    }
+    return final_option(c, argv);
+}
+
+/* Parses the options up to the script (optind then names it). */
+static int parse(int argc, char **argv, args *a)
+{
+    int c, status;
+    opterr = 0;
+    /* '+': options end at the script; what follows belongs to it. */
+    while ((c = getopt_long(argc, argv, "+t:m:s:o:qh", longopts, NULL)) != -1)
+        if ((status = option(c, optarg, a, argv)) != PARSED)
+            return status;
+    if (optind >= argc)
+        return usage_error("%s", "no SCRIPT given");
+    if (a->so.shards > 0 && (a->record != NULL || a->check != NULL))
+        return usage_error("%s: golden files are of whole runs, not of one shard", "--shard");
+    return PARSED;
+}
+
+/* After the run: the golden file to write or to compare with. */
+static int goldens(const args *a, detrun_runtime *rt, const detrun_results *res, int argc,
+                   char **argv)
+{
+    char err[DETRUN_GOLDEN_ERR_MAX], options[1024];
+    join_options(argc, argv, options, sizeof options);
+    if (a->record != NULL &&
+        detrun_golden_write(rt, res, a->record, argv[argc], options, err) != DETRUN_OK) {
+        fprintf(stderr, "detrun: %s\n", err);
+        return 1;
+    }
+    int mismatch = 0;
+    if (a->check != NULL) {
+        if (detrun_golden_check(res, a->check, stdout, &mismatch, err) != DETRUN_OK) {
+            fprintf(stderr, "detrun: %s\n", err);
+            return 1;
+        }
+        if (mismatch)
+            return DETRUN_EXIT_MISMATCH;
+    }
+    return 0;
+}
+
+/* Runs the script argv[first] with its arguments after it. */
+static int run(args *a, int argc, char **argv, int first)
+{
+    a->so.argc = argc - first;
+    a->so.argv = argv + first;
+    detrun_runtime *rt = NULL;
+    if (detrun_open(&rt, &a->ro) != DETRUN_OK ||
+        (a->trace != NULL &&
+         detrun_trace_start(rt, a->trace, a->trace_every, a->trace_values) != DETRUN_OK)) {
+        fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+        detrun_close(rt);
+        return 1;
+    }
+    int status = 0;
+    detrun_script *sc = NULL;
+    detrun_results *res = NULL;
+    if (detrun_script_open(&sc, rt) != DETRUN_OK ||
+        detrun_script_set_options(sc, &a->so) != DETRUN_OK ||
+        detrun_script_run_file(sc, argv[first], &res) != DETRUN_OK) {
+        fprintf(stderr, "detrun: %s\n", detrun_script_errmsg(sc));
+        status = 1;
+    }
+    if (a->trace != NULL && detrun_trace_stop(rt) != DETRUN_OK && status == 0) {
+        fprintf(stderr, "detrun: %s\n", detrun_errmsg(rt));
+        status = 1;
+    }
+    if (status == 0)
+        status = goldens(a, rt, res, first, argv);
+    detrun_results_free(res);
+    detrun_script_close(sc);
+    detrun_close(rt);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "diff") == 0)
+        return detrun_diff_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "merge") == 0)
+        return detrun_merge_main(argc - 1, argv + 1);
+    detrun_options ro = DETRUN_OPTIONS_INIT;
+    detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
+    args a = { .ro = ro, .so = so, .trace_every = 1 };
+    a.so.out_dir = "results";
+    a.so.verbosity = 2;
+    a.slurm = argc >= 2 && strcmp(argv[1], "slurm") == 0;
+    if (a.slurm) {   /* the same options, parsed here, handed on to each task */
+        argc--;
+        argv++;
+    }
+    int status = parse(argc, argv, &a);
+    if (status != PARSED)
+        return status;
+    if (a.slurm)
+        return detrun_slurm_main(argc, argv, optind, &a.ro, &a.so, a.shards, a.wait);
+    return run(&a, argc, argv, optind);
+}

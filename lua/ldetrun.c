@@ -219,6 +219,7 @@ int luaopen_detrun(lua_State *L)
     detrun_lua_open_run(L);
     detrun_lua_open_data(L);
     detrun_lua_open_model(L);
+    detrun_lua_open_tensor(L);
     detrun_lua_open_results(L);
     detrun_lua_open_regress(L);
     for (const detrun_lua_chunk *c = detrun_lua_chunks; c->name != NULL; c++) {

@@ -335,6 +335,15 @@ end
 function Model:params() return self:_ready(2):params() end
 function Model:param(i) return self:_ready(2):param(i) end
 function Model:step() return self:_ready(2):step() end
+function Model:set_param(i, t)
+  local ok, err = self:_ready(2):set_param(i, t)
+  if not ok then error(err, 2) end
+end
+function Model:predict(x)
+  local p, err = self:_ready(2):predict(x)
+  if not p then error(err, 2) end
+  return p
+end
 
 function Model:summary()
   local lines = {}

@@ -249,8 +249,11 @@ detrun_status detrun_tensor_load_npy(detrun_runtime *rt, const char *path, detru
     detrun_status st = read_header(rt, path, f, &h);
     if (st == DETRUN_OK) {
         st = detrun_tensor_new(rt, h.ndims, h.dims, out);
-        if (st != DETRUN_OK && st != DETRUN_ERR_MEMORY)
-            st = detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s: %s", path, detrun_errmsg(rt));
+        if (st != DETRUN_OK && st != DETRUN_ERR_MEMORY) {
+            char why[512];   /* a copy: the message is rewritten in place */
+            snprintf(why, sizeof why, "%s", detrun_errmsg(rt));
+            st = bad(rt, path, "%s", why);
+        }
     }
     if (st == DETRUN_OK && (st = read_data(rt, path, f, &h, *out)) != DETRUN_OK) {
         detrun_tensor_free(*out);

@@ -357,6 +357,109 @@ DETRUN_API detrun_status detrun_repeat_fingerprint(const char *const *strings,
 DETRUN_API void detrun_script_seed(uint64_t seed, uint32_t stream, uint64_t out[2]);
 
 /* ===================================================================== */
+/* Tensors: float32 arrays in host memory, seeded draws, .npy files      */
+/* ===================================================================== */
+
+/* A contiguous, row-major float32 array of 1 to 4 dimensions in host memory
+ * (backends copy what they need). Made through the runtime's allocator and
+ * keeping it, so a tensor may outlive its runtime. At most 2^32 - 1
+ * elements, every dimension at least 1. Arithmetic, sums and products follow
+ * the orders of docs/determinism.md ("Tensors") and are single-threaded. */
+typedef struct detrun_tensor detrun_tensor;
+
+#define DETRUN_TENSOR_MAX_DIMS 4
+
+/* A tensor of zeros of the given shape. */
+DETRUN_API detrun_status detrun_tensor_new(detrun_runtime *rt, int ndims, const int *dims,
+                                           detrun_tensor **out);
+DETRUN_API void detrun_tensor_free(detrun_tensor *t);
+/* Number of dimensions; fills dims[0 .. ndims-1] when dims is not NULL. */
+DETRUN_API int detrun_tensor_shape(const detrun_tensor *t, int dims[DETRUN_TENSOR_MAX_DIMS]);
+DETRUN_API size_t detrun_tensor_count(const detrun_tensor *t);
+/* The elements, row-major; valid until the tensor is freed. */
+DETRUN_API float *detrun_tensor_data(detrun_tensor *t);
+DETRUN_API const float *detrun_tensor_cdata(const detrun_tensor *t);
+/* New shape, same element count and order (in place). */
+DETRUN_API detrun_status detrun_tensor_reshape(detrun_runtime *rt, detrun_tensor *t, int ndims,
+                                               const int *dims);
+DETRUN_API detrun_status detrun_tensor_clone(detrun_runtime *rt, const detrun_tensor *t,
+                                             detrun_tensor **out);
+DETRUN_API void detrun_tensor_fill(detrun_tensor *t, float value);
+
+typedef enum detrun_tensor_op {
+    DETRUN_TENSOR_ADD = 0, DETRUN_TENSOR_SUB, DETRUN_TENSOR_MUL
+} detrun_tensor_op;
+
+/* Elementwise a op b of two tensors of the same shape: one rounded operation
+ * per element (no fma). */
+DETRUN_API detrun_status detrun_tensor_binary(detrun_runtime *rt, detrun_tensor_op op,
+                                              const detrun_tensor *a, const detrun_tensor *b,
+                                              detrun_tensor **out);
+/* Elementwise a op s, or s op a when scalar_first is non-zero. */
+DETRUN_API detrun_status detrun_tensor_scalar(detrun_runtime *rt, detrun_tensor_op op,
+                                              const detrun_tensor *a, float s, int scalar_first,
+                                              detrun_tensor **out);
+/* Sequential float sum from +0 in storage order; the mean is that sum
+ * divided by (float)count. */
+DETRUN_API float detrun_tensor_sum(const detrun_tensor *t);
+DETRUN_API float detrun_tensor_mean(const detrun_tensor *t);
+/* (n, k) x (k, m) -> (n, m): out[i][j] is a sequential fma chain over k
+ * ascending from +0, dense's forward order. */
+DETRUN_API detrun_status detrun_tensor_matmul(detrun_runtime *rt, const detrun_tensor *a,
+                                              const detrun_tensor *b, detrun_tensor **out);
+/* Row-wise softmax of a (n, classes) tensor in the order of the loss's
+ * softmax: the probabilities that m:predict returns. */
+DETRUN_API detrun_status detrun_tensor_softmax(detrun_runtime *rt, const detrun_tensor *logits,
+                                               detrun_tensor **out);
+/* The fingerprint of the tensor serialised under name (as parameters are). */
+DETRUN_API void detrun_tensor_fingerprint(const detrun_tensor *t, const char *name, char out[33]);
+
+/* Seeded draws (Philox purpose TENSOR, docs/determinism.md): fill t so that
+ * element e is a pure function of (seed, stream, e), whatever the shape.
+ * stream is from 0 to 2^24 - 1. uniform: low + (high - low) * u, u in
+ * [0, 1); normal: mean + std * z, z by Marsaglia's polar method; glorot:
+ * uniform on (-limit, limit), limit = sqrtf(6 / (fan_in + fan_out)). */
+DETRUN_API detrun_status detrun_tensor_uniform(detrun_runtime *rt, detrun_tensor *t,
+                                               uint64_t seed, uint32_t stream, float low,
+                                               float high);
+DETRUN_API detrun_status detrun_tensor_normal(detrun_runtime *rt, detrun_tensor *t, uint64_t seed,
+                                              uint32_t stream, float mean, float std);
+DETRUN_API detrun_status detrun_tensor_glorot(detrun_runtime *rt, detrun_tensor *t, uint64_t seed,
+                                              uint32_t stream, int fan_in, int fan_out);
+
+/* NumPy .npy files (format 1.0, C order, little-endian '<f4' or '|u1', 1
+ * to 4 dimensions). Reading converts uint8 to float (the byte's value, not
+ * scaled) and reports the file's type when type is not NULL. Writing as
+ * uint8 requires every element to be an integer from 0 to 255. The file
+ * appears whole or not at all. Errors name the file. */
+typedef enum detrun_npy_type { DETRUN_NPY_F32 = 0, DETRUN_NPY_U8 } detrun_npy_type;
+DETRUN_API detrun_status detrun_tensor_load_npy(detrun_runtime *rt, const char *path,
+                                                detrun_tensor **out, detrun_npy_type *type);
+DETRUN_API detrun_status detrun_tensor_save_npy(detrun_runtime *rt, const detrun_tensor *t,
+                                                const char *path, detrun_npy_type type);
+
+/* A data set from tensors: images (n, c, h, w), (n, h, w) or (n, features)
+ * and labels (n) of integers from 0 to 255 (classes = largest label + 1, at
+ * least 2). Data sets hold bytes, which training divides by 255:
+ * DETRUN_PIXELS_BYTES takes images of integers from 0 to 255 as they are;
+ * DETRUN_PIXELS_UNIT takes images from 0 to 1 and stores the byte
+ * (uint8)(x * 255.0f + 0.5f). Any other value is an error naming its index. */
+typedef enum detrun_pixels { DETRUN_PIXELS_UNIT = 0, DETRUN_PIXELS_BYTES } detrun_pixels;
+DETRUN_API detrun_status detrun_dataset_from_tensors(detrun_runtime *rt,
+                                                     const detrun_tensor *images,
+                                                     const detrun_tensor *labels,
+                                                     detrun_pixels pixels, detrun_dataset **out);
+
+/* Models and tensors: parameter i as a new tensor of its shape; parameter i
+ * set from a tensor of exactly its shape (the error names the parameter);
+ * probabilities (n, classes) of images (n, c, h, w) of the model's input. */
+DETRUN_API detrun_status detrun_model_param_tensor(detrun_model *m, int i, detrun_tensor **out);
+DETRUN_API detrun_status detrun_model_set_param_tensor(detrun_model *m, int i,
+                                                       const detrun_tensor *t);
+DETRUN_API detrun_status detrun_model_predict_tensor(detrun_model *m, const detrun_tensor *x,
+                                                     detrun_tensor **probs);
+
+/* ===================================================================== */
 /* Files and devices                                                     */
 /* ===================================================================== */
 

@@ -8,6 +8,8 @@ local data = {
   default_dir = core.data.default_dir,
   rows = core.data.rows,
   kfold = core.data.kfold,
+  tensors = core.data.tensors,
+  npy = core.data.npy,
 }
 
 -- dr.data.mnist{ dir = "..." } -> { train = dataset, test = dataset }, each

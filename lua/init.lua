@@ -21,6 +21,7 @@ local dr = {
   nn = require "detrun.nn",
   optim = require "detrun.optim",
   data = require "detrun.data",
+  tensor = core.tensor,
   report = require "detrun.report",
   aggregate = experiment.aggregate,
   load_results = core.load_results,

@@ -7,6 +7,7 @@
  * dataset, as in C.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,51 @@ static int l_load_idx(lua_State *L)
     const char *labels = luaL_checkstring(L, 2);
     detrun_dataset **p = newdataset(L);
     return load_result(L, rt, detrun_dataset_load_idx(rt, images, labels, p));
+}
+
+/* data.tensors(images, labels, { pixels = "unit" | "bytes" }) -> dataset
+ * | nil, message: images (n, c, h, w), (n, h, w) or (n, features). */
+static int l_from_tensors(lua_State *L)
+{
+    detrun_runtime *rt = detrun_lua_runtime(L);
+    detrun_tensor *images = detrun_lua_checktensor(L, 1);
+    detrun_tensor *labels = detrun_lua_checktensor(L, 2);
+    detrun_pixels pixels = DETRUN_PIXELS_UNIT;
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        static const char *const names[] = { "unit", "bytes", NULL };
+        lua_getfield(L, 3, "pixels");
+        pixels = luaL_checkoption(L, -1, "unit", names) ? DETRUN_PIXELS_BYTES : DETRUN_PIXELS_UNIT;
+        lua_pop(L, 1);
+    }
+    detrun_dataset **p = newdataset(L);
+    return load_result(L, rt, detrun_dataset_from_tensors(rt, images, labels, pixels, p));
+}
+
+/* data.npy(images_path, labels_path) -> dataset | nil, message. uint8
+ * images are bytes; float32 images are pixels from 0 to 1. */
+static int l_load_npy(lua_State *L)
+{
+    detrun_runtime *rt = detrun_lua_runtime(L);
+    const char *paths[2] = { luaL_checkstring(L, 1), luaL_checkstring(L, 2) };
+    detrun_tensor **t[2];
+    detrun_npy_type type[2];
+    for (int i = 0; i < 2; i++) {
+        t[i] = detrun_lua_pushtensor(L);
+        if (detrun_tensor_load_npy(rt, paths[i], t[i], &type[i]) != DETRUN_OK)
+            return load_result(L, rt, DETRUN_ERR_IO);
+    }
+    detrun_pixels pixels = type[0] == DETRUN_NPY_U8 ? DETRUN_PIXELS_BYTES : DETRUN_PIXELS_UNIT;
+    detrun_dataset **p = newdataset(L);
+    detrun_status st = detrun_dataset_from_tensors(rt, *t[0], *t[1], pixels, p);
+    if (st != DETRUN_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s, %s: %s", paths[0], paths[1], detrun_errmsg(rt));
+        luaL_pushfail(L);
+        lua_pushstring(L, msg);
+        return 2;
+    }
+    return 1;
 }
 
 static int l_default_dir(lua_State *L)
@@ -295,6 +341,8 @@ static const luaL_Reg split_methods[] = {
 static const luaL_Reg data_funcs[] = {
     { "_load_mnist", l_load_mnist },
     { "idx", l_load_idx },
+    { "tensors", l_from_tensors },
+    { "npy", l_load_npy },
     { "default_dir", l_default_dir },
     { "rows", l_rows },
     { "kfold", l_kfold },

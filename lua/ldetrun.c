@@ -204,6 +204,7 @@ int luaopen_detrun(lua_State *L)
     detrun_lua_open_run(L);
     detrun_lua_open_data(L);
     detrun_lua_open_model(L);
+    detrun_lua_open_tensor(L);
     detrun_lua_open_results(L);
     detrun_lua_open_regress(L);
     detrun_lua_open_modules(L);   /* the table above is detrun.core; pushes the public one */

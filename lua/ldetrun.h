@@ -60,6 +60,13 @@ typedef struct detrun_lua_rows {
 detrun_lua_rows *detrun_lua_newrows(lua_State *L, size_t n);   /* pushes it */
 detrun_dataset *detrun_lua_checkdataset(lua_State *L, int idx);
 
+/* Tensors (ltensor.c): a userdata box holding a detrun_tensor. pushtensor
+ * pushes an empty box (freed by __gc once filled). */
+#define DETRUN_LUA_TENSOR "detrun.tensor"
+detrun_tensor *detrun_lua_checktensor(lua_State *L, int idx);
+detrun_tensor **detrun_lua_pushtensor(lua_State *L);
+void detrun_lua_open_tensor(lua_State *L);
+
 /* Results: a cJSON tree and its text. */
 detrun_results *detrun_lua_takeresults(lua_State *L, int idx);  /* NULL if not results */
 

@@ -371,10 +371,23 @@ static int m_evaluate(lua_State *L)
     return 2;
 }
 
+/* m:predict(x) with x an (n, c, h, w) tensor -> (n, classes) tensor of
+ * probabilities | nil, message */
+static int m_predict_tensor(lua_State *L, detrun_model *m)
+{
+    detrun_tensor *x = detrun_lua_checktensor(L, 2);
+    detrun_tensor **probs = detrun_lua_pushtensor(L);
+    if (detrun_model_predict_tensor(m, x, probs) != DETRUN_OK)
+        return fail(L);
+    return 1;
+}
+
 /* m:predict(x, n) with x a Lua array of n*c*h*w numbers -> array of logits */
 static int m_predict(lua_State *L)
 {
     detrun_model *m = checkmodel(L, 1);
+    if (luaL_testudata(L, 2, DETRUN_LUA_TENSOR) != NULL)
+        return m_predict_tensor(L, m);
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_Integer n = luaL_checkinteger(L, 3);
     lua_Integer classes = luaL_checkinteger(L, 4);
@@ -446,26 +459,25 @@ static int m_params(lua_State *L)
     return 1;
 }
 
-/* m:param(i) -> array of the values of parameter i (1-based) */
+/* m:param(i) -> a tensor holding parameter i (1-based), in its shape */
 static int m_param(lua_State *L)
 {
     detrun_model *m = checkmodel(L, 1);
     int i = checkint(L, 2, "parameter") - 1;
     luaL_argcheck(L, i >= 0 && i < detrun_model_param_count(m), 2, "no such parameter");
-    int dims[4];
-    int nd = detrun_model_param_shape(m, i, dims);
-    size_t count = 1;
-    for (int d = 0; d < nd && d < 4; d++)
-        count *= (size_t)dims[d];
-    float *v = lua_newuserdatauv(L, count * sizeof(float), 0);
-    if (detrun_model_param_get(m, i, v, count) != DETRUN_OK)
+    detrun_tensor **t = detrun_lua_pushtensor(L);
+    if (detrun_model_param_tensor(m, i, t) != DETRUN_OK)
         return fail(L);
-    lua_createtable(L, (int)count, 0);
-    for (size_t k = 0; k < count; k++) {
-        lua_pushnumber(L, v[k]);
-        lua_seti(L, -2, (lua_Integer)k + 1);
-    }
     return 1;
+}
+
+/* m:set_param(i, tensor) -> true | nil, message (the shape must match) */
+static int m_set_param(lua_State *L)
+{
+    detrun_model *m = checkmodel(L, 1);
+    int i = checkint(L, 2, "parameter") - 1;
+    luaL_argcheck(L, i >= 0 && i < detrun_model_param_count(m), 2, "no such parameter");
+    return done(L, detrun_model_set_param_tensor(m, i, detrun_lua_checktensor(L, 3)));
 }
 
 static int m_layers(lua_State *L)
@@ -512,6 +524,7 @@ static const luaL_Reg methods[] = {
     { "fingerprint", m_fingerprint },
     { "params", m_params },
     { "param", m_param },
+    { "set_param", m_set_param },
     { "layers", m_layers },
     { "step", m_step },
     { "close", m_close },

@@ -317,6 +317,15 @@ end
 function Model:params() return ready(self, 2):params() end
 function Model:param(i) return ready(self, 2):param(i) end
 function Model:step() return ready(self, 2):step() end
+function Model:set_param(i, t)
+  local ok, err = ready(self, 2):set_param(i, t)
+  if not ok then error(err, 2) end
+end
+function Model:predict(x)
+  local p, err = ready(self, 2):predict(x)
+  if not p then error(err, 2) end
+  return p
+end
 
 function Model:summary()
   local lines = {}

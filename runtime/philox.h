@@ -25,7 +25,8 @@ enum {
     DETRUN_RNG_DROPOUT = 2,   /* dropout masks; layer = layer index, step = optimiser step */
     DETRUN_RNG_KFOLD = 3,     /* the k-fold permutation */
     DETRUN_RNG_SHUFFLE = 4,   /* per-epoch row order; step = epoch */
-    DETRUN_RNG_SCRIPT = 5     /* seeds handed to scripts (math.random) */
+    DETRUN_RNG_SCRIPT = 5,    /* seeds handed to scripts (math.random) */
+    DETRUN_RNG_TENSOR = 6     /* seeded tensors (tensor_draw.c); layer = 0 uniform, 1 normal */
 };
 
 typedef struct detrun_philox_out { uint32_t v[4]; } detrun_philox_out;

@@ -1,0 +1,45 @@
+/* What the tensor tests share: a CHECK that counts failures and the
+ * bits of a float. */
+#ifndef DETRUN_TENSOR_TEST_H
+#define DETRUN_TENSOR_TEST_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "detrun.h"
+
+static int failures;
+#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+    printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+static inline uint32_t fbits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+static inline detrun_runtime *open_rt(int threads)
+{
+    detrun_options opt = DETRUN_OPTIONS_INIT;
+    opt.threads = threads;
+    detrun_runtime *rt = NULL;
+    if (detrun_open(&rt, &opt) != DETRUN_OK) {
+        printf("FAIL cannot open a runtime: %s\n", detrun_errmsg(rt));
+        detrun_close(rt);
+        return NULL;
+    }
+    return rt;
+}
+
+static inline detrun_tensor *vec(detrun_runtime *rt, int n)
+{
+    detrun_tensor *t = NULL;
+    int dims[1] = { n };
+    if (detrun_tensor_new(rt, 1, dims, &t) != DETRUN_OK)
+        printf("FAIL tensor_new(%d): %s\n", n, detrun_errmsg(rt));
+    return t;
+}
+
+#endif

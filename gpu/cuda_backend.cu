@@ -239,6 +239,9 @@ static const detrun_backend_ops cuda_ops = {
     .adam_step = detrun_cuda_adam_step,
     .sgd_step = detrun_cuda_sgd_step,
     .check_finite = detrun_cuda_check_finite,
+    /* No average pooling kernel yet: a model with avgpool is refused on cuda. */
+    .avgpool_forward = NULL,
+    .avgpool_backward = NULL,
 };
 
 /* ---- construction ------------------------------------------------------------ */

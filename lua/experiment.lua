@@ -101,18 +101,23 @@ function experiment.prepare(p)
   return { split = data.kfold(p.rows, p.folds, p.seed) }
 end
 
--- Calls f(...); an error that does not point at a line of the script (one
--- the runtime raised: a NaN, a data set that does not fit) is raised again
--- naming the cell.
+-- Calls f(...); an error of the runtime (a NaN, a data set that does not
+-- fit) is raised again naming the cell: in place of detrun's own line, or
+-- after the script's line when it points at one (a NaN names the line of the
+-- layer it is about). The script's own errors (a layer typo) stay as they are.
 local function in_cell(cell, f, ...)
   local ok, a, b = pcall(f, ...)
   if ok then return a, b end
-  local loc = type(a) == "string" and a:match("^([^%s]-):%d+: ")
-  if type(a) == "string" and (not loc or loc:match("^%[detrun%.")) then
-    error(string.format("%s repeat %d fold %d: %s", cell.mode, cell["repeat"], cell.fold,
-                        (a:gsub("^%[detrun%.[%w_]+%]:%d+: ", ""))), 0)
+  if type(a) ~= "string" then error(a, 0) end
+  local name = string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold)
+  local where, rest = a:match("^([^%s]-:%d+): (.*)$")
+  if where and not where:match("^%[detrun%.") then
+    if rest:match("^fit: ") or rest:match("^evaluate: ") then
+      error(string.format("%s: %s: %s", where, name, rest), 0)
+    end
+    error(a, 0)
   end
-  error(a, 0)
+  error(string.format("%s: %s", name, (a:gsub("^%[detrun%.[%w_]+%]:%d+: ", ""))), 0)
 end
 
 -- Runs one cell; returns its record. With checkpoint (a file name) the fit

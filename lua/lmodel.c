@@ -27,12 +27,18 @@ static detrun_model *checkmodel(lua_State *L, int idx)
     return p->m;
 }
 
-/* nil, message of the runtime's last error */
+/* nil, message of the runtime's last error, and the name of the layer it
+ * is about when it is about one (detrun_error_layer) */
 static int fail(lua_State *L)
 {
+    detrun_runtime *rt = detrun_lua_runtime(L);
+    const char *layer = NULL;
     luaL_pushfail(L);
-    lua_pushstring(L, detrun_errmsg(detrun_lua_runtime(L)));
-    return 2;
+    lua_pushstring(L, detrun_errmsg(rt));
+    if (detrun_error_layer(rt, &layer) < 0 || layer == NULL)
+        return 2;
+    lua_pushstring(L, layer);
+    return 3;
 }
 
 static int done(lua_State *L, detrun_status st)
@@ -182,7 +188,9 @@ static int m_compile(lua_State *L)
     luaL_checktype(L, 2, LUA_TTABLE);
     lua_Integer seed = luaL_checkinteger(L, 3);
     lua_Integer stream = luaL_optinteger(L, 4, 0);
-    luaL_argcheck(L, stream >= 0 && stream <= 0xffffff, 4, "stream must be from 0 to 16777215");
+    /* Only what a uint32 holds: the core checks the stream's range. */
+    luaL_argcheck(L, stream >= 0 && stream <= (lua_Integer)UINT32_MAX, 4,
+                  "stream must be a non-negative 32-bit integer");
     static const char *const kinds[] = { "adam", "sgd", NULL };
     lua_getfield(L, 2, "kind");
     int kind = luaL_checkoption(L, -1, "adam", kinds);
@@ -308,7 +316,7 @@ static int m_fit(lua_State *L)
         fo.shuffle = lua_toboolean(L, -1);
     lua_pop(L, 1);
     int stream = intfield(L, 5, "stream", 0);
-    luaL_argcheck(L, stream >= 0 && stream <= 0xffffff, 5, "stream must be from 0 to 16777215");
+    luaL_argcheck(L, stream >= 0, 5, "stream must not be negative");   /* the core checks the rest */
     fo.stream = (uint32_t)stream;
     fo.seed = (uint64_t)run->seed;
     if (lua_getfield(L, 5, "seed") != LUA_TNIL)

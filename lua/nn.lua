@@ -148,17 +148,9 @@ function nn.sequential(t)
   return setmetatable({ layers = layers, input = t.input, where = util.where(2) }, Model)
 end
 
--- The name of the layer an error of the core is about ("dense_1"), or nil.
--- The core's messages about a layer (a size that does not fit, a numeric
--- error in training) start with its name: the one place that reads it back
--- from the text, until the core gives the layer of an error as data.
-local function layer_of(msg)
-  return msg:match("^(%w+_%d+):")
-end
-
--- Raises msg; when it names a layer, from the line that wrote that layer.
-local function fail(self, msg, level)
-  local name = layer_of(msg)
+-- Raises msg; when the core says which layer it is about (the binding's
+-- third result, from detrun_error_layer), from the line that wrote that layer.
+local function fail(self, msg, level, name)
   for _, l in ipairs(self.layers) do
     if l.name == name and l.where then error(l.where .. ": " .. msg, 0) end
   end
@@ -186,6 +178,8 @@ function Model:compile(t)
   if self._m then error("compile: the model is already built", 2) end
   util.check_type(t, "seed", "compile", "int64")
   util.check_type(t, "stream", "compile", "int")
+  -- The C model is built at the first fit: checked here too, so that the
+  -- error names the compile call's line rather than the fit's.
   if t.stream ~= nil and (t.stream < 0 or t.stream > 0xffffff) then
     error("compile: stream must be from 0 to 16777215, not " .. tostring(t.stream), 2)
   end
@@ -200,20 +194,22 @@ local function build(self, c, h, w, seed, level)
   local m, err = core._model_new(c, h, w)
   if not m then error(err, level + 1) end
   for _, l in ipairs(self.layers) do
-    local ok, msg
+    local ok, msg, name
     if l.kind == "conv2d" then
-      ok, msg = m:add_conv2d(l.filters, l.kh, l.kw, l.strides, l.padding, ACT[l.activation or "none"])
-    elseif l.kind == "maxpool" then ok, msg = m:add_maxpool(l.size, l.strides)
-    elseif l.kind == "flatten" then ok, msg = m:add_flatten()
-    elseif l.kind == "dense" then ok, msg = m:add_dense(l.units, ACT[l.activation or "none"])
-    elseif l.kind == "relu" then ok, msg = m:add_relu()
-    elseif l.kind == "dropout" then ok, msg = m:add_dropout(l.rate)
-    else ok, msg = m:add_layer(l.kind, l.args)   -- later kinds: options checked by the core
+      ok, msg, name = m:add_conv2d(l.filters, l.kh, l.kw, l.strides, l.padding,
+                                   ACT[l.activation or "none"])
+    elseif l.kind == "maxpool" then ok, msg, name = m:add_maxpool(l.size, l.strides)
+    elseif l.kind == "flatten" then ok, msg, name = m:add_flatten()
+    elseif l.kind == "dense" then ok, msg, name = m:add_dense(l.units, ACT[l.activation or "none"])
+    elseif l.kind == "relu" then ok, msg, name = m:add_relu()
+    elseif l.kind == "dropout" then ok, msg, name = m:add_dropout(l.rate)
+    else ok, msg, name = m:add_layer(l.kind, l.args)   -- later kinds: options checked by the core
     end
-    if not ok then m:close(); fail(self, msg, level + 1) end
+    if not ok then m:close(); fail(self, msg, level + 1, name) end
   end
-  local ok, msg = m:compile(self.compiled.optimizer, self.compiled.seed or seed, self.compiled.stream)
-  if not ok then m:close(); fail(self, msg, level + 1) end
+  local ok, msg, name = m:compile(self.compiled.optimizer, self.compiled.seed or seed,
+                                  self.compiled.stream)
+  if not ok then m:close(); fail(self, msg, level + 1, name) end
   self._m = m
   return m
 end
@@ -276,17 +272,14 @@ function Model:fit(run, data, t)
   util.check_type(t, "on_epoch", "fit", "function")
   util.check_type(t, "checkpoint", "fit", "string")
   check_rows(t, "fit")
-  if t.stream ~= nil and (t.stream < 0 or t.stream > 0xffffff) then
-    error("fit: stream must be from 0 to 16777215, not " .. tostring(t.stream), 2)
-  end
   run = run or core.run()
   local c, h, w = data:shape()
   local m = build(self, c, h, w, run.seed, 2)
-  local history, err = m:fit(run, data, t.rows, {
+  local history, err, layer = m:fit(run, data, t.rows, {
     epochs = t.epochs or 1, batch = t.batch or 32, validation_split = t.validation_split or 0,
     shuffle = t.shuffle ~= false, stream = t.stream or 0, seed = t.seed,
     checkpoint = t.checkpoint, resume = t.resume }, t.on_epoch)
-  if not history then fail(self, err, 2) end
+  if not history then fail(self, err, 2, layer) end
   return history
 end
 
@@ -303,8 +296,8 @@ function Model:evaluate(run, data, t)
   run = run or core.run()
   local c, h, w = data:shape()
   local m = build(self, c, h, w, run.seed, 2)
-  local loss, acc = m:evaluate(run, data, t.rows, t.batch or 100)
-  if not loss then fail(self, acc, 2) end
+  local loss, acc, layer = m:evaluate(run, data, t.rows, t.batch or 100)
+  if not loss then fail(self, acc, 2, layer) end
   return loss, acc
 end
 

@@ -150,6 +150,38 @@ static detrun_status push_layer(detrun_model *m, const detrun_layer *l)
     return DETRUN_OK;
 }
 
+/* The failing layer of an error, as data beside the message
+ * (detrun_error_layer). */
+static detrun_status layer_error(detrun_model *m, int index, const char *name,
+                                 detrun_status st)
+{
+    m->rt->err_layer = index;
+    snprintf(m->rt->err_layer_name, sizeof m->rt->err_layer_name, "%s", name);
+    return st;
+}
+
+/* Arguments, backend support and shape of layer l of kind k. */
+static detrun_status fill_layer(detrun_model *m, const detrun_layer_kind *k, detrun_layer *l,
+                                const detrun_layer_arg *args, int nargs)
+{
+    detrun_runtime *rt = m->rt;
+    detrun_status st;
+    if (nargs < 0 || (nargs > 0 && args == NULL))
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: %d arguments%s", l->name, nargs,
+                             nargs < 0 ? " (a negative count)" : " but args is NULL");
+    if ((st = detrun_layer_read_args(rt, l, args, nargs)) != DETRUN_OK)
+        return st;
+    if (k->supported != NULL && !k->supported(rt->backend))
+        return detrun_seterr(rt, DETRUN_ERR_UNSUPPORTED, "%s: %s is not supported by backend %s",
+                             l->name, k->name, rt->backend->name);
+    if (k->shape != NULL)
+        return k->shape(m, l);
+    l->out_c = l->in_c;
+    l->out_h = l->in_h;
+    l->out_w = l->in_w;
+    return DETRUN_OK;
+}
+
 detrun_status detrun_model_add_layer(detrun_model *m, const char *kind,
                                      const detrun_layer_arg *args, int nargs)
 {
@@ -165,25 +197,11 @@ detrun_status detrun_model_add_layer(detrun_model *m, const char *kind,
     }
     detrun_layer l;
     detrun_status st = begin_layer(m, k, &l);
-    if (st != DETRUN_OK)
-        return st;
-    if (nargs < 0 || (nargs > 0 && args == NULL))
-        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: %d arguments%s", l.name, nargs,
-                             nargs < 0 ? " (a negative count)" : " but args is NULL");
-    if ((st = detrun_layer_read_args(rt, &l, args, nargs)) != DETRUN_OK)
-        return st;
-    if (k->supported != NULL && !k->supported(rt->backend))
-        return detrun_seterr(rt, DETRUN_ERR_UNSUPPORTED, "%s: %s is not supported by backend %s",
-                             l.name, k->name, rt->backend->name);
-    if (k->shape != NULL) {
-        if ((st = k->shape(m, &l)) != DETRUN_OK)
-            return st;
-    } else {
-        l.out_c = l.in_c;
-        l.out_h = l.in_h;
-        l.out_w = l.in_w;
-    }
-    return push_layer(m, &l);
+    if (st == DETRUN_OK)
+        st = fill_layer(m, k, &l, args, nargs);
+    if (st == DETRUN_OK)
+        st = push_layer(m, &l);
+    return st == DETRUN_OK ? st : layer_error(m, m->nlayers, l.name, st);
 }
 
 /* The fixed-arity functions of the first kinds, kept for hosts: each is
@@ -312,10 +330,11 @@ static detrun_status check_layers(detrun_model *m)
     const detrun_layer *last = &m->layers[m->nlayers - 1];
     for (int i = 0; i < m->nlayers - 1; i++)
         if (m->layers[i].act == DETRUN_ACT_SOFTMAX)
-            return detrun_seterr(rt, DETRUN_ERR_ARG,
-                                 "%s: softmax is only allowed as the activation of the last "
-                                 "layer (it goes with the cross-entropy loss)",
-                                 m->layers[i].name);
+            return layer_error(m, i, m->layers[i].name,
+                               detrun_seterr(rt, DETRUN_ERR_ARG,
+                                             "%s: softmax is only allowed as the activation of "
+                                             "the last layer (it goes with the cross-entropy "
+                                             "loss)", m->layers[i].name));
     if (last->act == DETRUN_ACT_SOFTMAX && last->out_h * last->out_w != 1)
         return detrun_seterr(rt, DETRUN_ERR_SHAPE,
                              "%s: softmax over a %dx%dx%d output: flatten and use dense first",
@@ -400,7 +419,9 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
         return detrun_seterr(rt, DETRUN_ERR_ARG,
                              "compile: stream %" PRIu32 " is out of range (at most %u: random "
                              "streams have 24 bits)", stream, DETRUN_STREAM_MAX);
-    if ((st = check_layers(m)) != DETRUN_OK || (st = lay_out_params(m)) != DETRUN_OK)
+    if ((st = check_layers(m)) != DETRUN_OK && rt->err_layer < 0)
+        st = layer_error(m, m->nlayers - 1, m->layers[m->nlayers - 1].name, st);
+    if (st != DETRUN_OK || (st = lay_out_params(m)) != DETRUN_OK)
         return st;
 
     size_t bytes = m->total * sizeof(float);

@@ -51,6 +51,26 @@ code, _, err = h.run { "-q", "-o", h.work, bad_model("bad_option.lua", "dr.nn.de
 h.check(code == 1 and err:find("bad_option.lua:4:", 1, true) and err:find("'unit'", 1, true),
         "a misspelt layer option is named with its line", err)
 
+-- A NaN in training: the core names the layer as data (detrun_error_layer),
+-- so the error points at the line that wrote that layer, and names the cell.
+local nan = h.script("nan.lua", [[
+local dr = require "detrun"
+return dr.experiment { name = "nan", data = dr.data.mnist().train, limit = 200, folds = 2,
+  modes = { "deterministic" },
+  model = function()
+    return dr.nn.sequential {
+      dr.nn.flatten(),
+      dr.nn.dense { units = 32, activation = "relu" },
+      dr.nn.dense { units = 10, activation = "softmax" },
+    }
+  end,
+  compile = { optimizer = dr.optim.adam { lr = 1e30 } }, fit = { epochs = 1, batch = 50 } }
+]])
+code, _, err = h.run { "-q", "-o", h.work, nan }
+h.check(code == 1 and err:find("nan.lua:8: deterministic repeat 0 fold 0: fit: the loss became",
+                               1, true) ~= nil and err:find("dense_2", 1, true) ~= nil,
+        "a NaN names the cell and the line of the layer it is about", err)
+
 code, _, err = h.run { "-q", "--data", h.work .. "/no_such_dir", bad_model("data.lua", "dr.nn.relu()") }
 h.check(code == 1 and err:find("no_such_dir", 1, true) ~= nil, "missing data names the file", err)
 

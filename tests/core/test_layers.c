@@ -92,8 +92,14 @@ static void option_errors(void)
     const detrun_layer_arg typo[] = { { "filtres", 4, NULL } };
     EXPECT_ERROR(detrun_model_add_layer(m, "conv2d", typo, 1), DETRUN_ERR_ARG,
                  "conv2d_1: conv2d takes no argument \"filtres\"");
+    /* The layer an error is about, as data: the index it would have had. */
+    const char *layer = NULL;
+    CHECK(detrun_error_layer(rt, &layer) == 0 && layer != NULL && strcmp(layer, "conv2d_1") == 0,
+          "the error's layer: %s", layer ? layer : "(none)");
     EXPECT_ERROR(detrun_model_add_layer(m, "conv", NULL, 0), DETRUN_ERR_ARG,
                  "unknown layer kind \"conv\" (known: ");
+    CHECK(detrun_error_layer(rt, &layer) == -1 && layer == NULL,
+          "an error about no layer names none: %s", layer ? layer : "(none)");
     EXPECT_ERROR(detrun_model_add_layer(m, NULL, NULL, 0), DETRUN_ERR_ARG, "unknown layer kind");
     EXPECT_ERROR(detrun_model_add_layer(m, "relu", NULL, 2), DETRUN_ERR_ARG, "relu_1: 2 arguments");
     EXPECT_ERROR(detrun_model_add_layer(m, "relu", NULL, -1), DETRUN_ERR_ARG, "relu_1");

@@ -21,6 +21,7 @@
 
 #include "detrun.h"
 #include "detrun_script.h"
+#include "../common.h"
 
 #ifdef DETRUN_TEST_WRAP
 void *__real_realloc(void *p, size_t n);
@@ -32,9 +33,6 @@ void __real_free(void *p);
 #define FREE free
 #endif
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, \
-    __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 /* ---- the counting allocator ---------------------------------------------------- */
 
@@ -248,10 +246,5 @@ int main(void)
     long own = list_callers();
     CHECK(own == 0, "%ld allocations bypassed the allocator hook", own);
 #endif
-    if (failures) {
-        printf("%d failure(s)\n", failures);
-        return 1;
-    }
-    printf("ok\n");
-    return 0;
+    return test_report("test_alloc");
 }

@@ -14,10 +14,8 @@
 
 #include "detrun.h"
 #include "internal.h"
+#include "../common.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
@@ -274,7 +272,5 @@ int main(void)
     kernels();
     options();
     fit_threads();
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_avgpool");
 }

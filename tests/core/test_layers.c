@@ -8,10 +8,8 @@
 
 #include "detrun.h"
 #include "philox.h"
+#include "../common.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static detrun_runtime *rt;
 
@@ -54,17 +52,7 @@ static detrun_model *reference_generic(void)
 
 static detrun_model *reference_fixed(void)
 {
-    detrun_model *m = NULL;
-    detrun_model_new(rt, 1, 28, 28, &m);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_flatten(m);
-    detrun_model_add_dense(m, 128, DETRUN_ACT_RELU);
-    detrun_model_add_dropout(m, 0.2f);
-    detrun_model_add_dense(m, 10, DETRUN_ACT_SOFTMAX);
-    return m;
+    return test_reference_network(rt, 128);
 }
 
 static void same_model_both_ways(void)
@@ -215,7 +203,5 @@ int main(void)
     option_errors();
     stream_range();
     detrun_close(rt);
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_layers");
 }

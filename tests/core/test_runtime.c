@@ -5,10 +5,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "../common.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 typedef struct counting { long live_blocks; long long live_bytes; long calls; long fail_after; } counting;
 
@@ -185,7 +183,5 @@ int main(void)
     st = detrun_open(&rt, &o);
     CHECK(st == DETRUN_ERR_MEMORY && rt == NULL, "failing allocator: status %d", st);
 
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_runtime");
 }

@@ -8,25 +8,14 @@
 
 #include "dataset.h"
 #include "detrun.h"
+#include "../common.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static detrun_runtime *rt;
 
 static detrun_model *reference(uint64_t seed)
 {
-    detrun_model *m = NULL;
-    detrun_model_new(rt, 1, 28, 28, &m);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    detrun_model_add_maxpool(m, 2, 2);
-    detrun_model_add_flatten(m);
-    detrun_model_add_dense(m, 128, DETRUN_ACT_RELU);
-    detrun_model_add_dropout(m, 0.2f);
-    detrun_model_add_dense(m, 10, DETRUN_ACT_SOFTMAX);
+    detrun_model *m = test_reference_network(rt, 128);
     detrun_optimizer adam = DETRUN_ADAM_INIT;
     if (detrun_model_compile(m, &adam, seed, 0) != DETRUN_OK)
         printf("compile: %s\n", detrun_errmsg(rt));
@@ -230,7 +219,5 @@ int main(void)
     detrun_model_free(m);
     detrun_dataset_free(ds);
     detrun_close(rt);
-    if (failures) { printf("%d failures\n", failures); return 1; }
-    printf("ok\n");
-    return 0;
+    return test_report("test_train");
 }

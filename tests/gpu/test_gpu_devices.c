@@ -5,10 +5,8 @@
 #include <string.h>
 
 #include "backend.h"
+#include "../common.h"
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 static detrun_status open_cuda(const char *device, const char *options, detrun_backend **b,
                                char *err, size_t errlen)
@@ -82,7 +80,5 @@ int main(void)
         }
     }
 done:
-    if (failures)
-        printf("%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return test_report("test_gpu_devices");
 }

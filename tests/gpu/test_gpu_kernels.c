@@ -14,14 +14,12 @@
 
 #include "backend.h"
 #include "philox.h"
+#include "../common.h"
 
 /* Relative error (2-norm) allowed where the order of sums differs from the
  * CPU's: float32 sums of at most a few thousand terms of mixed sign. */
 #define TOL 1e-5
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 typedef struct flavour {
     const char *kernels;
@@ -543,7 +541,5 @@ int main(void)
         gpu = NULL;
     }
     cpu->ops->destroy(cpu);
-    if (failures)
-        printf("%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return test_report("test_gpu_kernels");
 }

@@ -12,13 +12,11 @@
 #include <string.h>
 
 #include "detrun.h"
+#include "../common.h"
 
 #define ROWS 3000   /* 2400 training rows after the validation split: 24 steps an epoch */
 #define EPOCHS 2
 
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
 
 typedef struct outcome {
     char fp[33];
@@ -43,18 +41,9 @@ static int train(const char *device, const char *kernels, detrun_mode mode, cons
         st = detrun_dataset_load_mnist(rt, data, "train", &ds);
     if (st == DETRUN_OK) {
         detrun_dataset_limit(ds, ROWS);
-        int c, h, w;
-        detrun_dataset_shape(ds, &c, &h, &w);
-        st = detrun_model_new(rt, c, h, w, &m);
+        m = test_reference_network(rt, 128);   /* Fashion-MNIST: 1x28x28 */
+        st = m != NULL ? DETRUN_OK : DETRUN_ERR_ARG;
     }
-    if (st == DETRUN_OK) st = detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    if (st == DETRUN_OK) st = detrun_model_add_maxpool(m, 2, 2);
-    if (st == DETRUN_OK) st = detrun_model_add_conv2d(m, 8, 3, 3, 1, DETRUN_PAD_VALID, DETRUN_ACT_RELU);
-    if (st == DETRUN_OK) st = detrun_model_add_maxpool(m, 2, 2);
-    if (st == DETRUN_OK) st = detrun_model_add_flatten(m);
-    if (st == DETRUN_OK) st = detrun_model_add_dense(m, 128, DETRUN_ACT_RELU);
-    if (st == DETRUN_OK) st = detrun_model_add_dropout(m, 0.2f);
-    if (st == DETRUN_OK) st = detrun_model_add_dense(m, 10, DETRUN_ACT_SOFTMAX);
     detrun_optimizer adam = DETRUN_ADAM_INIT;
     if (st == DETRUN_OK) st = detrun_model_compile(m, &adam, 7, 0);
     if (st == DETRUN_OK) {
@@ -138,7 +127,5 @@ int main(void)
         CHECK(r[0].loss > cpu.loss * 0.95 && r[0].loss < cpu.loss * 1.05,
               "%s fast loss %.6f far from the CPU's %.6f", flav[f], r[0].loss, cpu.loss);
     }
-    if (failures)
-        printf("%d failure(s)\n", failures);
-    return failures ? 1 : 0;
+    return test_report("test_gpu_train");
 }

@@ -1,5 +1,5 @@
-/* What the tensor tests share: a CHECK that counts failures and the
- * bits of a float. */
+/* What the tensor tests share beyond tests/common.h: the bits of a float, a
+ * runtime, a vector. */
 #ifndef DETRUN_TENSOR_TEST_H
 #define DETRUN_TENSOR_TEST_H
 
@@ -7,11 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "detrun.h"
-
-static int failures;
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-    printf(__VA_ARGS__); printf("\n"); } } while (0)
+#include "../common.h"
 
 static inline uint32_t fbits(float f)
 {

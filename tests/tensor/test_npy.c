@@ -159,7 +159,5 @@ int main(int argc, char **argv)
     header_bytes(rt);
     bad_files(rt);
     detrun_close(rt);
-    if (failures)
-        printf("%d failures\n", failures);
-    return failures != 0;
+    return test_report("test_npy");
 }

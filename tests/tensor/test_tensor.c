@@ -205,7 +205,5 @@ int main(void)
     fingerprints(rt);
     detrun_close(rt);
     matmul();
-    if (failures)
-        printf("%d failures\n", failures);
-    return failures != 0;
+    return test_report("test_tensor");
 }

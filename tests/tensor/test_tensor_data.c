@@ -123,7 +123,5 @@ int main(void)
     datasets(rt);
     models(rt);
     detrun_close(rt);
-    if (failures)
-        printf("%d failures\n", failures);
-    return failures != 0;
+    return test_report("test_tensor_data");
 }

@@ -172,7 +172,5 @@ int main(void)
     arguments(rt);
     detrun_close(rt);
     threads();
-    if (failures)
-        printf("%d failures\n", failures);
-    return failures != 0;
+    return test_report("test_tensor_draw");
 }

@@ -17,6 +17,7 @@
 
 static const char usage_text[] =
     "usage: detrun [options] SCRIPT [script args...]\n"
+    "Options go before SCRIPT: what follows SCRIPT is the script's (its arg table).\n"
     "  -t, --threads N      worker threads (default: all cores)\n"
     "  -m, --mode MODE      deterministic | fast: run only this mode\n"
     "  -s, --seed N         override the experiment's seed\n"
@@ -38,6 +39,8 @@ static const char usage_text[] =
     "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
     "      --resume         continue the run found in the results folder (-o DIR)\n"
     "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
+    "      --traceback      add a Lua traceback to every script error (by default only\n"
+    "                       errors inside detrun's own Lua code have one)\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
@@ -68,7 +71,8 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
-       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
+       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT,
+       OPT_TRACEBACK };
 
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
@@ -120,6 +124,7 @@ static const struct option longopts[] = {
     { "shard", required_argument, NULL, OPT_SHARD },
     { "shards", required_argument, NULL, OPT_SHARDS },
     { "wait", no_argument, NULL, OPT_WAIT },
+    { "traceback", no_argument, NULL, OPT_TRACEBACK },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -238,6 +243,7 @@ static int option(int c, const char *arg, args *a, char **argv)
     case OPT_TRACE: a->trace = arg; return PARSED;
     case OPT_TRACE_VALUES: a->trace_values = 1; return PARSED;
     case OPT_RESUME: a->so.resume = 1; return PARSED;
+    case OPT_TRACEBACK: a->so.traceback = 1; return PARSED;
     case OPT_WAIT:
         if (!a->slurm)
             return usage_error("%s: an option of detrun slurm", "--wait");
@@ -248,6 +254,31 @@ static int option(int c, const char *arg, args *a, char **argv)
         return number_option(c, arg, a);
     }
     return final_option(c, argv);
+}
+
+/* Whether word is one of detrun's own options ("-o", "--epochs", "--epochs=3"). */
+static int is_detrun_option(const char *word)
+{
+    if (word[0] != '-' || word[1] == '\0')
+        return 0;
+    if (word[1] != '-')
+        return word[2] == '\0' && strchr("tmsoqh", word[1]) != NULL;
+    size_t n = strcspn(word + 2, "=");
+    for (const struct option *o = longopts; o->name != NULL; o++)
+        if (n > 0 && strlen(o->name) == n && strncmp(o->name, word + 2, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Words after SCRIPT are the script's arguments (as with lua and python):
+ * one that is also an option of detrun's was most likely meant for detrun. */
+static void warn_late_options(int argc, char **argv, int script)
+{
+    for (int i = script + 1; i < argc; i++)
+        if (is_detrun_option(argv[i]))
+            fprintf(stderr, "detrun: warning: %s comes after %s, so it goes to the script as an "
+                            "argument; put detrun's options before the script\n",
+                    argv[i], argv[script]);
 }
 
 /* Parses the options up to the script (optind then names it). */
@@ -342,6 +373,7 @@ int main(int argc, char **argv)
     int status = parse(argc, argv, &a);
     if (status != PARSED)
         return status;
+    warn_late_options(argc, argv, optind);
     if (a.slurm)
         return detrun_slurm_main(argc, argv, optind, &a.ro, &a.so, a.shards, a.wait);
     return run(&a, argc, argv, optind);

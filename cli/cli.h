@@ -22,10 +22,18 @@ detrun_status detrun_golden_write(detrun_runtime *rt, const detrun_results *res,
                                   const char *path, const char *script, const char *options,
                                   char *err);
 /* Compares res with the golden file at path. *mismatch is set to 1 when a
- * fingerprint differs, is missing or is new; report gets which (mode,
- * repeat, fold, epoch) differs first, expected and got. */
-detrun_status detrun_golden_check(const detrun_results *res, const char *path, FILE *report,
+ * fingerprint differs, is missing or is new. A match is said on report; a
+ * mismatch on mismatch_report: which (mode, repeat, fold, epoch) differs
+ * first, expected and got, and which of options (this run's, as the golden
+ * header spells them) differ from the golden's. */
+detrun_status detrun_golden_check(const detrun_results *res, const char *path,
+                                  const char *options, FILE *report, FILE *mismatch_report,
                                   int *mismatch, char *err);
+
+/* Says on out which options that decide the bits differ between a golden
+ * file's recorded options line (NULL: none recorded) and this run's
+ * (golden_options.c); for a failed check. */
+void detrun_golden_compare_options(const char *golden, const char *options, FILE *out);
 
 /* `detrun diff [--dump PREFIX] A B`: argv[0] is "diff". Returns the exit
  * status: 0 the traces agree, 3 they differ, 1 an error, 2 a usage error. */

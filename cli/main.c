@@ -310,7 +310,8 @@ static int goldens(const args *a, detrun_runtime *rt, const detrun_results *res,
     }
     int mismatch = 0;
     if (a->check != NULL) {
-        if (detrun_golden_check(res, a->check, stdout, &mismatch, err) != DETRUN_OK) {
+        if (detrun_golden_check(res, a->check, options, stdout, stderr, &mismatch, err) !=
+            DETRUN_OK) {
             fprintf(stderr, "detrun: %s\n", err);
             return 1;
         }

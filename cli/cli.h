@@ -40,9 +40,20 @@ void detrun_golden_compare_options(const char *golden, const char *options, FILE
 int detrun_diff_main(int argc, char **argv);
 /* `detrun merge [--partial] [-q] OUT` (merge.c); argv[0] is "merge". */
 int detrun_merge_main(int argc, char **argv);
+/* The options of `detrun slurm` itself (docs/cluster.md). */
+typedef struct detrun_slurm_opts {
+    int shards;                   /* 0: one per cell */
+    int wait, dry_run;
+    const char *partition, *time, *gres;   /* NULL: not given; else #SBATCH lines */
+    int cpus_per_task;            /* 0: not given */
+} detrun_slurm_opts;
+
+/* `detrun slurm --help`. */
+extern const char detrun_slurm_usage[];
+
 /* `detrun slurm ...` (slurm.c): argv[0] is "slurm", argv[end] the first word
  * after detrun's options; ro and so are those options, parsed by main. */
 int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
-                      const detrun_script_options *so, int shards, int wait);
+                      const detrun_script_options *so, const detrun_slurm_opts *sopt);
 
 #endif

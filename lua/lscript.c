@@ -233,12 +233,19 @@ static void line_hook(lua_State *L, lua_Debug *ar)
         w->line = ar->currentline;
 }
 
+/* Whether a chunk name is one of detrun's own modules: "[detrun]" (the
+ * module table) or "[detrun.nn]". */
+static int is_detrun_src(const char *src)
+{
+    return strncmp(src, "[detrun", 7) == 0 && (src[7] == ']' || src[7] == '.');
+}
+
 /* Whether msg starts with "CHUNK:LINE: "; *internal is set when the chunk is
  * one of detrun's own modules ("[detrun.nn]:12: "). */
 static int has_location(const char *msg, int *internal)
 {
     const char *colon = strstr(msg, ": ");
-    *internal = strncmp(msg, "[detrun.", 8) == 0;
+    *internal = is_detrun_src(msg);
     if (colon == NULL)
         return 0;
     const char *d = colon;
@@ -255,15 +262,13 @@ static void script_frames(lua_State *L, luaL_Buffer *b)
     lua_Debug ar;
     int n = 0;
     for (int level = 1; lua_getstack(L, level, &ar) && n < 2; level++)
-        if (lua_getinfo(L, "S", &ar) && strcmp(ar.what, "C") != 0 &&
-            strncmp(ar.short_src, "[detrun.", 8) != 0)
+        if (lua_getinfo(L, "S", &ar) && strcmp(ar.what, "C") != 0 && !is_detrun_src(ar.short_src))
             n++;
     if (n < 2)
         return;
     luaL_addstring(b, "\nstack traceback (the script's frames):");
     for (int level = 1; lua_getstack(L, level, &ar); level++) {
-        if (!lua_getinfo(L, "Sln", &ar) || strcmp(ar.what, "C") == 0 ||
-            strncmp(ar.short_src, "[detrun.", 8) == 0)
+        if (!lua_getinfo(L, "Sln", &ar) || strcmp(ar.what, "C") == 0 || is_detrun_src(ar.short_src))
             continue;
         if (strcmp(ar.what, "main") == 0)
             lua_pushfstring(L, "\n\t%s:%d: in main chunk", ar.short_src, ar.currentline);

@@ -314,6 +314,13 @@ function Model:fingerprint()
   return fp
 end
 
+-- Builds the C model for data's shape (no training): what planning checks.
+function Model:_build_for(data)
+  local c, h, w = data:shape()
+  local m = build(self, c, h, w, default_seed(), 2)
+  return m ~= nil
+end
+
 function Model:params() return ready(self, 2):params() end
 function Model:param(i) return ready(self, 2):param(i) end
 function Model:step() return ready(self, 2):step() end

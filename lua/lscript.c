@@ -477,7 +477,9 @@ static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res
     lua_pushvalue(L, -1);
     if (lua_getinfo(L, ">S", &ar))
         where.source = ar.source;   /* the function on the stack keeps it alive */
-    if (where.source != NULL) {
+    /* Only a script in a file has lines worth naming; a host's "=name"
+     * chunk (detrun merge's) is one line of glue. */
+    if (where.source != NULL && where.source[0] == '@') {
         *(script_where **)lua_getextraspace(L) = &where;
         lua_sethook(L, line_hook, LUA_MASKLINE, 0);
     }

@@ -21,6 +21,10 @@ endfunction()
 # The option lines of a help text ("  -t, --threads N   what") as .TP entries;
 # continuation lines (deeper indent, no dash) join the entry above.
 function(options_of out text)
+  # ';' and brackets would split or join CMake list items: stand-ins first.
+  string(REPLACE ";" "@SEMI@" text "${text}")
+  string(REPLACE "[" "@LB@" text "${text}")
+  string(REPLACE "]" "@RB@" text "${text}")
   string(REPLACE "\n" ";" lines "${text}")
   set(roff "")
   foreach(line IN LISTS lines)
@@ -33,11 +37,17 @@ function(options_of out text)
       roff_escape(opt "${opt}")
       roff_escape(what "${what}")
       string(APPEND roff ".TP\n\\fB${opt}\\fR\n${what}\n")
+    elseif(line MATCHES "^  +(-[^ ]+( [^ ]+)?)$")   # an option whose text is on the next line
+      roff_escape(opt "${CMAKE_MATCH_1}")
+      string(APPEND roff ".TP\n\\fB${opt}\\fR\n")
     elseif(line MATCHES "^                    +([^ ].*)$" AND NOT roff STREQUAL "")
       roff_escape(what "${CMAKE_MATCH_1}")
       string(APPEND roff "${what}\n")
     endif()
   endforeach()
+  string(REPLACE "@SEMI@" ";" roff "${roff}")
+  string(REPLACE "@LB@" "[" roff "${roff}")
+  string(REPLACE "@RB@" "]" roff "${roff}")
   set(${out} "${roff}" PARENT_SCOPE)
 endfunction()
 

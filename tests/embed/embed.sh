@@ -7,7 +7,8 @@
 #   embed.sh installed    SRC WORK     the installed command runs an experiment and the Lua
 #                                      module loads with the documented LUA_CPATH, neither
 #                                      with LD_LIBRARY_PATH; the man page lists every option
-#                                      of --help; the core library does not link Lua
+#                                      of --help and slurm --help; the core library does not
+#                                      link Lua
 # Every host run must pass its own checks and print the same fingerprints as
 # the first run (a second process, another build, another link).
 # DETRUN_SANITIZE=ON in the environment: hosts are built with the sanitizers.
@@ -117,7 +118,8 @@ installed)
   page=$(find "$prefix" -path '*/man1/detrun.1' -print -quit)
   [ -n "$page" ] || { echo "no man1/detrun.1 under $prefix" >&2; exit 1; }
   sed 's/\\-/-/g' "$page" >"$work/man.txt"
-  for opt in $("$prefix/bin/detrun" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+  for opt in $({ "$prefix/bin/detrun" --help; "$prefix/bin/detrun" slurm --help; } |
+               grep -o -- '--[a-z][a-z-]*' | sort -u); do
     grep -q -- "$opt\b" "$work/man.txt" || { echo "the man page lacks $opt" >&2; exit 1; }
   done
   if command -v man >/dev/null; then

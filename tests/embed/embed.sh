@@ -119,7 +119,7 @@ installed)
   [ -n "$page" ] || { echo "no man1/detrun.1 under $prefix" >&2; exit 1; }
   sed 's/\\-/-/g' "$page" >"$work/man.txt"
   for opt in $({ "$prefix/bin/detrun" --help; "$prefix/bin/detrun" slurm --help; } |
-               grep -o -- '--[a-z][a-z-]*' | sort -u); do
+               grep -E '^ +-' | grep -o -- '--[a-z][a-z-]*' | sort -u); do
     grep -q -- "$opt\b" "$work/man.txt" || { echo "the man page lacks $opt" >&2; exit 1; }
   done
   if command -v man >/dev/null; then

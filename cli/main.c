@@ -413,7 +413,8 @@ int main(int argc, char **argv)
     int status = parse(argc, argv, &a);
     if (status != PARSED)
         return status;
-    warn_late_options(argc, argv, optind);
+    if (!a.slurm)   /* detrun slurm: sbatch's options come between -- and the script */
+        warn_late_options(argc, argv, optind);
     if (a.slurm)
         return detrun_slurm_main(argc, argv, optind, &a.ro, &a.so, &a.sl);
     return run(&a, argc, argv, optind);

@@ -2,7 +2,8 @@
  * golden.c - golden fingerprint files (docs/regression.md, "Golden files").
  *
  * A golden file is plain text that diffs well: '#' header lines (version,
- * script, options, machine: for people, never compared), then one line per
+ * script, options, machine: for people; the options are compared with the
+ * run's only to explain a mismatch), then one line per
  * fingerprint, in run order:
  *
  *   deterministic repeat 0 fold 1 epoch 0 <32 hex digits>
@@ -48,6 +49,7 @@ typedef struct line {
 typedef struct lines {
     line *v;
     size_t n, cap;
+    char options[512];   /* a golden file's "# options" header, or "" */
 } lines;
 
 static int add(lines *l, const char *key, const char *fp)
@@ -191,6 +193,8 @@ static detrun_status read_golden(const char *path, lines *out, char *err)
             break;
         }
         buf[strcspn(buf, "\r\n")] = '\0';
+        if (strncmp(buf, "# options ", 10) == 0 && out->options[0] == '\0')
+            snprintf(out->options, sizeof out->options, "%s", buf + 10);
         if (buf[0] == '#' || buf[0] == '\0')
             continue;
         char *sp = strrchr(buf, ' ');
@@ -221,7 +225,8 @@ static detrun_status read_golden(const char *path, lines *out, char *err)
     return s;
 }
 
-detrun_status detrun_golden_check(const detrun_results *res, const char *path, FILE *report,
+detrun_status detrun_golden_check(const detrun_results *res, const char *path,
+                                  const char *options, FILE *report, FILE *mismatch_report,
                                   int *mismatch, char *err)
 {
     *mismatch = 0;
@@ -263,19 +268,19 @@ detrun_status detrun_golden_check(const detrun_results *res, const char *path, F
                 first_extra = &got.v[j];
         }
     *mismatch = differ + missing + extra > 0;
-    if (report != NULL) {
-        if (!*mismatch) {
-            fprintf(report, "golden check: %zu fingerprints match %s\n", want.n, path);
-        } else {
-            fprintf(report, "golden check: %s does not match the run (%zu differ, %zu missing, "
-                    "%zu new)\n", path, differ, missing, extra);
-            if (first != NULL)
-                fprintf(report, "  first difference: %s\n    expected %s\n    got      %s\n",
-                        first->key, first->fp, first_got != NULL ? first_got->fp : "(none)");
-            else
-                fprintf(report, "  first difference: %s\n    expected (none)\n    got      %s\n",
-                        first_extra->key, first_extra->fp);
-        }
+    if (!*mismatch && report != NULL)
+        fprintf(report, "golden check: %zu fingerprints match %s\n", want.n, path);
+    FILE *mr = mismatch_report;
+    if (*mismatch && mr != NULL) {
+        fprintf(mr, "golden check: %s does not match the run (%zu differ, %zu missing, "
+                "%zu new)\n", path, differ, missing, extra);
+        if (first != NULL)
+            fprintf(mr, "  first difference: %s\n    expected %s\n    got      %s\n",
+                    first->key, first->fp, first_got != NULL ? first_got->fp : "(none)");
+        else
+            fprintf(mr, "  first difference: %s\n    expected (none)\n    got      %s\n",
+                    first_extra->key, first_extra->fp);
+        detrun_golden_compare_options(want.options[0] ? want.options : NULL, options, mr);
     }
     free(want.v);
     free(got.v);

@@ -17,6 +17,7 @@
 
 static const char usage_text[] =
     "usage: detrun [options] SCRIPT [script args...]\n"
+    "Options go before SCRIPT: what follows SCRIPT is the script's (its arg table).\n"
     "  -t, --threads N      worker threads (default: all cores)\n"
     "  -m, --mode MODE      deterministic | fast: run only this mode\n"
     "  -s, --seed N         override the experiment's seed\n"
@@ -38,11 +39,14 @@ static const char usage_text[] =
     "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
     "      --resume         continue the run found in the results folder (-o DIR)\n"
     "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
+    "      --traceback      add a Lua traceback to every script error (by default only\n"
+    "                       errors inside detrun's own Lua code have one)\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
     "   or: detrun merge [--partial] [-q] OUT            (detrun merge --help)\n"
-    "   or: detrun slurm [--shards N] [--wait] [options] [-- SBATCH-OPTIONS] SCRIPT [args]\n"
+    "   or: detrun slurm [slurm options] [options] [-- SBATCH-OPTIONS] SCRIPT [args]\n"
+    "                                                   (detrun slurm --help)\n"
     "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error,\n"
     "3 fingerprints that differ from the golden file (--check).\n";
 
@@ -68,7 +72,8 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
-       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
+       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT,
+       OPT_TRACEBACK, OPT_DRY_RUN, OPT_PARTITION, OPT_TIME, OPT_CPUS, OPT_GRES };
 
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
@@ -120,6 +125,12 @@ static const struct option longopts[] = {
     { "shard", required_argument, NULL, OPT_SHARD },
     { "shards", required_argument, NULL, OPT_SHARDS },
     { "wait", no_argument, NULL, OPT_WAIT },
+    { "dry-run", no_argument, NULL, OPT_DRY_RUN },
+    { "partition", required_argument, NULL, OPT_PARTITION },
+    { "time", required_argument, NULL, OPT_TIME },
+    { "cpus-per-task", required_argument, NULL, OPT_CPUS },
+    { "gres", required_argument, NULL, OPT_GRES },
+    { "traceback", no_argument, NULL, OPT_TRACEBACK },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -130,7 +141,8 @@ typedef struct args {
     detrun_script_options so;
     const char *record, *check, *trace;
     int trace_every, trace_values;
-    int slurm, shards, wait;   /* detrun slurm and its own options */
+    int slurm;                 /* detrun slurm, and its own options: */
+    detrun_slurm_opts sl;
 } args;
 
 enum { PARSED = -1 };   /* parsing goes on; any other value is the exit status */
@@ -171,7 +183,13 @@ static int number_option(int c, const char *arg, args *a)
         if (!a->slurm || parse_num(arg, 1, INT_MAX, &v) != 0)
             return usage_error(a->slurm ? "--shards: '%s' is not a positive count"
                                         : "--shards %s: an option of detrun slurm", arg);
-        a->shards = (int)v;
+        a->sl.shards = (int)v;
+        return PARSED;
+    case OPT_CPUS:
+        if (!a->slurm || parse_num(arg, 1, 100000, &v) != 0)
+            return usage_error(a->slurm ? "--cpus-per-task: '%s' is not a positive count"
+                                        : "--cpus-per-task %s: an option of detrun slurm", arg);
+        a->sl.cpus_per_task = (int)v;
         return PARSED;
     }
     /* --repeats, --folds, --epochs */
@@ -211,6 +229,29 @@ static int final_option(int c, char **argv)
     return 2;
 }
 
+/* The options of detrun slurm that are words: #SBATCH lines, so one line
+ * each, without spaces. */
+static int slurm_option(int c, const char *arg, args *a)
+{
+    const char *name = c == OPT_WAIT ? "--wait" : c == OPT_DRY_RUN ? "--dry-run"
+                     : c == OPT_PARTITION ? "--partition" : c == OPT_TIME ? "--time" : "--gres";
+    if (!a->slurm)
+        return usage_error("%s: an option of detrun slurm (detrun slurm --help)", name);
+    if (arg != NULL && (arg[0] == '\0' || strpbrk(arg, " \t\r\n'\"\\") != NULL)) {
+        fprintf(stderr, "detrun slurm: %s: '%s' is not one word\nTry 'detrun slurm --help'.\n",
+                name, arg);
+        return 2;
+    }
+    switch (c) {
+    case OPT_WAIT: a->sl.wait = 1; break;
+    case OPT_DRY_RUN: a->sl.dry_run = 1; break;
+    case OPT_PARTITION: a->sl.partition = arg; break;
+    case OPT_TIME: a->sl.time = arg; break;
+    default: a->sl.gres = arg; break;
+    }
+    return PARSED;
+}
+
 /* One option of getopt_long's: PARSED or an exit status. */
 static int option(int c, const char *arg, args *a, char **argv)
 {
@@ -238,16 +279,45 @@ static int option(int c, const char *arg, args *a, char **argv)
     case OPT_TRACE: a->trace = arg; return PARSED;
     case OPT_TRACE_VALUES: a->trace_values = 1; return PARSED;
     case OPT_RESUME: a->so.resume = 1; return PARSED;
-    case OPT_WAIT:
-        if (!a->slurm)
-            return usage_error("%s: an option of detrun slurm", "--wait");
-        a->wait = 1;
-        return PARSED;
+    case OPT_TRACEBACK: a->so.traceback = 1; return PARSED;
+    case 'h':
+        if (a->slurm) {
+            fputs(detrun_slurm_usage, stdout);
+            return 0;
+        }
+        break;
+    case OPT_WAIT: case OPT_DRY_RUN: case OPT_PARTITION: case OPT_TIME: case OPT_GRES:
+        return slurm_option(c, arg, a);
     case 't': case 's': case OPT_REPEATS: case OPT_FOLDS: case OPT_EPOCHS: case OPT_LIMIT:
-    case OPT_TRACE_EVERY: case OPT_SHARD: case OPT_SHARDS:
+    case OPT_TRACE_EVERY: case OPT_SHARD: case OPT_SHARDS: case OPT_CPUS:
         return number_option(c, arg, a);
     }
     return final_option(c, argv);
+}
+
+/* Whether word is one of detrun's own options ("-o", "--epochs", "--epochs=3"). */
+static int is_detrun_option(const char *word)
+{
+    if (word[0] != '-' || word[1] == '\0')
+        return 0;
+    if (word[1] != '-')
+        return word[2] == '\0' && strchr("tmsoqh", word[1]) != NULL;
+    size_t n = strcspn(word + 2, "=");
+    for (const struct option *o = longopts; o->name != NULL; o++)
+        if (n > 0 && strlen(o->name) == n && strncmp(o->name, word + 2, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Words after SCRIPT are the script's arguments (as with lua and python):
+ * one that is also an option of detrun's was most likely meant for detrun. */
+static void warn_late_options(int argc, char **argv, int script)
+{
+    for (int i = script + 1; i < argc; i++)
+        if (is_detrun_option(argv[i]))
+            fprintf(stderr, "detrun: warning: %s comes after %s, so it goes to the script as an "
+                            "argument; put detrun's options before the script\n",
+                    argv[i], argv[script]);
 }
 
 /* Parses the options up to the script (optind then names it). */
@@ -279,7 +349,8 @@ static int goldens(const args *a, detrun_runtime *rt, const detrun_results *res,
     }
     int mismatch = 0;
     if (a->check != NULL) {
-        if (detrun_golden_check(res, a->check, stdout, &mismatch, err) != DETRUN_OK) {
+        if (detrun_golden_check(res, a->check, options, stdout, stderr, &mismatch, err) !=
+            DETRUN_OK) {
             fprintf(stderr, "detrun: %s\n", err);
             return 1;
         }
@@ -342,7 +413,9 @@ int main(int argc, char **argv)
     int status = parse(argc, argv, &a);
     if (status != PARSED)
         return status;
+    if (!a.slurm)   /* detrun slurm: sbatch's options come between -- and the script */
+        warn_late_options(argc, argv, optind);
     if (a.slurm)
-        return detrun_slurm_main(argc, argv, optind, &a.ro, &a.so, a.shards, a.wait);
+        return detrun_slurm_main(argc, argv, optind, &a.ro, &a.so, &a.sl);
     return run(&a, argc, argv, optind);
 }

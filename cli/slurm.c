@@ -1,10 +1,11 @@
 /*
  * slurm.c - `detrun slurm`: an experiment's grid as a Slurm job array.
  *
- *   detrun slurm [--shards N] [--wait] [options] [-- SBATCH-OPTIONS] SCRIPT [ARGS]
+ *   detrun slurm [slurm options] [options] [-- SBATCH-OPTIONS] SCRIPT [ARGS]
  *
- * Plans the experiment here (so that a broken script fails now, not in every
- * task), writes two job scripts into OUT/slurm/, and submits them with
+ * Plans the experiment here, building its model once without training (so
+ * that a broken script or model fails now, not in every task), writes two
+ * job scripts into OUT/slurm/, and submits them with
  * sbatch: an array of N tasks, task K running `detrun --shard K/N` (from
  * SLURM_ARRAY_TASK_ID and SLURM_ARRAY_TASK_COUNT), and a merge job that runs
  * `detrun merge OUT` once every task has succeeded (afterok). Rerunning the
@@ -26,6 +27,28 @@
 #include "cli.h"
 
 extern char **environ;
+
+const char detrun_slurm_usage[] =
+    "usage: detrun slurm [slurm options] [options] [-- SBATCH-OPTIONS] SCRIPT [script args...]\n"
+    "Runs the experiment's grid as a Slurm job array (one shard per task) and a merge job.\n"
+    "It plans first: runs the script without training and builds its model once, so\n"
+    "that an error stops here, before anything is submitted. Slurm options (first):\n"
+    "      --shards N       split the grid into N array tasks (default: one per cell)\n"
+    "      --wait           wait for the merge job; exit 0 only if it succeeded\n"
+    "      --dry-run        plan and write the job scripts, print the sbatch commands,\n"
+    "                       submit nothing\n"
+    "      --partition P    #SBATCH --partition=P in both job scripts\n"
+    "      --time T         #SBATCH --time=T (e.g. 2:00:00) in both job scripts\n"
+    "      --cpus-per-task N\n"
+    "                       #SBATCH --cpus-per-task=N for the array tasks (detrun -t\n"
+    "                       follows it unless the options give -t)\n"
+    "      --gres G         #SBATCH --gres=G (e.g. gpu:1) for the array tasks\n"
+    "  -h, --help           print this help and exit\n"
+    "Then detrun's options (detrun --help), given to every task as they are. Words\n"
+    "after -- (one word each: --account=me) go to both sbatch calls and win over the\n"
+    "#SBATCH lines. The plan, job scripts and logs go to OUT/shards and OUT/slurm\n"
+    "(-o OUT, default ./results), which must be on a folder every node sees.\n"
+    "See docs/cluster.md.\n";
 
 static int fail(const char *fmt, const char *a, const char *b)
 {
@@ -155,8 +178,11 @@ static int plan(const detrun_options *ro, const detrun_script_options *so, int a
         status = fail("%s: %s", argv[0], detrun_errmsg(rt));
     else if (detrun_script_open(&sc, rt) != DETRUN_OK ||
              detrun_script_set_options(sc, &po) != DETRUN_OK ||
-             detrun_script_run_file(sc, argv[0], NULL) != DETRUN_OK)
-        status = fail("%s: %s", argv[0], detrun_script_errmsg(sc));
+             detrun_script_run_file(sc, argv[0], NULL) != DETRUN_OK) {
+        const char *msg = detrun_script_errmsg(sc);   /* it names the script when it can */
+        status = strncmp(msg, argv[0], strlen(argv[0])) == 0 ? fail("%s%s", msg, "")
+                                                             : fail("%s: %s", argv[0], msg);
+    }
     detrun_script_close(sc);
     detrun_close(rt);
     return status;
@@ -173,10 +199,21 @@ static unsigned long long file_version(const char *path)
            ((unsigned long long)st.st_mtim.tv_nsec << 20) ^ (unsigned long long)st.st_mtim.tv_sec;
 }
 
-static int is_slurm_option(const char *a)
+/* How many words a slurm option at a takes (1 or 2), or 0 when a is not one. */
+static int slurm_option_words(const char *a)
 {
-    return strcmp(a, "--wait") == 0 || strcmp(a, "--shards") == 0 ||
-           strncmp(a, "--shards=", 9) == 0;
+    static const char *const flags[] = { "--wait", "--dry-run", NULL };
+    static const char *const valued[] = { "--shards", "--partition", "--time", "--cpus-per-task",
+                                          "--gres", NULL };
+    for (int i = 0; flags[i] != NULL; i++)
+        if (strcmp(a, flags[i]) == 0)
+            return 1;
+    for (int i = 0; valued[i] != NULL; i++) {
+        size_t n = strlen(valued[i]);
+        if (strncmp(a, valued[i], n) == 0 && (a[n] == '\0' || a[n] == '='))
+            return a[n] == '\0' ? 2 : 1;
+    }
+    return 0;
 }
 
 /* Where things are: the command line's parts, the experiment and the folders. */
@@ -185,6 +222,7 @@ typedef struct job {
     char **argv;
     int first, end, dashdash, script;   /* detrun's options: argv[first .. end - dashdash) */
     const char *out;
+    const detrun_slurm_opts *opt;
     int cells, shards;
     char name[256];
     char exe[PATH_MAX], cwd[PATH_MAX], outabs[2 * PATH_MAX], dir[2 * PATH_MAX + 16];
@@ -199,11 +237,11 @@ static int split_args(job *j)
      * up to argv[end] (getopt's optind), which the tasks get as they are. */
     char **argv = j->argv;
     j->first = 1;
-    while (j->first < j->end && is_slurm_option(argv[j->first]))
-        j->first += strcmp(argv[j->first], "--shards") == 0 ? 2 : 1;
+    while (j->first < j->end && slurm_option_words(argv[j->first]) > 0)
+        j->first += slurm_option_words(argv[j->first]);
     j->dashdash = j->end > j->first && strcmp(argv[j->end - 1], "--") == 0;
     for (int i = j->first; i < j->end - j->dashdash; i++)
-        if (is_slurm_option(argv[i]))
+        if (slurm_option_words(argv[i]) > 0)
             return fprintf(stderr, "detrun slurm: %s goes right after 'slurm'\n", argv[i]), 2;
     int s = j->end;
     while (j->dashdash && s < j->argc && argv[s][0] == '-')
@@ -236,6 +274,20 @@ static int find_places(job *j)
     return 0;
 }
 
+/* The #SBATCH lines of the options given; the array's tasks (task) also get
+ * the CPUs and generic resources, which the merge does not need. */
+static void sbatch_lines(FILE *f, const detrun_slurm_opts *o, int task)
+{
+    if (o->partition != NULL)
+        fprintf(f, "#SBATCH --partition=%s\n", o->partition);
+    if (o->time != NULL)
+        fprintf(f, "#SBATCH --time=%s\n", o->time);
+    if (task && o->cpus_per_task > 0)
+        fprintf(f, "#SBATCH --cpus-per-task=%d\n", o->cpus_per_task);
+    if (task && o->gres != NULL)
+        fprintf(f, "#SBATCH --gres=%s\n", o->gres);
+}
+
 /* The two job scripts: the array's task and the merge. */
 static int write_jobs(job *j)
 {
@@ -246,8 +298,10 @@ static int write_jobs(job *j)
     FILE *f = open_memstream(&text, &len);
     if (f == NULL)
         return fail("out of memory%s%s", "", "");
-    fprintf(f, "#!/bin/sh\n# Written by detrun slurm: array task K runs shard K of %s's %d cells.\n"
-               "cd", j->name, j->cells);
+    fprintf(f, "#!/bin/sh\n# Written by detrun slurm: array task K runs shard K of %s's %d cells.\n",
+            j->name, j->cells);
+    sbatch_lines(f, j->opt, 1);
+    fputs("cd", f);
     put_word(f, j->cwd);
     fputs(" || exit 1\nexec", f);
     put_word(f, j->exe);
@@ -268,7 +322,9 @@ static int write_jobs(job *j)
     f = open_memstream(&text, &len);
     if (f == NULL)
         return fail("out of memory%s%s", "", "");
-    fputs("#!/bin/sh\n# Written by detrun slurm: merges the shards once all have succeeded.\ncd", f);
+    fputs("#!/bin/sh\n# Written by detrun slurm: merges the shards once all have succeeded.\n", f);
+    sbatch_lines(f, j->opt, 0);
+    fputs("cd", f);
     put_word(f, j->cwd);
     fputs(" || exit 1\nexec", f);
     put_word(f, j->exe);
@@ -280,6 +336,20 @@ static int write_jobs(job *j)
     bad = write_script(j->merge_sh, text);
     free(text);
     return bad;
+}
+
+/* Prints a command line (args NULL-terminated) as words a shell reads back. */
+static void print_command(char **args)
+{
+    fputs(args[0], stdout);
+    for (int i = 1; args[i] != NULL; i++) {
+        if (args[i][strspn(args[i], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789-_=:/.,%+@")] == '\0')
+            printf(" %s", args[i]);
+        else
+            put_word(stdout, args[i]);
+    }
+    putchar('\n');
 }
 
 /* sbatch [ours] [the user's] SCRIPT: the user's options come later and win.
@@ -300,6 +370,11 @@ static int submit_array(const job *j, char **args, char *id, size_t idlen)
         args[k++] = j->argv[j->end + i];
     args[k++] = (char *)j->shard_sh;
     args[k] = NULL;
+    if (j->opt->dry_run) {   /* the merge's dependency names the array's id */
+        print_command(args);
+        snprintf(id, idlen, "%s", "ARRAY_JOB_ID");
+        return 0;
+    }
     int rc = sbatch(args, id, idlen);
     if (rc != 0 || id[0] == '\0')
         return rc < 0 ? 1 : fail("sbatch refused the array (exit %s)%s",
@@ -328,6 +403,12 @@ static int submit_merge(const job *j, char **args, const char *id, int wait)
     args[k++] = (char *)j->merge_sh;
     args[k] = NULL;
     const char *name = j->name, *outabs = j->outabs;
+    if (j->opt->dry_run) {
+        print_command(args);
+        printf("%s: dry run: %d cells in %d shards; plan in %s/shards, job scripts in %s; "
+               "nothing submitted\n", name, j->cells, j->shards, outabs, j->dir);
+        return 0;
+    }
     printf("%s: %d cells in %d shards: job %s (array 0-%d), logs in %s\n", name, j->cells,
            j->shards, id, j->shards - 1, j->dir);
     fflush(stdout);
@@ -356,7 +437,7 @@ static int submit_merge(const job *j, char **args, const char *id, int wait)
 }
 
 int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
-                      const detrun_script_options *so, int shards, int wait)
+                      const detrun_script_options *so, const detrun_slurm_opts *sopt)
 {
     job *j = calloc(1, sizeof *j);
     if (j == NULL)
@@ -364,6 +445,8 @@ int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,
     j->argc = argc;
     j->argv = argv;
     j->end = end;
+    j->opt = sopt;
+    int shards = sopt->shards, wait = sopt->wait;
     j->out = so->out_dir != NULL ? so->out_dir : "results";
     int status = split_args(j);
     if (status == 0)

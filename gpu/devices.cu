@@ -42,8 +42,21 @@ int detrun_cuda_list_devices(char *buf, size_t len)
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count <= 0) {
-        put(&t, "no CUDA device (%s)\n",
-            e != cudaSuccess ? cudaGetErrorString(e) : "the driver reports none");
+        /* The runtime's words for a machine without the driver ("CUDA
+         * driver version is insufficient for CUDA runtime version") send
+         * people to update a driver that is not there: say what is true. */
+        if (driver <= 0 && (e == cudaErrorInsufficientDriver || e == cudaErrorNoDevice ||
+                            e == cudaSuccess))
+            put(&t, "no CUDA device: no NVIDIA driver found (libcuda.so.1 is not installed "
+                    "or not loadable; the CPU backend works without it)\n");
+        else if (e == cudaErrorInsufficientDriver)
+            put(&t, "no CUDA device: the NVIDIA driver (CUDA %d.%d) is older than this "
+                    "build's CUDA runtime %d.%d: update the driver\n", driver / 1000,
+                (driver % 1000) / 10, runtime / 1000, (runtime % 1000) / 10);
+        else if (e == cudaErrorNoDevice || e == cudaSuccess)
+            put(&t, "no CUDA device: the NVIDIA driver finds no GPU\n");
+        else
+            put(&t, "no CUDA device (%s)\n", cudaGetErrorString(e));
         count = 0;
     }
     for (int i = 0; i < count; i++) {

@@ -76,9 +76,11 @@ typedef struct detrun_script_options {
     int resume;               /* non-zero: continue the run found in out_dir (docs/regression.md) */
     int shard, shards;        /* shards > 0: run only shard `shard` of the grid's cells, recording
                                  them in out_dir/shards (docs/cluster.md); shard -1: plan only */
+    int traceback;            /* non-zero: every script error carries a Lua traceback; otherwise
+                                 only unexpected ones (an error inside detrun's own Lua code) */
 } detrun_script_options;
 
-#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0 }
+#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, 0 }
 
 DETRUN_API detrun_status detrun_script_set_options(detrun_script *sc,
                                                    const detrun_script_options *opt);
@@ -88,8 +90,10 @@ DETRUN_API detrun_status detrun_script_register(detrun_script *sc, const char *n
 
 /* Runs an experiment script in a fresh Lua state; the results are those of
  * the dr.experiment{} the script returns (NULL results if it returns none;
- * any other value is a DETRUN_ERR_SCRIPT). Script errors carry file:line and
- * a traceback in the handle's errmsg. */
+ * any other value is a DETRUN_ERR_SCRIPT). Script errors carry the script's
+ * file:line in the handle's errmsg; an error raised inside detrun's own Lua
+ * code (a fault of detrun's, not of the script) and every error under the
+ * traceback option also carry a Lua traceback. */
 DETRUN_API detrun_status detrun_script_run_file(detrun_script *sc, const char *path,
                                                 detrun_results **res);
 DETRUN_API detrun_status detrun_script_run_string(detrun_script *sc, const char *chunkname,

@@ -66,6 +66,7 @@ function experiment.plan(spec, opts)
   end
   p.model = spec.model
   p.compile = spec.compile or {}
+  util.check_options(p.compile, { "optimizer", "loss", "metrics" }, "dr.experiment: compile", 3)
   local fit = spec.fit or {}
   util.check_options(fit, FIT, "dr.experiment: fit", 3)
   p.fit = {
@@ -74,6 +75,14 @@ function experiment.plan(spec, opts)
     validation_split = fit.validation_split or 0,
     shuffle = fit.shuffle ~= false,
   }
+  local vs = p.fit.validation_split
+  if type(vs) ~= "number" or not (vs >= 0 and vs < 1) then
+    error("dr.experiment: fit.validation_split must be a number from 0 to below 1, not "
+          .. tostring(vs), 3)
+  end
+  if fit.shuffle ~= nil and type(fit.shuffle) ~= "boolean" then
+    error("dr.experiment: fit.shuffle must be true or false, not " .. tostring(fit.shuffle), 3)
+  end
   local ev = spec.evaluate or {}
   util.check_options(ev, { "batch" }, "dr.experiment: evaluate", 3)
   p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
@@ -127,7 +136,8 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint)
   local t0 = core.clock()
   core.randomseed(p.seed, cell.fold)
   local run = core.run { seed = p.seed, mode = cell.mode, threads = p.threads }
-  local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold }
+  -- The script sees Lua's 1-based numbers; records keep the 0-based ones.
+  local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"] + 1, fold = cell.fold + 1 }
   if getmetatable(made) ~= nn.Model then
     error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
   end

@@ -88,18 +88,45 @@ static int l_options(lua_State *L)
 }
 
 /* dr.set_options{...}: the overrides the command would impose (mode, seed,
- * repeats, folds, epochs, limit, data, out, verbosity), for hosts such as the
- * stock interpreter. */
+ * repeats, folds, epochs, limit, data, out, verbosity, resume), for hosts such
+ * as the stock interpreter. Merged into the current ones: a key not given
+ * keeps its value. An unknown key is an error naming it (sorted first, so the
+ * message does not depend on the table's order). */
 static int l_set_options(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     static const char *const keys[] = { "mode", "seed", "repeats", "folds", "epochs", "limit",
                                         "data", "out", "verbosity", "resume", NULL };
-    lua_newtable(L);
-    for (int i = 0; keys[i] != NULL; i++) {
-        lua_getfield(L, 1, keys[i]);
-        lua_setfield(L, -2, keys[i]);
+    const char *bad = NULL;
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(not a string)";
+        int known = 0;
+        for (int i = 0; keys[i] != NULL && !known; i++)
+            known = strcmp(k, keys[i]) == 0;
+        if (!known && (bad == NULL || strcmp(k, bad) < 0))
+            bad = k;   /* stays alive: the key is in the table at index 1 */
     }
+    if (bad != NULL)
+        return luaL_error(L, "dr.set_options: unknown option '%s' (known: mode, seed, repeats, "
+                             "folds, epochs, limit, data, out, verbosity, resume)", bad);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    lua_newtable(L);   /* a new table: dr.options() copies handed out stay as they were */
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_settable(L, -4);
+    }
+    for (int i = 0; keys[i] != NULL; i++)
+        if (lua_getfield(L, 1, keys[i]) != LUA_TNIL)
+            lua_setfield(L, -2, keys[i]);
+        else
+            lua_pop(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
     return 0;
 }

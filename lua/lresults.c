@@ -6,6 +6,7 @@
  * not at all (temp file + rename).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,11 +189,14 @@ detrun_status detrun_results_fold(const detrun_results *res, const char *mode, i
     return DETRUN_OK;
 }
 
+/* r:fingerprint(mode, repeat): repeat counts from 1, as everything in Lua
+ * (the results' JSON and the C API count repeats from 0). */
 static int r_fingerprint(lua_State *L)
 {
     lresults *p = checkresults(L, 1);
-    const char *fp = detrun_results_fingerprint(p->res, luaL_checkstring(L, 2),
-                                                (int)luaL_checkinteger(L, 3));
+    lua_Integer rep = luaL_checkinteger(L, 3);
+    luaL_argcheck(L, rep >= 1 && rep <= INT_MAX, 3, "repeats count from 1");
+    const char *fp = detrun_results_fingerprint(p->res, luaL_checkstring(L, 2), (int)(rep - 1));
     if (fp)
         lua_pushstring(L, fp);
     else

@@ -210,7 +210,85 @@ detrun_status detrun_script_register(detrun_script *sc, const char *name, int (*
 
 /* ---- running ------------------------------------------------------------------ */
 
-static int traceback(lua_State *L)
+/* Where the script's main chunk is: its name as messages spell it, and the
+ * last line it ran. A script that ends with `return dr.experiment{...}`
+ * makes a tail call, which leaves no frame of the script on the stack when
+ * the experiment raises; the line hook keeps the line of that call. */
+typedef struct script_where {
+    const char *source;   /* the chunk's source as Lua records it ("@path") */
+    const char *name;     /* as error messages spell it */
+    int line;
+} script_where;
+
+static script_where *where_of(lua_State *L)
+{
+    return *(script_where **)lua_getextraspace(L);
+}
+
+static void line_hook(lua_State *L, lua_Debug *ar)
+{
+    script_where *w = where_of(L);
+    if (w != NULL && lua_getinfo(L, "S", ar) && strcmp(ar->what, "main") == 0 &&
+        strcmp(ar->source, w->source) == 0)
+        w->line = ar->currentline;
+}
+
+/* Whether a chunk name is one of detrun's own modules: "[detrun]" (the
+ * module table) or "[detrun.nn]". */
+static int is_detrun_src(const char *src)
+{
+    return strncmp(src, "[detrun", 7) == 0 && (src[7] == ']' || src[7] == '.');
+}
+
+/* Whether msg starts with "CHUNK:LINE: "; *internal is set when the chunk is
+ * one of detrun's own modules ("[detrun.nn]:12: "). */
+static int has_location(const char *msg, int *internal)
+{
+    const char *colon = strstr(msg, ": ");
+    *internal = is_detrun_src(msg);
+    if (colon == NULL)
+        return 0;
+    const char *d = colon;
+    while (d > msg && d[-1] >= '0' && d[-1] <= '9')
+        d--;
+    return d < colon && d > msg + 1 && d[-1] == ':';
+}
+
+/* Adds the script's own frames to b, as a traceback, when there are two or
+ * more (a call chain of the script's worth showing); detrun's frames and C
+ * functions are left out. */
+static void script_frames(lua_State *L, luaL_Buffer *b)
+{
+    lua_Debug ar;
+    int n = 0;
+    for (int level = 1; lua_getstack(L, level, &ar) && n < 2; level++)
+        if (lua_getinfo(L, "S", &ar) && strcmp(ar.what, "C") != 0 && !is_detrun_src(ar.short_src))
+            n++;
+    if (n < 2)
+        return;
+    luaL_addstring(b, "\nstack traceback (the script's frames):");
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sln", &ar) || strcmp(ar.what, "C") == 0 || is_detrun_src(ar.short_src))
+            continue;
+        if (strcmp(ar.what, "main") == 0)
+            lua_pushfstring(L, "\n\t%s:%d: in main chunk", ar.short_src, ar.currentline);
+        else if (ar.name != NULL)
+            lua_pushfstring(L, "\n\t%s:%d: in %s '%s'", ar.short_src, ar.currentline,
+                            ar.namewhat[0] ? ar.namewhat : "function", ar.name);
+        else
+            lua_pushfstring(L, "\n\t%s:%d: in function <%s:%d>", ar.short_src, ar.currentline,
+                            ar.short_src, ar.linedefined);
+        luaL_addvalue(b);
+    }
+}
+
+/* The message handler. An error that names a line of the script, or that a
+ * detrun module raised on purpose without a location (error(msg, 0): a bad
+ * option, a numeric error in a cell), is the script's: its message alone,
+ * with the script's line when it has none. An error located inside detrun's
+ * own modules is unexpected and keeps its traceback, as every error does
+ * when the upvalue (the traceback option) is true. */
+static int on_error(lua_State *L)
 {
     const char *msg = lua_tostring(L, 1);
     if (msg == NULL) {
@@ -218,7 +296,20 @@ static int traceback(lua_State *L)
             return 1;
         msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
     }
-    luaL_traceback(L, L, msg, 1);
+    int internal;
+    int located = has_location(msg, &internal);
+    if (lua_toboolean(L, lua_upvalueindex(1)) || internal || lua_type(L, 1) != LUA_TSTRING) {
+        luaL_traceback(L, L, msg, 1);
+        return 1;
+    }
+    script_where *w = where_of(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    if (!located && w != NULL && w->line > 0)
+        lua_pushfstring(L, "%s:%d: ", w->name, w->line), luaL_addvalue(&b);
+    luaL_addstring(&b, msg);
+    script_frames(L, &b);
+    luaL_pushresult(&b);
     return 1;
 }
 
@@ -339,6 +430,7 @@ static lua_State *new_state(const detrun_script *sc)
 {
     lua_State *L = lua_newstate(sc->alloc, sc->ud);
     if (L != NULL) {
+        *(script_where **)lua_getextraspace(L) = NULL;   /* lua_newstate leaves it unset */
         lua_atpanic(L, panic);
         lua_setwarnf(L, warn_off, L);
     }
@@ -361,7 +453,8 @@ static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res
     if (L == NULL)
         return seterr(sc, DETRUN_ERR_MEMORY, "out of memory (a new Lua state)");
     detrun_status st = DETRUN_OK;
-    lua_pushcfunction(L, traceback);
+    lua_pushboolean(L, sc->opt.traceback);
+    lua_pushcclosure(L, on_error, 1);
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, sc);
     if (lua_pcall(L, 1, 0, 1) != LUA_OK) {
@@ -376,6 +469,20 @@ static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res
                            lua_tostring(L, -1));
         goto out;
     }
+    const char *name = c->path != NULL ? c->path : c->name;
+    if (name[0] == '=' || name[0] == '@')
+        name++;
+    script_where where = { NULL, name, 0 };
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    if (lua_getinfo(L, ">S", &ar))
+        where.source = ar.source;   /* the function on the stack keeps it alive */
+    /* Only a script in a file has lines worth naming; a host's "=name"
+     * chunk (detrun merge's) is one line of glue. */
+    if (where.source != NULL && where.source[0] == '@') {
+        *(script_where **)lua_getextraspace(L) = &where;
+        lua_sethook(L, line_hook, LUA_MASKLINE, 0);
+    }
     /* The script gets its arguments as ..., like lua5.4's. */
     lua_getglobal(L, "arg");
     int nargs = 0;
@@ -388,18 +495,12 @@ static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res
          * call, which leaves no line of the script on the stack: the
          * message then says at least which script it was. */
         const char *msg = lua_tostring(L, -1);
-        const char *name = c->path != NULL ? c->path : c->name;
-        if (name[0] == '=' || name[0] == '@')
-            name++;
         st = seterr(sc, DETRUN_ERR_SCRIPT, "%s%s%s", strstr(msg, name) ? "" : name,
                            strstr(msg, name) ? "" : ": ", msg);
         goto out;
     }
     detrun_results *r = detrun_lua_takeresults(L, -1);
     if (r == NULL && !lua_isnil(L, -1)) {
-        const char *name = c->path != NULL ? c->path : c->name;
-        if (name[0] == '=' || name[0] == '@')
-            name++;
         st = seterr(sc, DETRUN_ERR_SCRIPT,
                            "%s: the script returned a %s, not the results of dr.experiment{...} "
                            "(return nothing, or what dr.experiment returns)",
@@ -411,6 +512,9 @@ static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res
     else
         detrun_results_free(r);
 out:
+    /* Finalizers run in lua_close: where is about to go. */
+    lua_sethook(L, NULL, 0, 0);
+    *(script_where **)lua_getextraspace(L) = NULL;
     lua_close(L);
     return st;
 }

@@ -211,6 +211,7 @@ local function build(self, c, h, w, seed, level)
                                   self.compiled.stream)
   if not ok then m:close(); fail(self, msg, level + 1, name) end
   self._m = m
+  self.built_shape = { c, h, w }
   return m
 end
 
@@ -307,6 +308,13 @@ function Model:fingerprint()
   return fp
 end
 
+-- Builds the C model for data's shape (no training): what planning checks.
+function Model:_build_for(data)
+  local c, h, w = data:shape()
+  local m = build(self, c, h, w, default_seed(), 2)
+  return m ~= nil
+end
+
 function Model:params() return ready(self, 2):params() end
 function Model:param(i) return ready(self, 2):param(i) end
 function Model:step() return ready(self, 2):step() end
@@ -320,16 +328,65 @@ function Model:predict(x)
   return p
 end
 
-function Model:summary()
-  local lines = {}
-  for i, l in ipairs(self.layers) do
-    local desc = {}
-    for _, k in ipairs({ "filters", "units", "size", "strides", "padding", "rate", "activation" }) do
-      if l[k] ~= nil then desc[#desc + 1] = k .. "=" .. tostring(l[k]) end
-    end
-    if l.kh then desc[#desc + 1] = "kernel=" .. l.kh .. "x" .. l.kw end
-    lines[i] = string.format("%-10s %s", l.name, table.concat(desc, " "))
+-- A layer's output shape ({c, h, w} or {n}) for input shape `in`, and its
+-- parameter count; nil, nil when unknown (no input shape, or a kind the
+-- front end does not size). The core's rules (runtime/layers/*.c).
+local function out_shape(l, shape)
+  if shape == nil then return nil, nil end
+  local c, h, w = shape[1], shape[2], shape[3]
+  local function pool(size, stride)
+    return { c, (h - size) // stride + 1, (w - size) // stride + 1 }, 0
   end
+  if l.kind == "conv2d" then
+    local s = l.strides
+    local oh, ow
+    if l.padding == "same" then oh, ow = (h - 1) // s + 1, (w - 1) // s + 1
+    else oh, ow = (h - l.kh) // s + 1, (w - l.kw) // s + 1 end
+    return { l.filters, oh, ow }, l.filters * c * l.kh * l.kw + l.filters
+  elseif l.kind == "maxpool" then return pool(l.size, l.strides)
+  elseif l.kind == "avgpool" then
+    local size = math.tointeger(l.size) or 2
+    return pool(size, math.tointeger(l.strides) or size)
+  elseif l.kind == "flatten" then
+    local n = 1
+    for _, d in ipairs(shape) do n = n * d end
+    return { n }, 0
+  elseif l.kind == "dense" then
+    local n = 1
+    for _, d in ipairs(shape) do n = n * d end
+    return { l.units }, n * l.units + l.units
+  elseif l.kind == "relu" or l.kind == "dropout" then return shape, 0
+  end
+  return nil, nil
+end
+
+local function shape_text(shape)
+  if shape == nil then return "?" end
+  return "(" .. table.concat(shape, ", ") .. ")"
+end
+
+-- m:summary() -> text, as Keras' model.summary(): per layer its name and
+-- kind, output shape and parameter count, then the total. Shapes need the
+-- input shape (dr.nn.sequential{input = ...}, or the data of a fit).
+function Model:summary()
+  local shape = self.input or self.built_shape
+  local rows = { { "Layer (type)", "Output shape", "Param #" } }
+  local total = 0
+  for _, l in ipairs(self.layers) do
+    local n
+    shape, n = out_shape(l, shape)
+    if n and total then total = total + n else total = nil end
+    rows[#rows + 1] = { l.name .. " (" .. l.kind .. ")", shape_text(shape), n and tostring(n) or "?" }
+  end
+  local w1, w2 = 0, 0
+  for _, r in ipairs(rows) do w1, w2 = math.max(w1, #r[1]), math.max(w2, #r[2]) end
+  local lines = {}
+  for i, r in ipairs(rows) do
+    lines[#lines + 1] = string.format("%-" .. w1 .. "s  %-" .. w2 .. "s  %s", r[1], r[2], r[3])
+    if i == 1 then lines[#lines + 1] = string.rep("-", w1 + w2 + 11) end
+  end
+  lines[#lines + 1] = string.rep("-", w1 + w2 + 11)
+  lines[#lines + 1] = "Total params: " .. (total and tostring(total) or "? (no input shape yet)")
   return table.concat(lines, "\n")
 end
 

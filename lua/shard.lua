@@ -10,6 +10,7 @@
 -- describes the grid for `detrun merge` (lua/merge.lua).
 local core = require "detrun.core"
 local experiment = require "detrun.experiment"
+local nn = require "detrun.nn"
 local report = require "detrun.report"
 
 local shard = {}
@@ -75,9 +76,27 @@ local function recorded(path, cell)
   return nil
 end
 
+-- Planning builds the first cell's model once, compiled and sized for the
+-- data but not trained, so that a broken model() or layer stops the plan
+-- instead of failing in every task.
+local function build_once(p)
+  local cell = p.cells[1]
+  local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"] + 1, fold = cell.fold + 1 }
+  if getmetatable(made) ~= nn.Model then
+    error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
+  end
+  local m <close> = made
+  local c = {}
+  for _, key in ipairs({ "optimizer", "loss", "metrics" }) do c[key] = p.compile[key] end
+  c.seed, c.stream = p.seed, cell.fold
+  m:compile(c)
+  m:_build_for(p.data)
+end
+
 -- Runs shard k of n of the plan p (k < 0: only writes the plan).
 function shard.run(p, k, n)
   if not p.out then error("dr.experiment: --shard needs a results folder (--out)", 0) end
+  if k < 0 then build_once(p) end
   local dir = shard.dir(p.out)
   core._mkdirs(dir)
   ensure_plan(p, dir)

@@ -4,8 +4,11 @@
 #   embed.sh pkgconfig    SRC WORK     hosts built with pkg-config (shared, static)
 #   embed.sh find_package SRC WORK     hosts built by a CMake project with find_package
 #   embed.sh leaks        SRC WORK     a host under valgrind (LeakSanitizer in a sanitizer build)
-#   embed.sh installed    SRC WORK     the installed command and Lua module report the version;
-#                                      the core library does not link Lua
+#   embed.sh installed    SRC WORK     the installed command runs an experiment and the Lua
+#                                      module loads with the documented LUA_CPATH, neither
+#                                      with LD_LIBRARY_PATH; the man page lists every option
+#                                      of --help and slurm --help; the core library does not
+#                                      link Lua
 # Every host run must pass its own checks and print the same fingerprints as
 # the first run (a second process, another build, another link).
 # DETRUN_SANITIZE=ON in the environment: hosts are built with the sanitizers.
@@ -32,7 +35,7 @@ cflags=(-std=c11 -Wall -Wextra -Werror "${san[@]}")
 check_run() {
   local name=$1
   shift
-  "$@" >"$work/$name.out"
+  env -u LD_LIBRARY_PATH "$@" >"$work/$name.out"
   grep -Eq '^script [0-9a-f]{32}$' "$work/$name.out" || { echo "$name: no script fingerprint" >&2; exit 1; }
   grep -Eq '^c-api [0-9a-f]{32}$' "$work/$name.out" || { echo "$name: no c-api fingerprint" >&2; exit 1; }
   # The first run to get here (tests run in parallel) becomes the reference.
@@ -86,13 +89,19 @@ leaks)
   ;;
 installed)
   version=$(pkg-config --modversion detrun)
-  got=$("$prefix/bin/detrun" --version)
+  got=$(env -u LD_LIBRARY_PATH "$prefix/bin/detrun" --version)
   [[ $got == *"$version"* ]] || { echo "detrun --version: '$got', want $version" >&2; exit 1; }
+  # The installed command runs a whole (small) experiment from its prefix.
+  env -u LD_LIBRARY_PATH "$prefix/bin/detrun" -q -t 1 --limit 200 --folds 2 --epochs 1 \
+      -o "$work/run" "$dir/../../experiments/quick.lua" >"$work/run.out" 2>"$work/run.err" ||
+    { cat "$work/run.err" >&2; echo "the installed detrun failed to run an experiment" >&2; exit 1; }
+  grep -q "quick" "$work/run.out" || { echo "installed detrun: no report" >&2; exit 1; }
   module=$(find "$prefix" -path '*/lua/5.4/detrun.so' -print -quit)
   [ -n "$module" ] || { echo "no lua/5.4/detrun.so under $prefix" >&2; exit 1; }
   preload=()   # the stock lua5.4 is not instrumented: load the sanitizer runtime first
   [ "${DETRUN_SANITIZE:-OFF}" = ON ] && preload=("LD_PRELOAD=$(cc -print-file-name=libasan.so)")
-  got=$(env "${preload[@]}" lua5.4 -e "package.cpath = '$(dirname "$module")/?.so'
+  # What the README's Install section says a Lua user sets at this prefix.
+  got=$(env -u LD_LIBRARY_PATH "${preload[@]}" LUA_CPATH="$(dirname "$module")/?.so;;" lua5.4 -e "
     local dr = require 'detrun'
     io.write(dr.version)")
   [ "$got" = "$version" ] || { echo "require 'detrun' gives version '$got', want $version" >&2; exit 1; }
@@ -101,7 +110,23 @@ installed)
     echo "$core links Lua: the core must not" >&2
     exit 1
   fi
-  echo "detrun $version: command and Lua module installed"
+  # libdetrun-lua.so finds libdetrun.so beside it: a host's RUNPATH is not
+  # searched for the dependencies of its libraries.
+  readelf -d "$(pkg-config --variable=libdir detrun)/libdetrun-lua.so" | grep -q 'R.*PATH.*\$ORIGIN' ||
+    { echo "libdetrun-lua.so has no \$ORIGIN run path" >&2; exit 1; }
+  # The man page: installed, and every option of --help is in it.
+  page=$(find "$prefix" -path '*/man1/detrun.1' -print -quit)
+  [ -n "$page" ] || { echo "no man1/detrun.1 under $prefix" >&2; exit 1; }
+  sed 's/\\-/-/g' "$page" >"$work/man.txt"
+  for opt in $({ "$prefix/bin/detrun" --help; "$prefix/bin/detrun" slurm --help; } |
+               grep -E '^ +-' | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+    grep -q -- "$opt\b" "$work/man.txt" || { echo "the man page lacks $opt" >&2; exit 1; }
+  done
+  if command -v man >/dev/null; then
+    warn=$(man -l --warnings "$page" 2>&1 >/dev/null) || true
+    [ -z "$warn" ] || { echo "man $page: $warn" >&2; exit 1; }
+  fi
+  echo "detrun $version: command, man page and Lua module installed"
   ;;
 *)
   echo "embed.sh: unknown mode $mode" >&2

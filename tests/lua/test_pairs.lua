@@ -25,7 +25,7 @@ local r = dr.experiment { name = "pairs", data = dr.data.mnist().train, limit = 
   compile = { optimizer = dr.optim.adam {} } }
 print("random " .. math.random(1, 1000000000))
 print("order " .. table.concat(order, ","))
-print("fingerprint " .. r:fingerprint("deterministic", 0))
+print("fingerprint " .. r:fingerprint("deterministic", 1))
 ]])
 
 local fps, randoms, orders = {}, {}, {}

@@ -53,7 +53,7 @@ h.check(not leftovers:find("tmp", 1, true), "no temporary files are left", lefto
 dr.set_options { limit = 3000, folds = 2, epochs = 1, repeats = 1, mode = "deterministic",
                  verbosity = 0 }
 local here = dofile(seed_script)
-h.check(here:fingerprint("deterministic", 0) == fp,
-        "in-process fingerprint equals the command's", here:fingerprint("deterministic", 0))
+h.check(here:fingerprint("deterministic", 1) == fp,
+        "in-process fingerprint equals the command's", here:fingerprint("deterministic", 1))
 h.check(here.threads == dr.threads(), "in-process run records its thread count")
 h.done()

@@ -52,9 +52,10 @@ code, _, err = h.run { "-q", h.script("module.lua", "return require 'detrun'\n")
 h.check(code == 1 and err:find("returned a table", 1, true),
         "a script returning the module exits 1 saying so", err)
 
--- The experiment's own errors name the script, even after `return dr.experiment{}`.
+-- The experiment's own errors name the script and the line of dr.experiment{}, even after
+-- `return dr.experiment{}` (a tail call).
 code, _, err = h.run { "-q", "-o", out, "--folds", "100000", ok_script }
-h.check(code == 1 and err:find("small.lua: dr.experiment: 100000 folds", 1, true),
+h.check(code == 1 and err:find("small.lua:2: dr.experiment: 100000 folds", 1, true),
         "--folds larger than the rows exits 1 naming the script", err)
 code, _, err = h.run { "-q", "-o", ok_script, ok_script }
 h.check(code == 1 and err:find("small.lua", 1, true) and err:find("cannot create folder", 1, true),

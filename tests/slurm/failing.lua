@@ -1,4 +1,4 @@
--- The quick experiment's network, whose fold DETRUN_TEST_FAIL_FOLD (when set)
+-- The quick experiment's network, whose fold DETRUN_TEST_FAIL_FOLD (1-based, when set)
 -- fails to build: the failed-cell path of tests/slurm/test_shards.sh.
 local dr = require "detrun"
 local bad = tonumber(os.getenv("DETRUN_TEST_FAIL_FOLD") or "")

@@ -2,7 +2,7 @@
 # slurm_local.sh - a real one-node Slurm cluster on localhost, for tests and
 # for trying `detrun slurm` on a workstation.
 #
-#   slurm_local.sh install            install Slurm and munge from Debian (as root)
+#   slurm_local.sh install            says how to install Slurm (scripts/setup does)
 #   slurm_local.sh run CMD [ARG...]   start munged, slurmctld and slurmd in a
 #                                     temporary folder, run CMD with SLURM_CONF
 #                                     pointing at that cluster, stop the daemons
@@ -17,26 +17,7 @@ set -eu
 die() { echo "slurm_local.sh: $*" >&2; exit 1; }
 
 install_packages() {
-    missing=""
-    for c in munged slurmctld slurmd sbatch; do
-        command -v "$c" >/dev/null 2>&1 || missing=yes
-    done
-    [ -z "$missing" ] && return 0
-    [ "$(id -u)" = 0 ] || die "installing Slurm needs root (apt-get)"
-    # No init system here: keep the packages from starting their services.
-    # A policy-rc.d that exits 101 forbids it; restore any that was there.
-    prc=/usr/sbin/policy-rc.d
-    saved=""
-    if [ -e "$prc" ]; then saved=$(mktemp); cp -p "$prc" "$saved"; fi
-    printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 755 "$prc"
-    rc=0
-    pkgs="slurmctld slurmd slurm-client munge"
-    # Fresh images may have no package lists yet: update once if needed.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $pkgs ||
-        { apt-get update -q && DEBIAN_FRONTEND=noninteractive \
-            apt-get install -y --no-install-recommends $pkgs; } || rc=$?
-    if [ -n "$saved" ]; then mv "$saved" "$prc"; else rm -f "$prc"; fi
-    [ "$rc" = 0 ] || die "apt-get install of slurmctld slurmd slurm-client munge failed ($rc)"
+    die "Slurm and munge are installed by scripts/setup (as root): slurmctld slurmd slurm-client munge"
 }
 
 # Runs until the cluster answers with an idle node, or fails after ~30 s.
@@ -75,7 +56,7 @@ stop() {
 
 start() {
     for c in munged slurmctld slurmd sbatch sinfo; do
-        command -v "$c" >/dev/null 2>&1 || die "$c not found: run '$0 install' first"
+        command -v "$c" >/dev/null 2>&1 || die "$c not found: scripts/setup installs it (as root)"
     done
     DIR=$(mktemp -d /tmp/detrun-slurm.XXXXXX)
     chmod 755 "$DIR"

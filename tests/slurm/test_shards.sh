@@ -48,14 +48,14 @@ after=$(ls -i "$w/sh/shards" | grep -v -e plan.json -e r1-f1 | sort)
 
 # A failing cell: recorded with its error, named by merge, run again later.
 rc=0
-DETRUN_TEST_FAIL_FOLD=1 "$detrun" --shard 0/1 "$@" -o "$w/f" "$here/failing.lua" \
+DETRUN_TEST_FAIL_FOLD=2 "$detrun" --shard 0/1 "$@" -o "$w/f" "$here/failing.lua" \
     >/dev/null 2>"$w/f.err" || rc=$?
 [ "$rc" = 1 ] || fail "a shard with failing cells exited $rc, expected 1"
 grep -q "4 of its cells failed" "$w/f.err" || fail "shard said: $(cat "$w/f.err")"
 rc=0
 "$detrun" merge "$w/f" >/dev/null 2>"$w/f.err" || rc=$?
 [ "$rc" = 1 ] || fail "merge with failed cells exited $rc"
-grep -q "cell 1 (deterministic repeat 0 fold 1): failed: .*fold 1 refuses to train" "$w/f.err" ||
+grep -q "cell 1 (deterministic repeat 0 fold 1): failed: .*fold 2 refuses to train" "$w/f.err" ||
     fail "merge said: $(cat "$w/f.err")"
 "$detrun" --shard 0/1 "$@" -o "$w/f" "$here/failing.lua" >"$w/f.out" || fail "rerun of failed cells"
 grep -q "4 cells run, 4 already recorded" "$w/f.out" || fail "rerun said: $(cat "$w/f.out")"

@@ -15,7 +15,7 @@ if [ "${1:-}" = --inside ]; then
     shift 4
     cd "$w"
 
-    "$detrun" slurm --shards 4 --wait "$@" -o "$w/a" "$quick" >"$w/a.out" 2>&1 ||
+    "$detrun" slurm --shards 4 --wait --partition debug --time 10:00 "$@" -o "$w/a" "$quick" >"$w/a.out" 2>&1 ||
         fail "detrun slurm --wait: $(cat "$w/a.out")"
     for k in 0 1 2 3; do
         grep -q "shard $k/4: 2 cells run" "$w/a/slurm/shard-$k.out" ||

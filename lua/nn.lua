@@ -242,6 +242,8 @@ local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "
 -- -> history: one record per epoch (loss, accuracy, val_loss, val_accuracy,
 -- fingerprint, seconds), as Keras' History. checkpoint: a file the whole
 -- training state is saved to after every epoch; resume: continue from it.
+-- on_batch(k, n, loss, epoch): after every optimiser step (k of n, epoch from
+-- 1, the epoch's running mean loss); true stops.
 -- Raises from the script's line unless run and data are what fit and
 -- evaluate take.
 local RUN_MT

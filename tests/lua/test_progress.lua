@@ -265,4 +265,23 @@ do
           and stdout:find("3 cells of 3 resumed", 1, true), "command: and in the report", stdout)
 end
 
+-- The command on a 70-column terminal (through script(1), when present):
+-- every redraw fits, and the line is ended once, at the end.
+if os.execute("command -v script >/dev/null 2>&1") then
+  local typescript = h.work .. "/tty.txt"
+  local inner = "stty cols 70 rows 20; " .. h.quote(h.detrun) .. " -o " ..
+                h.quote(h.work .. "/tty") .. " -t 1 --epochs 2 " ..
+                h.quote(h.src .. "/experiments/synthetic.lua") .. " >/dev/null"
+  os.execute("script -qec " .. h.quote(inner) .. " " .. h.quote(typescript) ..
+             " >/dev/null 2>&1 </dev/null")
+  local text = h.slurp(typescript)
+  local n, longest = 0, 0
+  for l in text:gmatch("\r([^\r\n]*)\27%[K") do n, longest = n + 1, math.max(longest, #l) end
+  h.check(n >= 12 and longest <= 69, "command on a terminal: redraws fit 70 columns",
+          n .. " redraws, longest " .. longest)
+  h.check(text:find("12/12 cells done in", 1, true), "command on a terminal: the last line", text)
+else
+  print("skip the command on a terminal: script(1) is not installed")
+end
+
 h.done()

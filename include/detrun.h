@@ -273,6 +273,18 @@ DETRUN_API detrun_status detrun_model_param_set(detrun_model *m, int i, const fl
 DETRUN_API const char *detrun_model_layer_name(const detrun_model *m, int i); /* NULL past the end */
 DETRUN_API uint64_t detrun_model_step(const detrun_model *m);           /* optimiser steps so far */
 
+/* A fit's per-step callback, for progress displays (as Keras' fit shows
+ * "k/n - loss"): epoch and batch count from 0, batches is the number of
+ * optimiser steps per epoch, loss the mean loss over the epoch's samples so
+ * far (in double, in row order; at the last batch it equals the epoch's
+ * loss). It is called after every step, so a display rate-limits itself.
+ * Computing the running loss copies the step's per-sample losses to the host
+ * (a GPU synchronises once per step while a callback is set); the trained
+ * bits are the same with or without it. A non-zero return stops training
+ * right after that step (not an error): the unfinished epoch gets no epoch
+ * callback and no checkpoint. */
+typedef int (*detrun_batch_fn)(void *ud, int epoch, int batch, int batches, double loss);
+
 typedef struct detrun_fit_options {
     int epochs;
     int batch;
@@ -288,9 +300,11 @@ typedef struct detrun_fit_options {
      * seed, stream, rows, batch, epochs) or a damaged one is an error. */
     const char *checkpoint;
     int resume;
+    detrun_batch_fn on_batch;  /* NULL: none */
+    void *batch_ud;            /* its first argument */
 } detrun_fit_options;
 
-#define DETRUN_FIT_OPTIONS_INIT { 1, 32, 0.0, 1, 0, 0, NULL, 0 }
+#define DETRUN_FIT_OPTIONS_INIT { 1, 32, 0.0, 1, 0, 0, NULL, 0, NULL, NULL }
 
 typedef struct detrun_epoch_stats {
     int epoch;                 /* from 0 */

@@ -134,6 +134,18 @@ end
 -- resuming (docs/regression.md).
 function experiment.run_cell(p, ctx, cell, progress, checkpoint)
   local t0 = core.clock()
+  if progress then progress:start(cell) end
+  -- Batch updates only where they are drawn (a terminal), at most every 0.2 s.
+  local on_batch, shown = nil, t0
+  if progress and progress.tty then
+    on_batch = function(k, n, loss)
+      local now = core.clock()
+      if now - shown >= 0.2 then
+        shown = now
+        progress:batch(cell, k, n, loss)
+      end
+    end
+  end
   core.randomseed(p.seed, cell.fold)
   local run = core.run { seed = p.seed, mode = cell.mode, threads = p.threads }
   -- The script sees Lua's 1-based numbers; records keep the 0-based ones.
@@ -150,7 +162,7 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint)
     epochs = p.fit.epochs, batch = p.fit.batch, validation_split = p.fit.validation_split,
     shuffle = p.fit.shuffle, stream = cell.fold, rows = ctx.split:train(cell.fold + 1),
     checkpoint = checkpoint, resume = p.resume,
-    on_epoch = progress and function(st) progress:epoch(cell, st) end })
+    on_epoch = progress and function(st) progress:epoch(cell, st) end, on_batch = on_batch })
   local loss, acc = in_cell(cell, m.evaluate, m, run, p.data,
                             { rows = ctx.split:test(cell.fold + 1), batch = p.eval_batch })
   local rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, loss = loss,
@@ -244,7 +256,7 @@ function experiment.run(spec)
   local p = experiment.plan(spec, core.options())
   local ctx = experiment.prepare(p)
   local progress = p.verbosity >= 2 and report.progress(p) or nil
-  local records = {}
+  local records, resumed = {}, {}
   -- Each finished cell's record, and the checkpoint of the cell being run,
   -- are kept in the results folder so that a killed run can be resumed.
   local cells = p.out and (p.out .. "/" .. p.name .. ".cells") or nil
@@ -284,12 +296,18 @@ function experiment.run(spec)
         core._record_write(base .. ".json", rec)
         clear_leftovers(base)
       end
-    elseif base then
-      clear_leftovers(base)
+    else
+      resumed[#resumed + 1] = cell
+      if base then clear_leftovers(base) end
     end
     rec.plan = nil
     records[i] = rec
-    if progress then progress:cell(cell, records[i]) end
+    if progress then
+      -- The mark is the display's: the record itself stays as written.
+      local shown = rec
+      if resumed[#resumed] == cell then shown = setmetatable({ resumed = true }, { __index = rec }) end
+      progress:cell(cell, shown)
+    end
   end
   if progress then progress:finish() end
   local tbl = experiment.aggregate(p, records)
@@ -300,7 +318,7 @@ function experiment.run(spec)
     if not json then error("dr.experiment: " .. csv, 2) end
     files = { json, csv }
   end
-  if p.verbosity >= 1 then io.stdout:write(report.table(tbl, files)) end
+  if p.verbosity >= 1 then io.stdout:write(report.table(tbl, files, { resumed = resumed })) end
   return res
 end
 

@@ -214,6 +214,7 @@ static const luaL_Reg funcs[] = {
     { "set_options", l_set_options },
     { "clock", l_clock },
     { "isatty", l_isatty },
+    { "term_width", detrun_lua_term_width },
     { "randomseed", l_randomseed },
     { "fingerprint_strings", l_fingerprint_strings },
     { "device", l_device },

@@ -41,6 +41,9 @@ void detrun_lua_push_json(lua_State *L, const cJSON *v, int flags, int depth);
 /* mkdir -p; on failure returns -1 with the message in err. */
 int detrun_lua_mkdirs(const char *dir, char *err, size_t errlen);
 
+/* core.term_width() (lterm.c). */
+int detrun_lua_term_width(lua_State *L);
+
 /* Run settings: mode, threads and seed, applied to the runtime before each
  * fit or evaluate. */
 typedef struct detrun_lua_run {

@@ -212,6 +212,7 @@ typedef struct fit_ctx {
     int history;   /* stack index of the history table in m_fit's frame */
     int callback;  /* stack index of the callback, 0 if none */
     int failed;    /* the error object is left on the stack */
+    int on_batch;  /* stack index of the per-step callback, 0 if none */
 } fit_ctx;
 
 static void setnum(lua_State *L, const char *k, double v)
@@ -267,6 +268,26 @@ static int on_epoch(void *ud, const detrun_epoch_stats *st)
     return stop;
 }
 
+/* The per-step callback: on_batch(k, n, loss, epoch), k and epoch from 1,
+ * so that "batch k/n" reads as on screen; a true result stops. */
+static int on_batch(void *ud, int epoch, int batch, int batches, double loss)
+{
+    fit_ctx *c = ud;
+    lua_State *L = c->L;
+    lua_pushvalue(L, c->on_batch);
+    lua_pushinteger(L, (lua_Integer)batch + 1);
+    lua_pushinteger(L, batches);
+    lua_pushnumber(L, loss);
+    lua_pushinteger(L, (lua_Integer)epoch + 1);
+    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+        c->failed = 1;
+        return 1;
+    }
+    int stop = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return stop;
+}
+
 static int intfield(lua_State *L, int t, const char *k, int dflt)
 {
     int v = dflt;
@@ -290,7 +311,8 @@ static detrun_lua_rows *checkrows(lua_State *L, int idx, const detrun_dataset *d
 }
 
 /* m:fit(run, ds, rows or nil, { epochs, batch, validation_split, shuffle,
- * stream, seed }, callback or nil) -> history | nil, message */
+ * stream, seed, checkpoint, resume, on_batch }, callback or nil)
+ * -> history | nil, message */
 static int m_fit(lua_State *L)
 {
     detrun_model *m = checkmodel(L, 1);
@@ -334,8 +356,15 @@ static int m_fit(lua_State *L)
     lua_pop(L, 1);
 
     lua_newtable(L);   /* history, index 7 */
+    lua_getfield(L, 5, "on_batch");   /* index 8 */
+    if (!lua_isnil(L, 8))
+        luaL_argcheck(L, lua_isfunction(L, 8), 5, "on_batch must be a function");
     luaL_checkstack(L, 8, "fit");
-    fit_ctx c = { L, 7, lua_isnil(L, 6) ? 0 : 6, 0 };
+    fit_ctx c = { L, 7, lua_isnil(L, 6) ? 0 : 6, 0, lua_isnil(L, 8) ? 0 : 8 };
+    if (c.on_batch) {
+        fo.on_batch = on_batch;
+        fo.batch_ud = &c;
+    }
     detrun_runtime *rt = detrun_lua_runtime(L);
     detrun_status st = detrun_lua_apply_run(rt, run);
     if (st == DETRUN_OK) {

@@ -232,13 +232,15 @@ local function ready(self, level)
 end
 
 local FIT_OPTS = { "epochs", "batch", "validation_split", "shuffle", "stream", "seed", "rows", "on_epoch",
-                   "checkpoint", "resume" }
+                   "on_batch", "checkpoint", "resume" }
 
 -- m:fit(run, data, { epochs, batch, validation_split, shuffle, stream, rows, on_epoch,
---                    checkpoint, resume })
+--                    on_batch, checkpoint, resume })
 -- -> history: one record per epoch (loss, accuracy, val_loss, val_accuracy,
 -- fingerprint, seconds), as Keras' History. checkpoint: a file the whole
 -- training state is saved to after every epoch; resume: continue from it.
+-- on_batch(k, n, loss, epoch): after every optimiser step (k of n, epoch from
+-- 1, the epoch's running mean loss); true stops.
 -- Raises from the script's line unless run and data are what fit and
 -- evaluate take.
 local RUN_MT
@@ -271,6 +273,7 @@ function Model:fit(run, data, t)
   util.check_type(t, "seed", "fit", "int64")
   util.check_type(t, "validation_split", "fit", "number")
   util.check_type(t, "on_epoch", "fit", "function")
+  util.check_type(t, "on_batch", "fit", "function")
   util.check_type(t, "checkpoint", "fit", "string")
   check_rows(t, "fit")
   run = run or core.run()
@@ -279,7 +282,7 @@ function Model:fit(run, data, t)
   local history, err, layer = m:fit(run, data, t.rows, {
     epochs = t.epochs or 1, batch = t.batch or 32, validation_split = t.validation_split or 0,
     shuffle = t.shuffle ~= false, stream = t.stream or 0, seed = t.seed,
-    checkpoint = t.checkpoint, resume = t.resume }, t.on_epoch)
+    checkpoint = t.checkpoint, resume = t.resume, on_batch = t.on_batch }, t.on_epoch)
   if not history then fail(self, err, 2, layer) end
   return history
 end

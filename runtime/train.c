@@ -317,14 +317,37 @@ typedef struct fit_run {
     uint64_t fit_step;
 } fit_run;
 
-/* The optimiser steps of one epoch, then its per-sample losses checked. */
-static detrun_status train_epoch(fit_run *f, int epoch)
+/* The per-step callback. Only while one is set do the step's per-sample
+ * losses come to the host at once; they join the epoch's running sum in row
+ * order, the order results_mean adds them in. */
+static detrun_status batch_callback(fit_run *f, int epoch, size_t off, int nb, double *sum,
+                                    int *stop)
+{
+    const detrun_fit_options *opt = f->opt;
+    detrun_backend *be = f->m->rt->backend;
+    detrun_status st = be->ops->download(be, f->r.hloss + off, f->r.loss + off,
+                                         (size_t)nb * sizeof(float));
+    if (st != DETRUN_OK)
+        return detrun_seterr(f->m->rt, st, "fit: could not download the losses");
+    for (int i = 0; i < nb; i++)
+        *sum += (double)f->r.hloss[off + (size_t)i];
+    size_t batches = (f->ntrain + (size_t)opt->batch - 1) / (size_t)opt->batch;
+    *stop = opt->on_batch(opt->batch_ud, epoch, (int)(off / (size_t)opt->batch), (int)batches,
+                          *sum / (double)(off + (size_t)nb)) != 0;
+    return DETRUN_OK;
+}
+
+/* The optimiser steps of one epoch, then its per-sample losses checked.
+ * *stop is set when the per-step callback asks to stop (the epoch is then
+ * left unfinished). */
+static detrun_status train_epoch(fit_run *f, int epoch, int *stop)
 {
     detrun_model *m = f->m;
     detrun_runtime *rt = m->rt;
     const detrun_fit_options *opt = f->opt;
     int batch = opt->batch;
     uint64_t first_step = f->fit_step;
+    double running = 0.0;
     detrun_status st;
     /* Each epoch shuffles the rows in their given order, so epoch e's order
      * depends on (seed, stream, e) alone. */
@@ -342,6 +365,9 @@ static detrun_status train_epoch(fit_run *f, int epoch)
             (st = detrun_trace_model(rt->trace, m, nb, epoch, f->fit_step)) != DETRUN_OK)
             return st;
         f->fit_step++;
+        if (opt->on_batch != NULL &&
+            ((st = batch_callback(f, epoch, off, nb, &running, stop)) != DETRUN_OK || *stop))
+            return st;
     }
     if ((st = results_download(m, &f->r, "fit")) != DETRUN_OK)
         return st;
@@ -360,7 +386,7 @@ static detrun_status run_epoch(fit_run *f, int epoch, detrun_epoch_fn cb, void *
     if (m->ds_key != (const void *)f->ds && (st = bind_dataset(m, f->ds, "fit")) != DETRUN_OK)
         return st;
     double t0 = now_seconds();
-    if ((st = train_epoch(f, epoch)) != DETRUN_OK)
+    if ((st = train_epoch(f, epoch, stop)) != DETRUN_OK || *stop)
         return st;
     detrun_epoch_stats s;
     memset(&s, 0, sizeof s);

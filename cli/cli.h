@@ -32,6 +32,8 @@ detrun_status detrun_golden_check(const detrun_results *res, const char *path, F
 int detrun_diff_main(int argc, char **argv);
 /* `detrun merge [--partial] [-q] OUT` (merge.c); argv[0] is "merge". */
 int detrun_merge_main(int argc, char **argv);
+/* `detrun report RESULTS.json [-o FILE.html]` (report.c); argv[0] is "report". */
+int detrun_report_main(int argc, char **argv);
 /* `detrun slurm ...` (slurm.c): argv[0] is "slurm", argv[end] the first word
  * after detrun's options; ro and so are those options, parsed by main. */
 int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,

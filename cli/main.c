@@ -38,10 +38,12 @@ static const char usage_text[] =
     "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
     "      --resume         continue the run found in the results folder (-o DIR)\n"
     "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
+    "      --no-report      write no OUT/NAME.html and OUT/NAME.epochs.csv\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
     "   or: detrun merge [--partial] [-q] OUT            (detrun merge --help)\n"
+    "   or: detrun report RESULTS.json [-o FILE.html]    (detrun report --help)\n"
     "   or: detrun slurm [--shards N] [--wait] [options] [-- SBATCH-OPTIONS] SCRIPT [args]\n"
     "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error,\n"
     "3 fingerprints that differ from the golden file (--check).\n";
@@ -68,7 +70,8 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
-       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
+       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT,
+       OPT_NO_REPORT };
 
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
@@ -120,6 +123,7 @@ static const struct option longopts[] = {
     { "shard", required_argument, NULL, OPT_SHARD },
     { "shards", required_argument, NULL, OPT_SHARDS },
     { "wait", no_argument, NULL, OPT_WAIT },
+    { "no-report", no_argument, NULL, OPT_NO_REPORT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -238,6 +242,7 @@ static int option(int c, const char *arg, args *a, char **argv)
     case OPT_TRACE: a->trace = arg; return PARSED;
     case OPT_TRACE_VALUES: a->trace_values = 1; return PARSED;
     case OPT_RESUME: a->so.resume = 1; return PARSED;
+    case OPT_NO_REPORT: a->so.no_report = 1; return PARSED;
     case OPT_WAIT:
         if (!a->slurm)
             return usage_error("%s: an option of detrun slurm", "--wait");
@@ -329,6 +334,8 @@ int main(int argc, char **argv)
         return detrun_diff_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "merge") == 0)
         return detrun_merge_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "report") == 0)
+        return detrun_report_main(argc - 1, argv + 1);
     detrun_options ro = DETRUN_OPTIONS_INIT;
     detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
     args a = { .ro = ro, .so = so, .trace_every = 1 };

@@ -94,7 +94,7 @@ static int l_set_options(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     static const char *const keys[] = { "mode", "seed", "repeats", "folds", "epochs", "limit",
-                                        "data", "out", "verbosity", "resume", NULL };
+                                        "data", "out", "verbosity", "resume", "no_report", NULL };
     lua_newtable(L);
     for (int i = 0; keys[i] != NULL; i++) {
         lua_getfield(L, 1, keys[i]);
@@ -182,6 +182,16 @@ static int l_threads(lua_State *L)
     return 1;
 }
 
+/* dr._machine() -> the line describing the machine (CPU model, ISA, threads,
+ * device), for the report's header. */
+static int l_machine(lua_State *L)
+{
+    char buf[400];
+    detrun_machine(detrun_lua_runtime(L), buf, sizeof buf);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     { "options", l_options },
     { "set_options", l_set_options },
@@ -191,6 +201,7 @@ static const luaL_Reg funcs[] = {
     { "fingerprint_strings", l_fingerprint_strings },
     { "device", l_device },
     { "threads", l_threads },
+    { "_machine", l_machine },
     { NULL, NULL }
 };
 

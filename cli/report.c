@@ -51,8 +51,8 @@ int detrun_report_main(int argc, char **argv)
     detrun_options ro = DETRUN_OPTIONS_INIT;
     ro.threads = 1;   /* drawing trains nothing */
     detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
-    char *args[] = { (char *)json, (char *)page };
-    so.argc = 2;
+    char *args[] = { "report", (char *)json, (char *)page };   /* the chunk's ... from args[1] */
+    so.argc = 3;
     so.argv = args;
     detrun_runtime *rt = NULL;
     detrun_script *sc = NULL;
@@ -66,7 +66,10 @@ int detrun_report_main(int argc, char **argv)
     } else if (detrun_script_set_options(sc, &so) != DETRUN_OK ||
                detrun_script_run_string(sc, "=report", "return require('detrun.html').main(...)",
                                         NULL) != DETRUN_OK) {
-        fprintf(stderr, "detrun report: %s\n", detrun_script_errmsg(sc));
+        /* The message names the file and what is wrong with it; the
+         * traceback would only show the drawing code. */
+        const char *msg = detrun_script_errmsg(sc), *tb = strstr(msg, "\nstack traceback:");
+        fprintf(stderr, "detrun report: %.*s\n", tb ? (int)(tb - msg) : (int)strlen(msg), msg);
         status = 1;
     }
     detrun_script_close(sc);

@@ -175,7 +175,7 @@ local function curve_panel(res, metric, title)
   local pad = math.max((hi - lo) * 0.05, 1e-4)
   local xt = {}
   for e = 1, emax do xt[#xt + 1] = e end
-  local p = svg.plot { w = 330, h = 220, xmin = emax > 1 and 1 or 0.5, xmax = emax > 1 and emax or 1.5,
+  local p = svg.plot { w = 260, h = 210, xmin = emax > 1 and 1 or 0.5, xmax = emax > 1 and emax or 1.5,
                        ymin = lo - pad, ymax = hi + pad, xlabel = "epoch", ylabel = title,
                        xticks = #xt <= 12 and xt or nil }
   for i, m in ipairs(modes) do
@@ -191,9 +191,11 @@ local function curve_panel(res, metric, title)
                           .. 'fill-opacity="0.15" stroke="none"/>', esc(m.mode), metric,
                           svg.path_d(top), c))
       p.add(string.format('<path class="curve" data-mode="%s" data-metric="%s" d="%s" fill="none" '
-                          .. 'stroke="%s" stroke-width="%d"><title>%s: %s, mean over folds and '
-                          .. 'repeats</title></path>', esc(m.mode), metric, svg.path_d(line), c, i == 1 and 4 or 2,
-                          esc(m.mode), metric))
+                          .. 'stroke="%s" stroke-width="%s"><title>%s: %s, mean over folds and '
+                          .. 'repeats</title></path>', esc(m.mode), metric, svg.path_d(line), c,
+                          -- the first mode wide and solid, the others dashed over it: equal
+                          -- curves stay visible
+                          i == 1 and '4' or '2" stroke-dasharray="6 4', esc(m.mode), metric))
       for _, q in ipairs(line) do
         p.add(string.format('<circle cx="%s" cy="%s" r="2.5" fill="%s"/>', num(q[1]), num(q[2]), c))
       end

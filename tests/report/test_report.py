@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 from common import (CELLS, EPOCHS, FOLDS, MODES, REPEATS, check, check_figures, fail,
                     run_experiment)
@@ -80,6 +81,32 @@ def check_page(path):
     return text
 
 
+def check_merge(detrun, src):
+    """Two shards run one after the other, then merged: the page is written,
+    the weights files removed, and cells whose repeat 1 ran later in the
+    other shard are counted as missing and the curve said to be partial."""
+    out = tempfile.mkdtemp(prefix="detrun-report-shards-")
+    script = os.path.join(src, "experiments", "synthetic.lua")
+    for k in (0, 1):
+        p = subprocess.run([detrun, "-q", "-o", out, "--repeats", "2", "--epochs", "2", "--shard",
+                            "%d/2" % k, script], capture_output=True, text=True)
+        check(p.returncode == 0, "shard %d: %s" % (k, p.stderr))
+    p = subprocess.run([detrun, "merge", out], capture_output=True, text=True)
+    check(p.returncode == 0 and "report: %s/synthetic.html" % out in p.stdout,
+          "merge: %d %s%s" % (p.returncode, p.stdout, p.stderr))
+    with open(os.path.join(out, "synthetic.json")) as f:
+        res = json.load(f)
+    missing = sum(m["divergence"]["missing"] for m in res["modes"])
+    measured = sum(m["divergence"]["cells"] for m in res["modes"])
+    check(missing > 0 and measured > 0 and missing + measured == MODES * FOLDS,
+          "merged divergence: %d measured, %d missing" % (measured, missing))
+    with open(os.path.join(out, "synthetic.html"), encoding="utf-8") as f:
+        check("partial:" in f.read(), "the merged page does not say the curve is partial")
+    left = [n for n in os.listdir(os.path.join(out, "shards")) if "weights" in n]
+    check(not left, "merge left weights files: %s" % left[:3])
+    shutil.rmtree(out, ignore_errors=True)
+
+
 def main():
     detrun, src = sys.argv[1], sys.argv[2]
     out, stdout = run_experiment(detrun, src)
@@ -111,6 +138,7 @@ def main():
     check(p.returncode == 1 and "synthetic.csv: not a JSON results object" in p.stderr,
           "a CSV given as results: %d %s" % (p.returncode, p.stderr))
 
+    check_merge(detrun, src)
     out2, _ = run_experiment(detrun, src, ["--no-report"])
     left = sorted(os.listdir(out2))
     check(left == ["synthetic.cells", "synthetic.csv", "synthetic.json"],

@@ -135,7 +135,8 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint)
   m:compile(c)
   -- Repeat 0's weights per epoch, beside the records, for the later repeats'
   -- divergence curve (lua/divergence.lua).
-  local wdir = p.weights_dir or (checkpoint and checkpoint:match("^(.*)/[^/]*$"))
+  local wdir = p.repeats > 1 and (p.weights_dir or (checkpoint and checkpoint:match("^(.*)/[^/]*$")))
+                or nil
   local track, tracked = divergence.tracker(wdir, cell, m)
   local history = in_cell(cell, m.fit, m, run, p.data, {
     epochs = p.fit.epochs, batch = p.fit.batch, validation_split = p.fit.validation_split,

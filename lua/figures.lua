@@ -47,7 +47,8 @@ end
 local function header(res)
   local s = res.settings or {}
   local machine = res.machine or "-"
-  local kernels = machine:match("isa ([^;]+)") or "-"
+  -- A GPU device names its kernels ("cuda:0 (portable)"); the CPU's are its ISA.
+  local kernels = tostring(res.device or ""):match("%(([^)]+)%)") or machine:match("isa ([^;]+)") or "-"
   local rows = {
     { "experiment", res.experiment }, { "detrun", res.detrun_version },
     { "machine", machine }, { "device", res.device }, { "kernels", kernels },

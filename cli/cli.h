@@ -51,6 +51,8 @@ typedef struct detrun_slurm_opts {
 /* `detrun slurm --help`. */
 extern const char detrun_slurm_usage[];
 
+/* `detrun report RESULTS.json [-o FILE.html]` (report.c); argv[0] is "report". */
+int detrun_report_main(int argc, char **argv);
 /* `detrun slurm ...` (slurm.c): argv[0] is "slurm", argv[end] the first word
  * after detrun's options; ro and so are those options, parsed by main. */
 int detrun_slurm_main(int argc, char **argv, int end, const detrun_options *ro,

@@ -41,10 +41,12 @@ static const char usage_text[] =
     "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
     "      --traceback      add a Lua traceback to every script error (by default only\n"
     "                       errors inside detrun's own Lua code have one)\n"
+    "      --no-report      write no OUT/NAME.html and OUT/NAME.epochs.csv\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
     "   or: detrun merge [--partial] [-q] OUT            (detrun merge --help)\n"
+    "   or: detrun report RESULTS.json [-o FILE.html]    (detrun report --help)\n"
     "   or: detrun slurm [slurm options] [options] [-- SBATCH-OPTIONS] SCRIPT [args]\n"
     "                                                   (detrun slurm --help)\n"
     "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error,\n"
@@ -73,7 +75,7 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
        OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT,
-       OPT_TRACEBACK, OPT_DRY_RUN, OPT_PARTITION, OPT_TIME, OPT_CPUS, OPT_GRES };
+       OPT_TRACEBACK, OPT_DRY_RUN, OPT_PARTITION, OPT_TIME, OPT_CPUS, OPT_GRES, OPT_NO_REPORT };
 
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
@@ -131,6 +133,7 @@ static const struct option longopts[] = {
     { "cpus-per-task", required_argument, NULL, OPT_CPUS },
     { "gres", required_argument, NULL, OPT_GRES },
     { "traceback", no_argument, NULL, OPT_TRACEBACK },
+    { "no-report", no_argument, NULL, OPT_NO_REPORT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -280,6 +283,7 @@ static int option(int c, const char *arg, args *a, char **argv)
     case OPT_TRACE_VALUES: a->trace_values = 1; return PARSED;
     case OPT_RESUME: a->so.resume = 1; return PARSED;
     case OPT_TRACEBACK: a->so.traceback = 1; return PARSED;
+    case OPT_NO_REPORT: a->so.no_report = 1; return PARSED;
     case 'h':
         if (a->slurm) {
             fputs(detrun_slurm_usage, stdout);
@@ -400,6 +404,8 @@ int main(int argc, char **argv)
         return detrun_diff_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "merge") == 0)
         return detrun_merge_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "report") == 0)
+        return detrun_report_main(argc - 1, argv + 1);
     detrun_options ro = DETRUN_OPTIONS_INIT;
     detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
     args a = { .ro = ro, .so = so, .trace_every = 1 };

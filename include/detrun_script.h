@@ -78,9 +78,10 @@ typedef struct detrun_script_options {
                                  them in out_dir/shards (docs/cluster.md); shard -1: plan only */
     int traceback;            /* non-zero: every script error carries a Lua traceback; otherwise
                                  only unexpected ones (an error inside detrun's own Lua code) */
+    int no_report;            /* non-zero: no OUT/NAME.html and OUT/NAME.epochs.csv */
 } detrun_script_options;
 
-#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, 0 }
+#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, 0, 0 }
 
 DETRUN_API detrun_status detrun_script_set_options(detrun_script *sc,
                                                    const detrun_script_options *opt);

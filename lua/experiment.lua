@@ -9,6 +9,8 @@
 -- records be aggregated later.
 local core = require "detrun.core"
 local data = require "detrun.data"
+local divergence = require "detrun.divergence"
+local html = require "detrun.html"
 local nn = require "detrun.nn"
 local report = require "detrun.report"
 local util = require "detrun.util"
@@ -158,11 +160,20 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint)
   for _, k in ipairs({ "optimizer", "loss", "metrics" }) do c[k] = p.compile[k] end
   c.seed, c.stream = p.seed, cell.fold
   m:compile(c)
+  -- Repeat 0's weights per epoch, beside the records, for the later repeats'
+  -- divergence curve (lua/divergence.lua).
+  local wdir = p.repeats > 1 and (p.weights_dir or (checkpoint and checkpoint:match("^(.*)/[^/]*$")))
+                or nil
+  local track, tracked = divergence.tracker(wdir, cell, m)
   local history = in_cell(cell, m.fit, m, run, p.data, {
     epochs = p.fit.epochs, batch = p.fit.batch, validation_split = p.fit.validation_split,
     shuffle = p.fit.shuffle, stream = cell.fold, rows = ctx.split:train(cell.fold + 1),
     checkpoint = checkpoint, resume = p.resume,
-    on_epoch = progress and function(st) progress:epoch(cell, st) end, on_batch = on_batch })
+    on_epoch = (progress or track) and function(st)
+      if track then track(st) end
+      if progress then return progress:epoch(cell, st) end
+    end, on_batch = on_batch })
+  if tracked then tracked() end
   local loss, acc = in_cell(cell, m.evaluate, m, run, p.data,
                             { rows = ctx.split:test(cell.fold + 1), batch = p.eval_batch })
   local rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, loss = loss,
@@ -241,6 +252,7 @@ function experiment.aggregate(p, records)
     end
     mrec.variance = { loss = nf > 0 and vl / nf or 0 / 0, accuracy = nf > 0 and va / nf or 0 / 0 }
     mrec.distinct_fingerprints = distinct
+    mrec.divergence = divergence.summary(records, mode)
     mrec.run_seconds = #mrec.repeats > 0 and mrec.seconds / #mrec.repeats or 0
     seconds[mode] = mrec.seconds
     res.modes[#res.modes + 1] = mrec
@@ -252,8 +264,29 @@ function experiment.aggregate(p, records)
 end
 
 -- dr.experiment in one process: every cell of the grid, then the results.
+-- OUT/NAME.html and OUT/NAME.epochs.csv (lua/html.lua) unless --no-report;
+-- returns the page's path.
+function experiment.write_report(p, tbl)
+  if not p.out or core.options().no_report then return nil end
+  local page, err = html.write(tbl, p.out, p.name)
+  if not page then error("dr.experiment: " .. err, 0) end
+  return page
+end
+
+-- Without a results folder, repeat 1's weights for the divergence curve go
+-- to a temporary folder, removed at the end.
+local function weights_tmp(p)
+  if p.out or p.repeats < 2 then return nil end
+  local dir = os.tmpname()
+  os.remove(dir)
+  core._mkdirs(dir)
+  return dir
+end
+
 function experiment.run(spec)
+  local t_start = core.clock()
   local p = experiment.plan(spec, core.options())
+  p.weights_dir = weights_tmp(p)
   local ctx = experiment.prepare(p)
   local progress = p.verbosity >= 2 and report.progress(p) or nil
   local records, resumed = {}, {}
@@ -311,6 +344,7 @@ function experiment.run(spec)
   end
   if progress then progress:finish() end
   local tbl = experiment.aggregate(p, records)
+  tbl.wall_seconds, tbl.machine = core.clock() - t_start, core._machine()
   local res = core._results(tbl)
   local files
   if p.out then
@@ -318,7 +352,13 @@ function experiment.run(spec)
     if not json then error("dr.experiment: " .. csv, 2) end
     files = { json, csv }
   end
-  if p.verbosity >= 1 then io.stdout:write(report.table(tbl, files, { resumed = resumed })) end
+  local page = experiment.write_report(p, tbl)
+  divergence.cleanup(p.weights_dir or cells, p)
+  if not cells and p.weights_dir then os.remove(p.weights_dir) end
+  if p.verbosity >= 1 then
+    io.stdout:write(report.table(tbl, files, { resumed = resumed }))
+    if page then io.stdout:write("report: ", page, "\n") end
+  end
   return res
 end
 

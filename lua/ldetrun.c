@@ -96,7 +96,7 @@ static int l_set_options(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     static const char *const keys[] = { "mode", "seed", "repeats", "folds", "epochs", "limit",
-                                        "data", "out", "verbosity", "resume", NULL };
+                                        "data", "out", "verbosity", "resume", "no_report", NULL };
     const char *bad = NULL;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
@@ -110,7 +110,7 @@ static int l_set_options(lua_State *L)
     }
     if (bad != NULL)
         return luaL_error(L, "dr.set_options: unknown option '%s' (known: mode, seed, repeats, "
-                             "folds, epochs, limit, data, out, verbosity, resume)", bad);
+                             "folds, epochs, limit, data, out, verbosity, resume, no_report)", bad);
     if (lua_getfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -209,6 +209,16 @@ static int l_threads(lua_State *L)
     return 1;
 }
 
+/* dr._machine() -> the line describing the machine (CPU model, ISA, threads,
+ * device), for the report's header. */
+static int l_machine(lua_State *L)
+{
+    char buf[400];
+    detrun_machine(detrun_lua_runtime(L), buf, sizeof buf);
+    lua_pushstring(L, buf);
+    return 1;
+}
+
 static const luaL_Reg funcs[] = {
     { "options", l_options },
     { "set_options", l_set_options },
@@ -219,6 +229,7 @@ static const luaL_Reg funcs[] = {
     { "fingerprint_strings", l_fingerprint_strings },
     { "device", l_device },
     { "threads", l_threads },
+    { "_machine", l_machine },
     { NULL, NULL }
 };
 

@@ -356,6 +356,7 @@ static int setup(lua_State *L)
         set_opt_int(L, "resume", o->resume);
         set_opt_int(L, "shard", o->shard);
         set_opt_int(L, "shards", o->shards);
+        set_opt_int(L, "no_report", o->no_report);
     }
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
 

@@ -5,6 +5,7 @@
 -- so every fingerprint, loss and accuracy is the same; only timings differ.
 -- A missing or failed cell is named, and the merge refused unless partial.
 local core = require "detrun.core"
+local divergence = require "detrun.divergence"
 local experiment = require "detrun.experiment"
 local report = require "detrun.report"
 local shard = require "detrun.shard"
@@ -51,6 +52,7 @@ function merge.run(out, partial, verbosity)
           .. "or detrun slurm, with -o " .. out .. ")", 0)
   end
   local p = plan_from(rec, path)
+  p.out = out
   local records, problems = {}, {}
   for i, cell in ipairs(p.cells) do
     local cpath = dir .. "/" .. shard.cell_name(cell) .. ".json"
@@ -79,7 +81,12 @@ function merge.run(out, partial, verbosity)
   local res = core._results(tbl)
   local json, csv = res:write(out, p.name)
   if not json then error("merge: " .. csv, 0) end
-  if verbosity >= 1 then io.stdout:write(report.table(tbl, { json, csv })) end
+  local page = experiment.write_report(p, tbl)
+  if #problems == 0 then divergence.cleanup(dir, p) end
+  if verbosity >= 1 then
+    io.stdout:write(report.table(tbl, { json, csv }))
+    if page then io.stdout:write("report: ", page, "\n") end
+  end
   return res
 end
 

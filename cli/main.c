@@ -38,6 +38,9 @@ static const char usage_text[] =
     "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
     "      --resume         continue the run found in the results folder (-o DIR)\n"
     "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
+    "      --sandbox[=memory=BYTES,instructions=N]\n"
+    "                       run an untrusted script: safe libraries only, files only in\n"
+    "                       --data and -o, a Lua heap and instruction budget (docs/lua.md)\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
@@ -68,7 +71,8 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
-       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
+       OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT,
+       OPT_SANDBOX };
 
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
@@ -120,6 +124,7 @@ static const struct option longopts[] = {
     { "shard", required_argument, NULL, OPT_SHARD },
     { "shards", required_argument, NULL, OPT_SHARDS },
     { "wait", no_argument, NULL, OPT_WAIT },
+    { "sandbox", optional_argument, NULL, OPT_SANDBOX },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -185,6 +190,32 @@ static int number_option(int c, const char *arg, args *a)
     return PARSED;
 }
 
+/* --sandbox[=memory=BYTES,instructions=N]: PARSED or the exit status. */
+static int sandbox_option(const char *arg, args *a)
+{
+    char buf[256], *save = NULL;
+    a->so.sandbox = 1;
+    if (arg == NULL)
+        return PARSED;
+    if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf)
+        return usage_error("--sandbox: '%s' is too long", arg);
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        long long v;
+        if (eq == NULL || parse_num(eq + 1, 1, LLONG_MAX, &v) != 0)
+            return usage_error("--sandbox: '%s' is not memory=BYTES,instructions=N (positive "
+                               "whole numbers)", arg);
+        *eq = '\0';
+        if (strcmp(tok, "memory") == 0)
+            a->so.memory_limit = (size_t)v;
+        else if (strcmp(tok, "instructions") == 0)
+            a->so.instruction_limit = (uint64_t)v;
+        else
+            return usage_error("--sandbox: '%s' is neither memory nor instructions", tok);
+    }
+    return PARSED;
+}
+
 /* The options that end the command at once: help, version, device list,
  * and getopt's complaints. */
 static int final_option(int c, char **argv)
@@ -238,6 +269,7 @@ static int option(int c, const char *arg, args *a, char **argv)
     case OPT_TRACE: a->trace = arg; return PARSED;
     case OPT_TRACE_VALUES: a->trace_values = 1; return PARSED;
     case OPT_RESUME: a->so.resume = 1; return PARSED;
+    case OPT_SANDBOX: return sandbox_option(arg, a);
     case OPT_WAIT:
         if (!a->slurm)
             return usage_error("%s: an option of detrun slurm", "--wait");

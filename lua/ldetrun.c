@@ -13,6 +13,7 @@
 
 #include "ldetrun.h"
 #include "lmodules.h"
+#include "lsandbox.h"
 
 #define OWNER "detrun.runtime.owner"
 
@@ -213,5 +214,6 @@ int luaopen_detrun(lua_State *L)
     lua_pushcfunction(L, l_randomseed);
     lua_pushinteger(L, (lua_Integer)detrun_get_seed(detrun_lua_runtime(L)));
     lua_call(L, 1, 0);
+    detrun_lua_protect_metatables(L);   /* getmetatable on an object gives its name */
     return 1;
 }

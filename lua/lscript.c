@@ -275,10 +275,8 @@ static int setup(lua_State *L)
     /* The script's globals: the real ones, or the sandbox's own table. */
     if (s->opt.sandbox)
         detrun_lua_sandbox_open(L, s->opt.data_dir, s->opt.out_dir);
-    else {
-        detrun_lua_protect_metatables(L);
+    else
         lua_pushglobaltable(L);
-    }
     for (int i = 0; i < s->nreg; i++) {
         lua_pushcfunction(L, s->reg[i].fn);
         lua_setfield(L, -2, s->reg[i].name);

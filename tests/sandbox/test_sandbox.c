@@ -204,6 +204,39 @@ static void registry_slot(void)
     detrun_script_close(sc);
 }
 
+static int host_answer(lua_State *L)
+{
+    lua_pushinteger(L, 42);
+    return 1;
+}
+
+/* What the docs promise besides: the host's functions in the sandbox, the
+ * limits without it, no writes without an output folder. */
+static void promises(void)
+{
+    detrun_script *sc = open_handle(1, 0, 0);
+    CHECK(detrun_script_register(sc, "host_answer", host_answer) == DETRUN_OK, "register: %s",
+          detrun_script_errmsg(sc));
+    expect(sc, "a host's function in the sandbox", "assert(host_answer() == 42)", DETRUN_OK,
+           NULL);
+    detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
+    so.sandbox = 1;
+    CHECK(detrun_script_set_options(sc, &so) == DETRUN_OK, "set_options: %s",
+          detrun_script_errmsg(sc));
+    expect(sc, "no output folder: no writes",
+           "local dr = require 'detrun'; dr.tensor.zeros { 1 }:save('t.npy')", DETRUN_ERR_SCRIPT,
+           "writes only inside the output folder (none)");
+    detrun_script_close(sc);
+    sc = open_handle(0, (size_t)32 << 20, 1000000);
+    expect(sc, "the instruction budget without the sandbox", "while true do end",
+           DETRUN_ERR_SCRIPT, "instruction budget of 1000000 Lua instructions");
+    expect(sc, "the memory limit without the sandbox", "local s = string.rep('x', 1 << 26)",
+           DETRUN_ERR_MEMORY, "limit of 33554432 bytes");
+    expect(sc, "io without the sandbox", "assert(io.open ~= nil and os.getenv ~= nil)", DETRUN_OK,
+           NULL);
+    detrun_script_close(sc);
+}
+
 static const char experiment[] =
     "local dr = require 'detrun'\n"
     "return dr.experiment { name = 'same', seed = 3, data = dr.data.mnist().train,\n"
@@ -284,6 +317,7 @@ int main(int argc, char **argv)
     fingerprint(sc, fp_sandboxed);
     detrun_script_close(sc);
     registry_slot();
+    promises();
     sc = open_handle(0, 0, 0);
     fingerprint(sc, fp_plain);
     detrun_script_close(sc);

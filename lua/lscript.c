@@ -475,7 +475,10 @@ static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res
         b.limit = DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS;
     lua_State *L = new_state(&h, &b);
     if (L == NULL)
-        return seterr(sc, DETRUN_ERR_MEMORY, "out of memory (a new Lua state)");
+        return h.refused ? seterr(sc, DETRUN_ERR_MEMORY, "%s: not enough memory: a Lua state "
+                                  "does not fit in the script's limit of %zu bytes (raise "
+                                  "memory_limit)", chunk_name(c), h.limit)
+                         : seterr(sc, DETRUN_ERR_MEMORY, "out of memory (a new Lua state)");
     detrun_status st = DETRUN_OK;
     lua_pushcfunction(L, traceback);
     lua_pushcfunction(L, setup);

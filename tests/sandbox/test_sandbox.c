@@ -232,6 +232,12 @@ static void promises(void)
            DETRUN_ERR_SCRIPT, "instruction budget of 1000000 Lua instructions");
     expect(sc, "the memory limit without the sandbox", "local s = string.rep('x', 1 << 26)",
            DETRUN_ERR_MEMORY, "limit of 33554432 bytes");
+    detrun_script_close(sc);
+    sc = open_handle(1, 100, 0);
+    expect(sc, "a memory limit too small for Lua itself", "", DETRUN_ERR_MEMORY,
+           "limit of 100 bytes");
+    detrun_script_close(sc);
+    sc = open_handle(0, 0, 0);
     expect(sc, "io without the sandbox", "assert(io.open ~= nil and os.getenv ~= nil)", DETRUN_OK,
            NULL);
     detrun_script_close(sc);

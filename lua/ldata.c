@@ -48,8 +48,16 @@ static int l_load_mnist(lua_State *L)
     detrun_runtime *rt = detrun_lua_runtime(L);
     const char *dir = luaL_optstring(L, 1, NULL);
     const char *set = luaL_checkstring(L, 2);
-    detrun_lua_checkpath(L, dir != NULL ? dir : detrun_default_data_dir(), DETRUN_LUA_READ,
-                         "dr.data.mnist");
+    /* The folder, and the files in it, none of which may be a link out. */
+    const char *folder = dir != NULL ? dir : detrun_default_data_dir();
+    detrun_lua_checkpath(L, folder, DETRUN_LUA_READ, "dr.data.mnist");
+    if (detrun_lua_sandboxed(L))
+        for (int i = 0; i < 4; i++) {
+            lua_pushfstring(L, "%s/%s-%s%s", folder, set, i / 2 ? "labels-idx1-ubyte"
+                            : "images-idx3-ubyte", i % 2 ? ".gz" : "");
+            detrun_lua_checkpath(L, lua_tostring(L, -1), DETRUN_LUA_READ, "dr.data.mnist");
+            lua_pop(L, 1);
+        }
     detrun_dataset **p = newdataset(L);
     return load_result(L, rt, detrun_dataset_load_mnist(rt, dir, set, p));
 }

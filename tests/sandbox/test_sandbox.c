@@ -123,6 +123,13 @@ static void paths(detrun_script *sc)
              link);
     expect(sc, "a link out of the output folder (read)", code, DETRUN_ERR_SCRIPT,
            "refused by the sandbox");
+    snprintf(link, sizeof link, "%s/t10k-labels-idx1-ubyte", out);
+    if (symlink("/etc/passwd", link) != 0 && !exists(link))
+        printf("FAIL cannot make the link %s\n", link);
+    snprintf(code, sizeof code,
+             "local dr = require 'detrun'; return dr.data.mnist { dir = '%s' }.test", out);
+    expect(sc, "a data file that links out of the folder", code, DETRUN_ERR_SCRIPT,
+           "t10k-labels-idx1-ubyte: refused by the sandbox");
     snprintf(link, sizeof link, "%s/outside", out);
     if (symlink(outside, link) != 0 && !exists(link))
         printf("FAIL cannot make the link %s\n", link);

@@ -80,4 +80,30 @@ local plain, sandboxed = fingerprint(nil), fingerprint("--sandbox")
 h.check(plain ~= nil and plain == sandboxed, "quick.lua: the same fingerprint in the sandbox",
         tostring(plain) .. " " .. tostring(sandboxed))
 
+-- Shards, their merge and --resume work inside the sandbox (cell records,
+-- checkpoints and removals all in the results folder).
+local small = { "-q", "-t", "1", "--mode", "deterministic", "--repeats", "1", "--folds", "2",
+                "--epochs", "1", "--limit", "600", "--sandbox" }
+local function with(extra)
+  local args = {}
+  for _, a in ipairs(small) do args[#args + 1] = a end
+  for _, a in ipairs(extra) do args[#args + 1] = a end
+  args[#args + 1] = h.src .. "/experiments/quick.lua"
+  return args
+end
+os.execute("rm -rf " .. h.quote(out .. "/shards") .. " " .. h.quote(out .. "/resume"))
+for k = 0, 1 do
+  code, _, err = h.run(with { "-o", out .. "/shards", "--shard", k .. "/2" })
+  h.check(code == 0, "--shard " .. k .. "/2 in the sandbox", err)
+end
+code, _, err = h.run { "merge", "-q", out .. "/shards" }
+local merged = h.slurp(out .. "/shards/quick.json")
+h.check(code == 0 and plain ~= nil and merged:find(plain, 1, true) ~= nil,
+        "the merged shards give the same fingerprint", err)
+h.run(with { "-o", out .. "/resume" })
+local stdout
+code, stdout, err = h.run(with { "-o", out .. "/resume", "--resume" })
+h.check(code == 0 and plain ~= nil and stdout:find(plain, 1, true) ~= nil,
+        "--resume in the sandbox gives the same fingerprint", err)
+
 h.done()

@@ -42,6 +42,9 @@ static const char usage_text[] =
     "      --traceback      add a Lua traceback to every script error (by default only\n"
     "                       errors inside detrun's own Lua code have one)\n"
     "      --no-report      write no OUT/NAME.html and OUT/NAME.epochs.csv\n"
+    "      --sandbox[=memory=BYTES,instructions=N]\n"
+    "                       run an untrusted script: safe libraries only, files only in\n"
+    "                       --data and -o, a Lua heap and instruction budget (docs/lua.md)\n"
     "      --version        print the version and exit\n"
     "  -h, --help           print this help and exit\n"
     "   or: detrun diff [--dump PREFIX] A.trace B.trace   (detrun diff --help)\n"
@@ -75,7 +78,8 @@ static int parse_num(const char *s, long long lo, long long hi, long long *out)
 enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE,
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
        OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT,
-       OPT_TRACEBACK, OPT_DRY_RUN, OPT_PARTITION, OPT_TIME, OPT_CPUS, OPT_GRES, OPT_NO_REPORT };
+       OPT_TRACEBACK, OPT_DRY_RUN, OPT_PARTITION, OPT_TIME, OPT_CPUS, OPT_GRES, OPT_NO_REPORT,
+       OPT_SANDBOX };
 
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
@@ -134,6 +138,7 @@ static const struct option longopts[] = {
     { "gres", required_argument, NULL, OPT_GRES },
     { "traceback", no_argument, NULL, OPT_TRACEBACK },
     { "no-report", no_argument, NULL, OPT_NO_REPORT },
+    { "sandbox", optional_argument, NULL, OPT_SANDBOX },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -203,6 +208,32 @@ static int number_option(int c, const char *arg, args *a)
         return 2;
     }
     *(c == OPT_REPEATS ? &a->so.repeats : c == OPT_FOLDS ? &a->so.folds : &a->so.epochs) = (int)v;
+    return PARSED;
+}
+
+/* --sandbox[=memory=BYTES,instructions=N]: PARSED or the exit status. */
+static int sandbox_option(const char *arg, args *a)
+{
+    char buf[256], *save = NULL;
+    a->so.sandbox = 1;
+    if (arg == NULL)
+        return PARSED;
+    if (snprintf(buf, sizeof buf, "%s", arg) >= (int)sizeof buf)
+        return usage_error("--sandbox: '%s' is too long", arg);
+    for (char *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        long long v;
+        if (eq == NULL || parse_num(eq + 1, 1, LLONG_MAX, &v) != 0)
+            return usage_error("--sandbox: '%s' is not memory=BYTES,instructions=N (positive "
+                               "whole numbers)", arg);
+        *eq = '\0';
+        if (strcmp(tok, "memory") == 0)
+            a->so.memory_limit = (size_t)v;
+        else if (strcmp(tok, "instructions") == 0)
+            a->so.instruction_limit = (uint64_t)v;
+        else
+            return usage_error("--sandbox: '%s' is neither memory nor instructions", tok);
+    }
     return PARSED;
 }
 
@@ -284,6 +315,7 @@ static int option(int c, const char *arg, args *a, char **argv)
     case OPT_RESUME: a->so.resume = 1; return PARSED;
     case OPT_TRACEBACK: a->so.traceback = 1; return PARSED;
     case OPT_NO_REPORT: a->so.no_report = 1; return PARSED;
+    case OPT_SANDBOX: return sandbox_option(arg, a);
     case 'h':
         if (a->slurm) {
             fputs(detrun_slurm_usage, stdout);

@@ -79,9 +79,21 @@ typedef struct detrun_script_options {
     int traceback;            /* non-zero: every script error carries a Lua traceback; otherwise
                                  only unexpected ones (an error inside detrun's own Lua code) */
     int no_report;            /* non-zero: no OUT/NAME.html and OUT/NAME.epochs.csv */
+    /* Untrusted scripts (docs/c-api.md, "Trust and the sandbox"). */
+    int sandbox;              /* non-zero: the script gets only the safe libraries and the
+                                 detrun modules, and detrun opens for it only paths inside
+                                 data_dir and out_dir */
+    size_t memory_limit;      /* cap on the Lua heap in bytes; 0: none, or under the sandbox
+                                 DETRUN_SCRIPT_SANDBOX_MEMORY */
+    uint64_t instruction_limit; /* Lua instructions the script may run; 0: no limit, or under
+                                 the sandbox DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS */
 } detrun_script_options;
 
-#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, 0, 0 }
+#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, \
+                                     0, 0, 0, 0, 0 }
+/* The sandbox's limits when the options leave them 0. */
+#define DETRUN_SCRIPT_SANDBOX_MEMORY ((size_t)1 << 30)
+#define DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS ((uint64_t)1000000000)
 
 DETRUN_API detrun_status detrun_script_set_options(detrun_script *sc,
                                                    const detrun_script_options *opt);

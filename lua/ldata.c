@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ldetrun.h"
+#include "lsandbox.h"
 
 /* ---- datasets -------------------------------------------------------------- */
 
@@ -47,6 +48,16 @@ static int l_load_mnist(lua_State *L)
     detrun_runtime *rt = detrun_lua_runtime(L);
     const char *dir = luaL_optstring(L, 1, NULL);
     const char *set = luaL_checkstring(L, 2);
+    /* The folder, and the files in it, none of which may be a link out. */
+    const char *folder = dir != NULL ? dir : detrun_default_data_dir();
+    detrun_lua_checkpath(L, folder, DETRUN_LUA_READ, "dr.data.mnist");
+    if (detrun_lua_sandboxed(L))
+        for (int i = 0; i < 4; i++) {
+            lua_pushfstring(L, "%s/%s-%s%s", folder, set, i / 2 ? "labels-idx1-ubyte"
+                            : "images-idx3-ubyte", i % 2 ? ".gz" : "");
+            detrun_lua_checkpath(L, lua_tostring(L, -1), DETRUN_LUA_READ, "dr.data.mnist");
+            lua_pop(L, 1);
+        }
     detrun_dataset **p = newdataset(L);
     return load_result(L, rt, detrun_dataset_load_mnist(rt, dir, set, p));
 }
@@ -57,6 +68,8 @@ static int l_load_idx(lua_State *L)
     detrun_runtime *rt = detrun_lua_runtime(L);
     const char *images = luaL_checkstring(L, 1);
     const char *labels = luaL_checkstring(L, 2);
+    detrun_lua_checkpath(L, images, DETRUN_LUA_READ, "dr.data.idx");
+    detrun_lua_checkpath(L, labels, DETRUN_LUA_READ, "dr.data.idx");
     detrun_dataset **p = newdataset(L);
     return load_result(L, rt, detrun_dataset_load_idx(rt, images, labels, p));
 }
@@ -86,6 +99,8 @@ static int l_load_npy(lua_State *L)
 {
     detrun_runtime *rt = detrun_lua_runtime(L);
     const char *paths[2] = { luaL_checkstring(L, 1), luaL_checkstring(L, 2) };
+    detrun_lua_checkpath(L, paths[0], DETRUN_LUA_READ, "dr.data.npy");
+    detrun_lua_checkpath(L, paths[1], DETRUN_LUA_READ, "dr.data.npy");
     detrun_tensor **t[2];
     detrun_npy_type type[2];
     for (int i = 0; i < 2; i++) {

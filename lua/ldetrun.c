@@ -13,6 +13,7 @@
 
 #include "ldetrun.h"
 #include "lmodules.h"
+#include "lsandbox.h"
 
 #define OWNER "detrun.runtime.owner"
 
@@ -20,10 +21,11 @@ detrun_runtime *detrun_lua_runtime(lua_State *L)
 {
     lua_getfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_RUNTIME);
     detrun_runtime *rt = NULL;
+    detrun_runtime **owned = luaL_testudata(L, -1, OWNER);   /* never another userdata */
     if (lua_islightuserdata(L, -1))
         rt = lua_touserdata(L, -1);
-    else if (lua_isuserdata(L, -1))
-        rt = *(detrun_runtime **)lua_touserdata(L, -1);
+    else if (owned != NULL)
+        rt = *owned;
     lua_pop(L, 1);
     if (rt == NULL)
         luaL_error(L, "detrun: no runtime (the module was not opened)");
@@ -251,5 +253,6 @@ int luaopen_detrun(lua_State *L)
     lua_pushcfunction(L, l_randomseed);
     lua_pushinteger(L, (lua_Integer)detrun_get_seed(detrun_lua_runtime(L)));
     lua_call(L, 1, 0);
+    detrun_lua_protect_metatables(L);   /* getmetatable on an object gives its name */
     return 1;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ldetrun.h"
+#include "lsandbox.h"
 
 typedef struct lmodel {
     detrun_model *m;
@@ -348,6 +349,7 @@ static int m_fit(lua_State *L)
     if (lua_getfield(L, 5, "checkpoint") != LUA_TNIL) {
         const char *path = luaL_checkstring(L, -1);
         luaL_argcheck(L, strlen(path) < sizeof checkpoint, 5, "checkpoint path too long");
+        detrun_lua_checkpath(L, path, DETRUN_LUA_WRITE, "fit: checkpoint");
         fo.checkpoint = strcpy(checkpoint, path);
     }
     lua_pop(L, 1);

@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "ldetrun.h"
+#include "lsandbox.h"
 
 
 /* mkdir -p of the folder that holds path. */
@@ -62,6 +63,7 @@ static int l_record_write(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
+    detrun_lua_checkpath(L, path, DETRUN_LUA_WRITE, "record");
     json_box *b = new_box(L);
     b->root = cJSON_CreateArray();
     if (b->root == NULL)
@@ -85,6 +87,7 @@ static int l_record_write(lua_State *L)
 static int l_record_read(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    detrun_lua_checkpath(L, path, DETRUN_LUA_READ, "record");
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         if (errno == ENOENT)
@@ -116,6 +119,7 @@ static int l_record_read(lua_State *L)
 static int l_mkdirs(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
+    detrun_lua_checkpath(L, dir, DETRUN_LUA_WRITE, "mkdir");
     lua_pushfstring(L, "%s/.", dir);
     make_parent(L, lua_tostring(L, -1));
     return 0;

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "ldetrun.h"
+#include "lsandbox.h"
 
 /* The struct comes from the runtime's allocator, which it remembers: results
  * may be freed after the runtime is closed. The tree and text are cJSON's. */
@@ -292,6 +293,9 @@ static int r_write(lua_State *L)
     push_csv(L, p->res->root);
     const char *json_path = lua_pushfstring(L, "%s/%s.json", dir, name);
     const char *csv_path = lua_pushfstring(L, "%s/%s.csv", dir, name);
+    detrun_lua_checkpath(L, dir, DETRUN_LUA_WRITE, "results:write");
+    detrun_lua_checkpath(L, json_path, DETRUN_LUA_WRITE, "results:write");
+    detrun_lua_checkpath(L, csv_path, DETRUN_LUA_WRITE, "results:write");
     char err[8704];
     if (detrun_lua_mkdirs(dir, err, sizeof err) != 0 ||
         write_atomic(L, json_path, p->res->json, err, sizeof err) != 0 ||
@@ -308,6 +312,7 @@ static int r_write(lua_State *L)
 static int l_load_results(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    detrun_lua_checkpath(L, path, DETRUN_LUA_READ, "dr.load_results");
     lresults *p = lua_newuserdatauv(L, sizeof *p, 1);
     p->res = NULL;
     luaL_setmetatable(L, DETRUN_LUA_RESULTS);

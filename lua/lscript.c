@@ -9,12 +9,14 @@
  * through the runtime's allocator, as its Lua states do.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <lualib.h>
 
 #include "ldetrun.h"
+#include "lsandbox.h"
 
 #define ERRMSG_MAX 2048
 
@@ -220,12 +222,33 @@ typedef struct script_where {
     int line;
 } script_where;
 
-static script_where *where_of(lua_State *L)
+/* The instruction budget, counted every STEP instructions. */
+#define STEP 1000
+typedef struct budget {
+    uint64_t used, limit;
+    int spent;
+} budget;
+
+/* What the hooks of a run's Lua state read, pointed to from every thread's
+ * extra space (Lua copies the main thread's into each new coroutine, as it
+ * copies the hook): one hook function serves the line and count events. */
+typedef struct hooks {
+    script_where *where;   /* NULL: no script lines to follow */
+    budget *budget;        /* limit 0: none */
+} hooks;
+
+static hooks *hooks_of(lua_State *L)
 {
-    return *(script_where **)lua_getextraspace(L);
+    return *(hooks **)lua_getextraspace(L);
 }
 
-static void line_hook(lua_State *L, lua_Debug *ar)
+static script_where *where_of(lua_State *L)
+{
+    hooks *k = hooks_of(L);
+    return k != NULL ? k->where : NULL;
+}
+
+static void line_event(lua_State *L, lua_Debug *ar)
 {
     script_where *w = where_of(L);
     if (w != NULL && lua_getinfo(L, "S", ar) && strcmp(ar->what, "main") == 0 &&
@@ -330,7 +353,7 @@ static void set_opt_str(lua_State *L, const char *k, const char *v)
 }
 
 /* Under pcall: the libraries, the runtime, the options, the module, the
- * registered functions and arg. */
+ * registered functions and arg; returns the script's globals. */
 static int setup(lua_State *L)
 {
     const detrun_script *s = lua_touserdata(L, 1);
@@ -362,17 +385,22 @@ static int setup(lua_State *L)
 
     luaL_requiref(L, "detrun", luaopen_detrun, 0);
     lua_pop(L, 1);
-    for (int i = 0; s != NULL && i < s->nreg; i++) {
+    /* The script's globals: the real ones, or the sandbox's own table. */
+    if (s->opt.sandbox)
+        detrun_lua_sandbox_open(L, s->opt.data_dir, s->opt.out_dir);
+    else
+        lua_pushglobaltable(L);
+    for (int i = 0; i < s->nreg; i++) {
         lua_pushcfunction(L, s->reg[i].fn);
-        lua_setglobal(L, s->reg[i].name);
+        lua_setfield(L, -2, s->reg[i].name);
     }
     lua_newtable(L);
-    for (int i = 0; s != NULL && i < s->opt.argc; i++) {
+    for (int i = 0; i < s->opt.argc; i++) {
         lua_pushstring(L, s->opt.argv[i]);
         lua_seti(L, -2, i);
     }
-    lua_setglobal(L, "arg");
-    return 0;
+    lua_setfield(L, -2, "arg");
+    return 1;
 }
 
 /* As lauxlib's for luaL_newstate: a message on stderr, then Lua aborts. Only
@@ -426,12 +454,63 @@ static void warn_on(void *ud, const char *msg, int tocont)
     warn_cont(ud, msg, tocont);
 }
 
-/* A Lua state whose every block goes through the runtime's allocator. */
-static lua_State *new_state(const detrun_script *sc)
+/* ---- limits: the Lua heap and the instruction budget ------------------------------- */
+
+/* The allocator of a run's Lua state: the runtime's, refusing to grow the
+ * heap past the limit (0: none), which Lua reports as "not enough memory". */
+typedef struct heap {
+    detrun_alloc_fn alloc;
+    void *ud;
+    size_t used, limit;
+    int refused;
+} heap;
+
+static void *heap_alloc(void *ud, void *p, size_t osize, size_t nsize)
 {
-    lua_State *L = lua_newstate(sc->alloc, sc->ud);
+    heap *h = ud;
+    size_t old = p != NULL ? osize : 0;   /* without p, osize is a type tag */
+    if (nsize > old && h->limit != 0 && nsize - old > h->limit - h->used) {
+        h->refused = 1;
+        return NULL;
+    }
+    void *q = h->alloc(h->ud, p, osize, nsize);
+    if (nsize == 0)
+        h->used -= old;
+    else if (q != NULL)
+        h->used = h->used - old + nsize;
+    return q;
+}
+
+static void hook(lua_State *L, lua_Debug *ar);
+
+static void count_event(lua_State *L)
+{
+    budget *b = hooks_of(L)->budget;
+    b->used += STEP;
+    if (b->used <= b->limit)
+        return;
+    /* Spent for good: from now on every instruction of this thread fails,
+     * so that no pcall in a loop can catch its way past the end. */
+    b->spent = 1;
+    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+    luaL_error(L, "the script ran past its instruction budget (%llu Lua instructions)",
+               (unsigned long long)b->limit);
+}
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    if (ar->event == LUA_HOOKLINE)
+        line_event(L, ar);
+    else if (ar->event == LUA_HOOKCOUNT)
+        count_event(L);
+}
+
+/* A Lua state whose every block goes through the runtime's allocator. */
+static lua_State *new_state(heap *h, hooks *k)
+{
+    lua_State *L = lua_newstate(heap_alloc, h);
     if (L != NULL) {
-        *(script_where **)lua_getextraspace(L) = NULL;   /* lua_newstate leaves it unset */
+        *(hooks **)lua_getextraspace(L) = k;   /* lua_newstate leaves it unset */
         lua_atpanic(L, panic);
         lua_setwarnf(L, warn_off, L);
     }
@@ -444,68 +523,117 @@ typedef struct chunk {
     const char *code;       /* its code */
 } chunk;
 
+static const char *chunk_name(const chunk *c)
+{
+    const char *name = c->path != NULL ? c->path : c->name;
+    return name[0] == '=' || name[0] == '@' ? name + 1 : name;
+}
+
+/* Loads the chunk and gives it the script's globals (at env); under the
+ * sandbox, source text only: bytecode is not checked by Lua. */
+static detrun_status load(detrun_script *sc, lua_State *L, const chunk *c, int env)
+{
+    const char *mode = sc->opt.sandbox ? "t" : NULL;
+    int loaded = c->path != NULL ? luaL_loadfilex(L, c->path, mode)
+                                 : luaL_loadbufferx(L, c->code, strlen(c->code), c->name, mode);
+    if (loaded != LUA_OK) {
+        /* Syntax errors already say file:line; an unreadable file says why. */
+        const char *msg = lua_tostring(L, -1), *name = chunk_name(c);
+        int named = strstr(msg, name) != NULL;
+        return seterr(sc, loaded == LUA_ERRFILE ? DETRUN_ERR_IO : DETRUN_ERR_SCRIPT, "%s%s%s%s",
+                      named ? "" : name, named ? "" : ": ", msg,
+                      sc->opt.sandbox && strstr(msg, "binary") ? " (the sandbox runs source "
+                                                                  "text only)" : "");
+    }
+    lua_pushvalue(L, env);
+    if (lua_setupvalue(L, -2, 1) == NULL)   /* a main chunk's one upvalue is _ENV */
+        lua_pop(L, 1);
+    return DETRUN_OK;
+}
+
+/* The message of a failed run, naming the limit that ended it if one did. */
+static detrun_status run_error(detrun_script *sc, const chunk *c, const char *msg,
+                               const heap *h, const budget *b)
+{
+    const char *name = chunk_name(c);
+    if (b->spent)
+        return seterr(sc, DETRUN_ERR_SCRIPT, "%s: the script ran past its instruction budget of "
+                      "%llu Lua instructions (raise instruction_limit in detrun_script_options, "
+                      "or --sandbox=instructions=N)", name, (unsigned long long)b->limit);
+    if (h->refused && msg != NULL && strstr(msg, "not enough memory") != NULL)
+        return seterr(sc, DETRUN_ERR_MEMORY, "%s: not enough memory: the script's Lua heap "
+                      "reached its limit of %zu bytes (raise memory_limit in "
+                      "detrun_script_options, or --sandbox=memory=BYTES)", name, h->limit);
+    if (msg == NULL)
+        msg = "(no message)";
+    /* A script that ends with `return dr.experiment{...}` makes a tail call,
+     * which leaves no line of the script on the stack: the message then says
+     * at least which script it was. */
+    int named = strstr(msg, name) != NULL;
+    return seterr(sc, DETRUN_ERR_SCRIPT, "%s%s%s", named ? "" : name, named ? "" : ": ", msg);
+}
+
 static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res)
 {
     if (res != NULL)
         *res = NULL;
     if (sc == NULL)
         return DETRUN_ERR_ARG;
-    lua_State *L = new_state(sc);
+    const detrun_script_options *o = &sc->opt;
+    heap h = { sc->alloc, sc->ud, 0, o->memory_limit, 0 };
+    budget b = { 0, o->instruction_limit, 0 };
+    if (o->sandbox && h.limit == 0)
+        h.limit = DETRUN_SCRIPT_SANDBOX_MEMORY;
+    if (o->sandbox && b.limit == 0)
+        b.limit = DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS;
+    script_where where = { NULL, chunk_name(c), 0 };
+    hooks k = { NULL, &b };
+    lua_State *L = new_state(&h, &k);
     if (L == NULL)
-        return seterr(sc, DETRUN_ERR_MEMORY, "out of memory (a new Lua state)");
+        return h.refused ? seterr(sc, DETRUN_ERR_MEMORY, "%s: not enough memory: a Lua state "
+                                  "does not fit in the script's limit of %zu bytes (raise "
+                                  "memory_limit)", chunk_name(c), h.limit)
+                         : seterr(sc, DETRUN_ERR_MEMORY, "out of memory (a new Lua state)");
     detrun_status st = DETRUN_OK;
     lua_pushboolean(L, sc->opt.traceback);
     lua_pushcclosure(L, on_error, 1);
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, sc);
-    if (lua_pcall(L, 1, 0, 1) != LUA_OK) {
-        st = seterr(sc, DETRUN_ERR_SCRIPT, "%s", lua_tostring(L, -1));
+    if (lua_pcall(L, 1, 1, 1) != LUA_OK) {
+        st = run_error(sc, c, lua_tostring(L, -1), &h, &b);
         goto out;
     }
-    int loaded = c->path != NULL ? luaL_loadfile(L, c->path)
-                                 : luaL_loadbuffer(L, c->code, strlen(c->code), c->name);
-    if (loaded != LUA_OK) {
-        /* Syntax errors already say file:line; an unreadable file says why. */
-        st = seterr(sc, loaded == LUA_ERRFILE ? DETRUN_ERR_IO : DETRUN_ERR_SCRIPT, "%s",
-                           lua_tostring(L, -1));
+    if ((st = load(sc, L, c, 2)) != DETRUN_OK)
         goto out;
-    }
-    const char *name = c->path != NULL ? c->path : c->name;
-    if (name[0] == '=' || name[0] == '@')
-        name++;
-    script_where where = { NULL, name, 0 };
     lua_Debug ar;
     lua_pushvalue(L, -1);
     if (lua_getinfo(L, ">S", &ar))
         where.source = ar.source;   /* the function on the stack keeps it alive */
     /* Only a script in a file has lines worth naming; a host's "=name"
      * chunk (detrun merge's) is one line of glue. */
-    if (where.source != NULL && where.source[0] == '@') {
-        *(script_where **)lua_getextraspace(L) = &where;
-        lua_sethook(L, line_hook, LUA_MASKLINE, 0);
-    }
+    if (where.source != NULL && where.source[0] == '@')
+        k.where = &where;
     /* The script gets its arguments as ..., like lua5.4's. */
-    lua_getglobal(L, "arg");
+    lua_getfield(L, 2, "arg");
     int nargs = 0;
     for (lua_Integer i = 1; lua_geti(L, -1 - nargs, i) != LUA_TNIL; i++)
         nargs++;
     lua_pop(L, 1);
     lua_remove(L, -1 - nargs);
-    if (lua_pcall(L, nargs, 1, 1) != LUA_OK) {
-        /* A script that ends with `return dr.experiment{...}` makes a tail
-         * call, which leaves no line of the script on the stack: the
-         * message then says at least which script it was. */
-        const char *msg = lua_tostring(L, -1);
-        st = seterr(sc, DETRUN_ERR_SCRIPT, "%s%s%s", strstr(msg, name) ? "" : name,
-                           strstr(msg, name) ? "" : ": ", msg);
+    int mask = (k.where != NULL ? LUA_MASKLINE : 0) | (b.limit != 0 ? LUA_MASKCOUNT : 0);
+    if (mask != 0)
+        lua_sethook(L, hook, mask, b.limit != 0 && b.limit < STEP ? (int)b.limit : STEP);
+    int ran = lua_pcall(L, nargs, 1, 1);
+    if (ran != LUA_OK || b.spent) {
+        st = run_error(sc, c, ran != LUA_OK ? lua_tostring(L, -1) : NULL, &h, &b);
         goto out;
     }
     detrun_results *r = detrun_lua_takeresults(L, -1);
     if (r == NULL && !lua_isnil(L, -1)) {
         st = seterr(sc, DETRUN_ERR_SCRIPT,
-                           "%s: the script returned a %s, not the results of dr.experiment{...} "
-                           "(return nothing, or what dr.experiment returns)",
-                           name, luaL_typename(L, -1));
+                    "%s: the script returned a %s, not the results of dr.experiment{...} "
+                    "(return nothing, or what dr.experiment returns)",
+                    chunk_name(c), luaL_typename(L, -1));
         goto out;
     }
     if (res != NULL)
@@ -515,7 +643,7 @@ static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res
 out:
     /* Finalizers run in lua_close: where is about to go. */
     lua_sethook(L, NULL, 0, 0);
-    *(script_where **)lua_getextraspace(L) = NULL;
+    *(hooks **)lua_getextraspace(L) = NULL;
     lua_close(L);
     return st;
 }

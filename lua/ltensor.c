@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ldetrun.h"
+#include "lsandbox.h"
 
 #define MAXD DETRUN_TENSOR_MAX_DIMS
 
@@ -281,6 +282,7 @@ static int l_glorot(lua_State *L)
 static int l_load(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
+    detrun_lua_checkpath(L, path, DETRUN_LUA_READ, "dr.tensor.load");
     detrun_runtime *rt = detrun_lua_runtime(L);
     detrun_tensor **p = detrun_lua_pushtensor(L);
     detrun_npy_type type;
@@ -299,6 +301,7 @@ static int t_save(lua_State *L)
     const char *path = luaL_checkstring(L, 2);
     static const char *const types[] = { "float32", "uint8", NULL };
     int type = luaL_checkoption(L, 3, "float32", types);
+    detrun_lua_checkpath(L, path, DETRUN_LUA_WRITE, "tensor:save");
     detrun_runtime *rt = detrun_lua_runtime(L);
     if (detrun_tensor_save_npy(rt, t, path, type ? DETRUN_NPY_U8 : DETRUN_NPY_F32) != DETRUN_OK) {
         luaL_pushfail(L);

@@ -76,9 +76,10 @@ typedef struct detrun_script_options {
     int resume;               /* non-zero: continue the run found in out_dir (docs/regression.md) */
     int shard, shards;        /* shards > 0: run only shard `shard` of the grid's cells, recording
                                  them in out_dir/shards (docs/cluster.md); shard -1: plan only */
+    int no_checkpoint;        /* non-zero: no per-cell checkpoints (gives up resume) */
 } detrun_script_options;
 
-#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0 }
+#define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, 0 }
 
 DETRUN_API detrun_status detrun_script_set_options(detrun_script *sc,
                                                    const detrun_script_options *opt);
@@ -109,6 +110,9 @@ DETRUN_API const char *detrun_results_fingerprint(const detrun_results *res, con
 DETRUN_API detrun_status detrun_results_fold(const detrun_results *res, const char *mode,
                                              int repeat, int fold, double *loss,
                                              double *accuracy, const char **fingerprint);
+/* The message of the last failing detrun_results_* call on res (results
+ * have no runtime): "results: no repeat 9 of mode fast". */
+DETRUN_API const char *detrun_results_errmsg(const detrun_results *res);
 
 #ifdef __cplusplus
 }

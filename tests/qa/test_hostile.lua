@@ -57,8 +57,8 @@ code, _, err = h.run { "-q", "-o", out, "--folds", "100000", ok_script }
 h.check(code == 1 and err:find("small.lua: dr.experiment: 100000 folds", 1, true),
         "--folds larger than the rows exits 1 naming the script", err)
 code, _, err = h.run { "-q", "-o", ok_script, ok_script }
-h.check(code == 1 and err:find("small.lua", 1, true) and err:find("cannot create folder", 1, true),
-        "-o naming a file exits 1 naming it", err)
+h.check(code == 2 and err:find("small.lua", 1, true) and err:find("is not a folder", 1, true),
+        "-o naming a file is a usage error naming it", err)
 for _, body in ipairs { "error('no model here')", "return 5" } do
   local s = h.script("model_fn.lua", experiment("1e-3", body))
   code, _, err = h.run { "-q", "-o", out, s }

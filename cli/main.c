@@ -284,6 +284,8 @@ static int check_args(const args *a)
         return usage_error("-o: '%s' is not a results folder (an empty path)", out);
     if (out != NULL && stat(out, &sb) == 0 && !S_ISDIR(sb.st_mode))
         return usage_error("-o: '%s' exists and is not a folder", out);
+    if (out != NULL && stat(out, &sb) == 0 && access(out, W_OK | X_OK) != 0)
+        return usage_error("-o: the results folder '%s' is not writable", out);
     return PARSED;
 }
 

@@ -37,8 +37,13 @@ end
 -- What merge needs of the plan. `grid` holds what makes two runs' cells
 -- interchangeable; threads and device only describe the machine.
 local function plan_record(p)
+  -- The hashes of the script's text, the data and the model description
+  -- (experiment.resume_plan): shards of an edited script or of other data
+  -- must not mix either.
+  local inputs = experiment.resume_plan(p, "")
   return {
     grid = { experiment = p.name, detrun_version = core.version, seed = p.seed,
+             inputs = { script = inputs.script, data = inputs.data, model = inputs.model },
              settings = { rows = p.rows, folds = p.folds, repeats = p.repeats, modes = p.modes,
                           epochs = p.fit.epochs, batch = p.fit.batch,
                           validation_split = p.fit.validation_split, shuffle = p.fit.shuffle } },

@@ -269,6 +269,7 @@ h.check(code == 0, "the repaired record resumes", err)
 
 -- ---- merge checks the plan and the records ---------------------------------------
 local out3 = h.work .. "/sharded"
+os.execute("rm -rf '" .. out3 .. "'")
 code, _, err = h.run { "-q", "-o", out3, "--shard", "0/1", good_script }
 h.check(code == 0, "a one-shard run", err)
 local plan = out3 .. "/shards/plan.json"
@@ -290,4 +291,8 @@ h.check(code == 1 and err:find(s0, 1, true) and err:find("fingerprint", 1, true)
 write(s0, good_rec)
 code, _, err = h.run { "merge", "-q", out3 }
 h.check(code == 0 and #h.slurp(out3 .. "/small.json") > 0, "the repaired shards merge", err)
+local other = h.script("other.lua", experiment("2e-3"))
+code, _, err = h.run { "-q", "-o", out3, "--shard", "0/1", other }
+h.check(code == 1 and err:find("describes another grid", 1, true),
+        "a shard of an edited script does not mix with the others", err)
 h.done()

@@ -7,7 +7,6 @@
  *                               (detrun_write_set)
  *   dr._data_hash(ds)        -> 32 hex digits of the data set's bytes
  *   dr._file_hash(path)      -> 32 hex digits of the file's bytes | nil
- *   dr._cancelled()          -> true once detrun_cancel was called
  *   dr._remove_temps(dir)    removes dir's "*.tmp" files: what writes cut
  *                               short by a kill left (the caller holds the lock)
  *   dr._limit(env, default)  -> the positive integer in $env, else default:
@@ -110,12 +109,6 @@ static int l_file_hash(lua_State *L)
     return 1;
 }
 
-static int l_cancelled(lua_State *L)
-{
-    lua_pushboolean(L, detrun_cancel_requested(detrun_lua_runtime(L)));
-    return 1;
-}
-
 static int l_remove_temps(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
@@ -167,7 +160,6 @@ void detrun_lua_open_guard(lua_State *L)
         { "_write_set", l_write_set },
         { "_data_hash", l_data_hash },
         { "_file_hash", l_file_hash },
-        { "_cancelled", l_cancelled },
         { "_limit", l_limit },
         { "_remove_temps", l_remove_temps },
         { NULL, NULL }

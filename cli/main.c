@@ -7,9 +7,12 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <lua.h>
 
@@ -38,6 +41,7 @@ static const char usage_text[] =
     "      --trace-every K  trace every K-th step only (default 1)\n"
     "      --trace-values   keep the tensors' values in the trace too (for diff --dump)\n"
     "      --resume         continue the run found in the results folder (-o DIR)\n"
+    "      --no-checkpoint  keep no per-cell checkpoints (less disk; gives up --resume)\n"
     "      --shard K/N      run only shard K of N of the grid's cells (docs/cluster.md)\n"
     "      --traceback      add a Lua traceback to every script error (by default only\n"
     "                       errors inside detrun's own Lua code have one)\n"
@@ -53,7 +57,8 @@ static const char usage_text[] =
     "   or: detrun slurm [slurm options] [options] [-- SBATCH-OPTIONS] SCRIPT [args]\n"
     "                                                   (detrun slurm --help)\n"
     "Exit status: 0 success, 1 an error in the script or the data, 2 a usage error,\n"
-    "3 fingerprints that differ from the golden file (--check).\n";
+    "3 fingerprints that differ from the golden file (--check), 130 (143) stopped by\n"
+    "SIGINT (SIGTERM) at a step boundary: rerun with --resume to continue.\n";
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -79,7 +84,7 @@ enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
        OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT,
        OPT_TRACEBACK, OPT_DRY_RUN, OPT_PARTITION, OPT_TIME, OPT_CPUS, OPT_GRES, OPT_NO_REPORT,
-       OPT_SANDBOX };
+       OPT_SANDBOX, OPT_NO_CHECKPOINT };
 
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
@@ -128,6 +133,7 @@ static const struct option longopts[] = {
     { "trace-every", required_argument, NULL, OPT_TRACE_EVERY },
     { "trace-values", no_argument, NULL, OPT_TRACE_VALUES },
     { "resume", no_argument, NULL, OPT_RESUME },
+    { "no-checkpoint", no_argument, NULL, OPT_NO_CHECKPOINT },
     { "shard", required_argument, NULL, OPT_SHARD },
     { "shards", required_argument, NULL, OPT_SHARDS },
     { "wait", no_argument, NULL, OPT_WAIT },
@@ -316,6 +322,7 @@ static int option(int c, const char *arg, args *a, char **argv)
     case OPT_TRACEBACK: a->so.traceback = 1; return PARSED;
     case OPT_NO_REPORT: a->so.no_report = 1; return PARSED;
     case OPT_SANDBOX: return sandbox_option(arg, a);
+    case OPT_NO_CHECKPOINT: a->so.no_checkpoint = 1; return PARSED;
     case 'h':
         if (a->slurm) {
             fputs(detrun_slurm_usage, stdout);
@@ -356,6 +363,37 @@ static void warn_late_options(int argc, char **argv, int script)
                     argv[i], argv[script]);
 }
 
+/* The same file, by name or by device and inode. */
+static int same_file(const char *x, const char *y)
+{
+    struct stat sx, sy;
+    if (strcmp(x, y) == 0)
+        return 1;
+    return stat(x, &sx) == 0 && stat(y, &sy) == 0 && sx.st_dev == sy.st_dev &&
+           sx.st_ino == sy.st_ino;
+}
+
+/* What the options say together, checked before any work: nothing is
+ * trained for a run that would fail at its end. */
+static int check_args(const args *a)
+{
+    if (a->record != NULL && a->check != NULL && same_file(a->record, a->check))
+        return usage_error("--record and --check name the same file '%s': recording would "
+                           "overwrite the golden file it is checked against", a->record);
+    if (a->so.resume && a->so.no_checkpoint)
+        return usage_error("%s: --resume needs the checkpoints that --no-checkpoint gives up",
+                           "--no-checkpoint");
+    const char *out = a->so.out_dir;
+    struct stat sb;
+    if (out != NULL && out[0] == '\0')
+        return usage_error("-o: '%s' is not a results folder (an empty path)", out);
+    if (out != NULL && stat(out, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return usage_error("-o: '%s' exists and is not a folder", out);
+    if (out != NULL && stat(out, &sb) == 0 && access(out, W_OK | X_OK) != 0)
+        return usage_error("-o: the results folder '%s' is not writable", out);
+    return PARSED;
+}
+
 /* Parses the options up to the script (optind then names it). */
 static int parse(int argc, char **argv, args *a)
 {
@@ -369,7 +407,7 @@ static int parse(int argc, char **argv, args *a)
         return usage_error("%s", "no SCRIPT given");
     if (a->so.shards > 0 && (a->record != NULL || a->check != NULL))
         return usage_error("%s: golden files are of whole runs, not of one shard", "--shard");
-    return PARSED;
+    return check_args(a);
 }
 
 /* After the run: the golden file to write or to compare with. */
@@ -396,6 +434,43 @@ static int goldens(const args *a, detrun_runtime *rt, const detrun_results *res,
     return 0;
 }
 
+/* SIGINT and SIGTERM: the first asks the runtime to stop at the next step
+ * boundary (detrun_cancel is async-signal-safe), the second kills at once. */
+static detrun_runtime *signal_rt;
+static volatile sig_atomic_t signal_seen;
+
+static void on_signal(int sig)
+{
+    if (signal_seen != 0) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    signal_seen = sig;
+    detrun_cancel(signal_rt);
+    static const char msg[] = "\ndetrun: stopping at the next step (again to stop at once)\n";
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+}
+
+static void catch_signals(detrun_runtime *rt)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    signal_rt = rt;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+/* The exit status of a run stopped by a signal: 128 + its number. */
+static int interrupted(void)
+{
+    fprintf(stderr, "detrun: interrupted: rerun with --resume to continue\n");
+    return 128 + (signal_seen != 0 ? signal_seen : SIGINT);
+}
+
 /* Runs the script argv[first] with its arguments after it. */
 static int run(args *a, int argc, char **argv, int first)
 {
@@ -412,9 +487,15 @@ static int run(args *a, int argc, char **argv, int first)
     int status = 0;
     detrun_script *sc = NULL;
     detrun_results *res = NULL;
-    if (detrun_script_open(&sc, rt) != DETRUN_OK ||
-        detrun_script_set_options(sc, &a->so) != DETRUN_OK ||
-        detrun_script_run_file(sc, argv[first], &res) != DETRUN_OK) {
+    catch_signals(rt);
+    detrun_status st = detrun_script_open(&sc, rt);
+    if (st == DETRUN_OK)
+        st = detrun_script_set_options(sc, &a->so);
+    if (st == DETRUN_OK)
+        st = detrun_script_run_file(sc, argv[first], &res);
+    if (st == DETRUN_ERR_CANCELLED || (st != DETRUN_OK && signal_seen != 0)) {
+        status = interrupted();
+    } else if (st != DETRUN_OK) {
         fprintf(stderr, "detrun: %s\n", detrun_script_errmsg(sc));
         status = 1;
     }
@@ -426,6 +507,7 @@ static int run(args *a, int argc, char **argv, int first)
         status = goldens(a, rt, res, first, argv);
     detrun_results_free(res);
     detrun_script_close(sc);
+    signal_rt = NULL;
     detrun_close(rt);
     return status;
 }

@@ -80,7 +80,9 @@ typedef enum detrun_status {
     DETRUN_ERR_NUMERIC,     /* a NaN or an infinity in training */
     DETRUN_ERR_SCRIPT,      /* an error in an experiment script */
     DETRUN_ERR_DEVICE,      /* no such device, or the device failed */
-    DETRUN_ERR_UNSUPPORTED  /* asked for something this build cannot do */
+    DETRUN_ERR_UNSUPPORTED, /* asked for something this build cannot do */
+    DETRUN_ERR_CANCELLED,   /* stopped by detrun_cancel (e.g. the command's Ctrl-C) */
+    DETRUN_ERR_BUSY         /* in use: a data set under a running fit, a locked folder */
 } detrun_status;
 
 DETRUN_API const char *detrun_status_string(detrun_status s);
@@ -141,6 +143,27 @@ DETRUN_API const char *detrun_device_name(const detrun_runtime *rt);
  * and by the next fit. */
 DETRUN_API int detrun_error_layer(const detrun_runtime *rt, const char **name);
 
+/* Cancellation, for hosts and signal handlers: detrun_cancel may be called
+ * from any thread, or from a signal handler (it only stores to a lock-free
+ * atomic). A running fit or evaluate then stops at its next optimiser step
+ * (batch) boundary and returns DETRUN_ERR_CANCELLED; a fit's checkpoint of
+ * its last finished epoch stays on disk, so a resumed fit redoes only the
+ * unfinished epoch and ends with the same bits. The request stays until
+ * detrun_cancel_reset: every later fit on the runtime is cancelled at once. */
+DETRUN_API void detrun_cancel(detrun_runtime *rt);
+DETRUN_API int detrun_cancel_requested(const detrun_runtime *rt);
+DETRUN_API void detrun_cancel_reset(detrun_runtime *rt);
+
+/* Exclusive use of a results folder across processes (an advisory lock on
+ * dir/.detrun.lock holding the owner's process id, released by
+ * detrun_folder_unlock or when the process ends, even by SIGKILL). A folder
+ * locked by another process is DETRUN_ERR_BUSY with a message naming that
+ * process. The folder is created when missing. */
+typedef struct detrun_folder_lock detrun_folder_lock;
+DETRUN_API detrun_status detrun_folder_lock_acquire(detrun_runtime *rt, const char *dir,
+                                                    detrun_folder_lock **out);
+DETRUN_API void detrun_folder_unlock(detrun_folder_lock *lock);
+
 /* ===================================================================== */
 /* Data sets and splits                                                  */
 /* ===================================================================== */
@@ -163,8 +186,15 @@ DETRUN_API void detrun_dataset_shape(const detrun_dataset *ds, int *c, int *h, i
 DETRUN_API int detrun_dataset_classes(const detrun_dataset *ds);
 DETRUN_API const uint8_t *detrun_dataset_images(const detrun_dataset *ds);  /* count*c*h*w */
 DETRUN_API const uint8_t *detrun_dataset_labels(const detrun_dataset *ds);  /* count */
-/* Keeps only the first n rows (n >= count: no change). */
-DETRUN_API void detrun_dataset_limit(detrun_dataset *ds, size_t n);
+/* Keeps only the first n rows (n >= count: no change). A data set that a
+ * fit is training on cannot change under it: limiting it from the fit's
+ * epoch callback (or another thread) is DETRUN_ERR_BUSY, with the message set
+ * on that fit's runtime; the data set is left as it was. */
+DETRUN_API detrun_status detrun_dataset_limit(detrun_dataset *ds, size_t n);
+/* A 128-bit hash (32 hex digits and a NUL) of the rows in use: shape,
+ * classes, every image byte and label. What --resume compares to tell that
+ * the data changed (docs/regression.md). */
+DETRUN_API void detrun_dataset_hash(const detrun_dataset *ds, char out[33]);
 
 /* k-fold cross-validation with a seeded shuffle (Philox, purpose KFOLD).
  * perm receives a permutation of 0..n-1; fold f is perm[bounds[f] .. bounds[f+1]).
@@ -478,10 +508,18 @@ DETRUN_API detrun_status detrun_model_predict_tensor(detrun_model *m, const detr
 /* ===================================================================== */
 
 /* Writes the concatenation of nparts buffers to path whole or not at all
- * (a temporary file beside it, flushed, then renamed over path). */
+ * (a temporary file beside it with a name unique to the writer, flushed,
+ * then renamed over path). */
 DETRUN_API detrun_status detrun_write_atomic(detrun_runtime *rt, const char *path,
                                              const void *const *parts, const size_t *lens,
                                              int nparts);
+/* Writes a set of files that belong together (a run's results: JSON, CSV,
+ * report): each to a temporary file beside it (named "<path>.<pid>.<n>.tmp",
+ * unique to the writer), all flushed, and only then renamed over their
+ * paths in the order given. A failure before the renames (a full disk)
+ * removes the temporaries and leaves every old file of the set as it was. */
+DETRUN_API detrun_status detrun_write_set(detrun_runtime *rt, int n, const char *const *paths,
+                                          const void *const *texts, const size_t *lens);
 /* Writes a human-readable list of the devices of every backend this build
  * has (and of the known backends it lacks, with the reason) into buf, always
  * NUL-terminated and truncated to len; *count (when not NULL) gets the number

@@ -87,10 +87,11 @@ typedef struct detrun_script_options {
                                  DETRUN_SCRIPT_SANDBOX_MEMORY */
     uint64_t instruction_limit; /* Lua instructions the script may run; 0: no limit, or under
                                  the sandbox DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS */
+    int no_checkpoint;        /* non-zero: no per-cell checkpoints (gives up resume) */
 } detrun_script_options;
 
 #define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, \
-                                     0, 0, 0, 0, 0 }
+                                     0, 0, 0, 0, 0, 0 }
 /* The sandbox's limits when the options leave them 0. */
 #define DETRUN_SCRIPT_SANDBOX_MEMORY ((size_t)1 << 30)
 #define DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS ((uint64_t)1000000000)
@@ -126,6 +127,9 @@ DETRUN_API const char *detrun_results_fingerprint(const detrun_results *res, con
 DETRUN_API detrun_status detrun_results_fold(const detrun_results *res, const char *mode,
                                              int repeat, int fold, double *loss,
                                              double *accuracy, const char **fingerprint);
+/* The message of the last failing detrun_results_* call on res (results
+ * have no runtime): "results: no repeat 9 of mode fast". */
+DETRUN_API const char *detrun_results_errmsg(const detrun_results *res);
 
 #ifdef __cplusplus
 }

@@ -63,6 +63,8 @@ function experiment.plan(spec, opts)
     p.modes[i] = m
   end
   if #p.modes == 0 then error("dr.experiment: no modes", 3) end
+  local cap_err = experiment.check_grid(#p.modes, p.repeats, p.folds)
+  if cap_err then error("dr.experiment: " .. cap_err, 3) end
   if type(spec.model) ~= "function" then
     error("dr.experiment: model must be a function that returns a new dr.nn.sequential{...}", 3)
   end
@@ -90,6 +92,14 @@ function experiment.plan(spec, opts)
   p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
   p.threads = spec.threads and count(spec.threads, "threads", 0) or core.threads()
   p.out = opts.out or spec.out
+  if p.out ~= nil and (type(p.out) ~= "string" or p.out == "") then
+    error("dr.experiment: the results folder (out, -o DIR) must be a non-empty path, not "
+          .. string.format("%q", tostring(p.out)), 3)
+  end
+  p.checkpoints = not opts.no_checkpoint
+  if p.resume and not p.checkpoints then
+    error("dr.experiment: resuming needs the checkpoints that --no-checkpoint gives up", 3)
+  end
   p.resume = opts.resume ~= nil and opts.resume ~= 0 and opts.resume ~= false
   if p.resume and not p.out then
     error("dr.experiment: resuming needs the results folder of the run (-o DIR)", 3)
@@ -105,6 +115,120 @@ function experiment.plan(spec, opts)
     end
   end
   return p
+end
+
+-- The caps on a grid's declared size (docs/regression.md, "Limits"): a
+-- script or plan asking for 2^53 repeats is refused before anything is
+-- allocated. Returns a message, or nil when the grid fits.
+function experiment.check_grid(modes, repeats, folds)
+  local max_repeats = core._limit("DETRUN_MAX_REPEATS", 1000000)
+  local max_cells = core._limit("DETRUN_MAX_CELLS", 1000000)
+  if repeats > max_repeats then
+    return string.format("repeats %d is above the limit of %d; raise it with "
+                         .. "DETRUN_MAX_REPEATS=N", repeats, max_repeats)
+  end
+  if folds > max_cells or modes * repeats > max_cells // folds then
+    return string.format("%d modes x %d repeats x %d folds is above the limit of %d cells; "
+                         .. "raise it with DETRUN_MAX_CELLS=N", modes, repeats, folds, max_cells)
+  end
+  return nil
+end
+
+local function is_hex32(v) return type(v) == "string" and #v == 32 and v:match("^%x+$") ~= nil end
+local function is_num(v) return math.type(v) ~= nil end
+
+-- A cell's record as read back from path: every field of the right type and
+-- range, and the cell its file name says. Returns the record, or raises an
+-- error naming the file and the field. A record of a failed cell (error set)
+-- needs only its coordinates.
+function experiment.check_record(rec, cell, path)
+  local function bad(what)
+    error(string.format("%s: damaged cell record: %s; remove it to run the cell again", path,
+                        what), 0)
+  end
+  if type(rec) ~= "table" then bad("not a JSON object") end
+  if rec.mode ~= cell.mode or math.type(rec["repeat"]) ~= "integer"
+     or rec["repeat"] ~= cell["repeat"] or math.type(rec.fold) ~= "integer"
+     or rec.fold ~= cell.fold then
+    bad(string.format("it holds %s repeat %s fold %s, but the file is %s repeat %d fold %d's",
+                      tostring(rec.mode), tostring(rec["repeat"]), tostring(rec.fold), cell.mode,
+                      cell["repeat"], cell.fold))
+  end
+  if rec.error ~= nil then
+    if type(rec.error) ~= "string" then bad("error is not a string") end
+    return rec
+  end
+  if not is_hex32(rec.fingerprint) then bad("fingerprint is missing or not 32 hex digits") end
+  if not is_num(rec.loss) then bad("loss is missing or not a number") end
+  if not is_num(rec.accuracy) or not (rec.accuracy >= 0 and rec.accuracy <= 1) then
+    bad("accuracy is missing or not a number from 0 to 1")
+  end
+  if not is_num(rec.seconds) or not (rec.seconds >= 0 and rec.seconds < math.huge) then
+    bad("seconds is missing or not a non-negative number")
+  end
+  if rec.epochs ~= nil and type(rec.epochs) ~= "table" then bad("epochs is not a list") end
+  if rec.plan ~= nil and type(rec.plan) ~= "string" then bad("plan is not a string") end
+  return rec
+end
+
+-- A description of what a cell's model is and how it is compiled: what
+-- --resume compares besides the script's text (a model built in code the
+-- script loads from elsewhere).
+local function model_description(p)
+  local c = p.cells[1]
+  local ok, m = pcall(p.model, { mode = c.mode, ["repeat"] = c["repeat"], fold = c.fold })
+  if not ok or getmetatable(m) ~= nn.Model then return "unknown" end
+  local parts = { m:summary(), "input " .. table.concat(m.input or {}, "x") }
+  local function flat(t, prefix)
+    local keys = {}
+    for k in pairs(t) do keys[#keys + 1] = tostring(k) end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local v = t[k] == nil and t[math.tointeger(k) or k] or t[k]
+      if type(v) == "table" then flat(v, prefix .. k .. ".")
+      elseif math.type(v) == "float" then parts[#parts + 1] = string.format("%s%s=%.17g", prefix, k, v)
+      else parts[#parts + 1] = prefix .. k .. "=" .. tostring(v) end
+    end
+  end
+  flat(p.compile, "compile.")
+  if m.close then m:close() end
+  return core.fingerprint_strings(parts)
+end
+
+-- What determines the bits of every cell (docs/regression.md, "Resume"):
+-- resuming is refused when any of these differs from the run's.
+local RESUME_KEYS = {
+  { "settings", "the grid settings" }, { "script", "the script's text" },
+  { "data", "the data" }, { "model", "the model or its compile settings" },
+  { "version", "the detrun version" }, { "modes", "the modes" },
+  { "kernels", "the device and kernels" },
+}
+
+function experiment.resume_plan(p, settings)
+  local script = rawget(_G, "arg") and type(arg[0]) == "string" and core._file_hash(arg[0])
+  return {
+    settings = settings, script = script or "none", data = core._data_hash(p.data),
+    model = model_description(p), version = core.version, modes = table.concat(p.modes, ","),
+    kernels = p.device,
+  }
+end
+
+-- Checks the plan of the run being resumed (path) against mine; the error
+-- names every part that changed.
+function experiment.check_resume_plan(have, mine, path)
+  local changed = {}
+  for _, k in ipairs(RESUME_KEYS) do
+    if type(have[k[1]]) ~= "string" then
+      changed[#changed + 1] = k[2] .. " (not recorded)"
+    elseif have[k[1]] ~= mine[k[1]] then
+      changed[#changed + 1] = string.format("%s (was %s, now %s)", k[2], have[k[1]], mine[k[1]])
+    end
+  end
+  if #changed > 0 then
+    error(string.format("cannot resume the run in %s: it would mix bits of two runs, since "
+                        .. "%s changed; run without --resume to start over", path,
+                        table.concat(changed, ", ")), 0)
+  end
 end
 
 -- What the cells share and only read: the k-fold split.
@@ -263,14 +387,14 @@ function experiment.aggregate(p, records)
   return res
 end
 
--- dr.experiment in one process: every cell of the grid, then the results.
--- OUT/NAME.html and OUT/NAME.epochs.csv (lua/html.lua) unless --no-report;
--- returns the page's path.
-function experiment.write_report(p, tbl)
-  if not p.out or core.options().no_report then return nil end
-  local page, err = html.write(tbl, p.out, p.name)
-  if not page then error("dr.experiment: " .. err, 0) end
-  return page
+-- Writes the results set into out: NAME.json and NAME.csv, and unless
+-- --no-report NAME.html and NAME.epochs.csv (lua/html.lua), all or none
+-- (r:write). Returns the JSON's and the CSV's paths and the page's (or nil).
+function experiment.write_results(p, res, tbl, out, what)
+  local report_files = not core.options().no_report and html.files(tbl, p.name) or nil
+  local json, csv = res:write(out, p.name, report_files)
+  if not json then error(what .. ": " .. csv, 0) end
+  return json, csv, report_files and string.format("%s/%s.html", out, p.name) or nil
 end
 
 -- Without a results folder, repeat 1's weights for the divergence curve go
@@ -301,29 +425,46 @@ function experiment.run(spec)
   end
   -- A fresh run starts from nothing: no record of an earlier run may be
   -- taken for its own by a later resume.
-  if cells then core._mkdirs(cells) end
-  for _, cell in ipairs(cells and not p.resume and p.cells or {}) do
+  -- One run at a time in a results folder (the second names the first).
+  local lock <close> = p.out and core._lock(p.out) or nil
+  -- What determines the bits, kept beside the records: a resume is refused
+  -- when anything of it changed. A run killed before writing it had started
+  -- no cell, so resuming it is starting over.
+  local mine = cells and experiment.resume_plan(p, plan)
+  local have = cells and p.resume and core._record_read(cells .. "/run.plan")
+  local fresh = cells and not have
+  if cells then
+    core._mkdirs(cells)
+    core._remove_temps(cells)   -- the lock is ours: any temporary is a dead writer's
+  end
+  for _, cell in ipairs(fresh and p.cells or {}) do
     os.remove(base_of(cell) .. ".json")
     os.remove(base_of(cell) .. ".ckpt")
+  end
+  if have then
+    experiment.check_resume_plan(have, mine, cells .. "/run.plan")
+  elseif cells then
+    core._record_write(cells .. "/run.plan", mine)
   end
   -- What a killed run can leave behind beside a finished cell's record: its
   -- checkpoint (killed between the record and the removal) and the temporary
   -- files of an atomic write that never reached its rename.
   local function clear_leftovers(base)
     os.remove(base .. ".ckpt")
-    os.remove(base .. ".ckpt.tmp")
-    os.remove(base .. ".json.tmp")
   end
   for i, cell in ipairs(p.cells) do
     local base = base_of(cell)
     local rec = base and p.resume and core._record_read(base .. ".json") or nil
+    if rec then experiment.check_record(rec, cell, base .. ".json") end
+    if rec and rec.error ~= nil then rec = nil end
     if rec and rec.plan ~= plan then
       error(string.format("dr.experiment: %s.json was written by another run (%s, not %s); " ..
                           "run without resuming to start over", base, tostring(rec.plan), plan), 2)
     end
     if not rec then
       core._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
-      rec = experiment.run_cell(p, ctx, cell, progress, base and base .. ".ckpt")
+      rec = experiment.run_cell(p, ctx, cell, progress,
+                                base and p.checkpoints and base .. ".ckpt" or nil)
       if base then
         rec.plan = plan
         core._record_write(base .. ".json", rec)
@@ -346,13 +487,12 @@ function experiment.run(spec)
   local tbl = experiment.aggregate(p, records)
   tbl.wall_seconds, tbl.machine = core.clock() - t_start, core._machine()
   local res = core._results(tbl)
-  local files
+  local files, page
   if p.out then
-    local json, csv = res:write(p.out, p.name)
-    if not json then error("dr.experiment: " .. csv, 2) end
+    local json, csv
+    json, csv, page = experiment.write_results(p, res, tbl, p.out, "dr.experiment")
     files = { json, csv }
   end
-  local page = experiment.write_report(p, tbl)
   divergence.cleanup(p.weights_dir or cells, p)
   if not cells and p.weights_dir then os.remove(p.weights_dir) end
   if p.verbosity >= 1 then

@@ -199,13 +199,10 @@ local function write_atomic(path, text)
   return true
 end
 
--- OUT/NAME.html and OUT/NAME.epochs.csv. Returns their paths | nil, message.
-function html.write(res, out, name)
-  local page, csv = string.format("%s/%s.html", out, name), string.format("%s/%s.epochs.csv", out, name)
-  local ok, err = write_atomic(csv, html.epochs_csv(res))
-  if ok then ok, err = write_atomic(page, html.page(res)) end
-  if not ok then return nil, err end
-  return page, csv
+-- NAME.html and NAME.epochs.csv as files of the results set that r:write
+-- writes with the JSON and the CSV (whole, or the previous set stays).
+function html.files(res, name)
+  return { { name .. ".html", html.page(res) }, { name .. ".epochs.csv", html.epochs_csv(res) } }
 end
 
 -- `detrun report RESULTS.json [-o FILE.html]`.

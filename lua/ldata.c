@@ -172,7 +172,8 @@ static int ds_limit(lua_State *L)
     detrun_dataset *ds = detrun_lua_checkdataset(L, 1);
     lua_Integer n = luaL_checkinteger(L, 2);
     luaL_argcheck(L, n >= 0, 2, "row count must not be negative");
-    detrun_dataset_limit(ds, (size_t)n);
+    if (detrun_dataset_limit(ds, (size_t)n) != DETRUN_OK)
+        return luaL_error(L, "%s", detrun_errmsg(detrun_lua_runtime(L)));
     lua_settop(L, 1);
     return 1;
 }

@@ -79,5 +79,6 @@ void detrun_lua_open_data(lua_State *L);
 void detrun_lua_open_model(lua_State *L);
 void detrun_lua_open_results(lua_State *L);
 void detrun_lua_open_regress(lua_State *L);   /* lregress.c: cell records, trace labels */
+void detrun_lua_open_guard(lua_State *L);     /* lguard.c: folder lock, result sets, hashes */
 
 #endif

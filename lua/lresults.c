@@ -22,6 +22,7 @@
 struct detrun_results {
     cJSON *root;
     char *json;
+    char err[160];    /* the last failing call's message (detrun_results_errmsg) */
     detrun_alloc_fn alloc;
     void *ud;
 };
@@ -46,6 +47,11 @@ void detrun_results_free(detrun_results *res)
     cJSON_Delete(res->root);
     cJSON_free(res->json);
     res->alloc(res->ud, res, sizeof *res, 0);
+}
+
+const char *detrun_results_errmsg(const detrun_results *res)
+{
+    return res == NULL ? "results: NULL handle" : res->err;
 }
 
 const char *detrun_results_json(const detrun_results *res)
@@ -173,11 +179,20 @@ detrun_status detrun_results_fold(const detrun_results *res, const char *mode, i
                                   int fold, double *loss, double *accuracy,
                                   const char **fingerprint)
 {
+    if (res == NULL)
+        return DETRUN_ERR_ARG;
     const cJSON *r = find_repeat(res, mode, repeat);
     const cJSON *f = r ? find_by(cJSON_GetObjectItemCaseSensitive(r, "folds"), "fold", NULL, fold)
                        : NULL;
-    if (f == NULL)
+    if (f == NULL) {
+        if (r == NULL)
+            snprintf(((detrun_results *)res)->err, sizeof res->err,
+                     "results: no repeat %d of mode %s", repeat, mode != NULL ? mode : "(null)");
+        else
+            snprintf(((detrun_results *)res)->err, sizeof res->err,
+                     "results: no fold %d in repeat %d of mode %s", fold, repeat, mode);
         return DETRUN_ERR_ARG;
+    }
     const cJSON *l = cJSON_GetObjectItemCaseSensitive(f, "loss");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(f, "accuracy");
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(f, "fingerprint");
@@ -230,21 +245,6 @@ int detrun_lua_mkdirs(const char *dir, char *err, size_t errlen)
     }
 }
 
-/* Writes text to path whole or not at all (the runtime's temp file + fsync +
- * rename); the message lands in err. */
-static int write_atomic(lua_State *L, const char *path, const char *text, char *err,
-                        size_t errlen)
-{
-    detrun_runtime *rt = detrun_lua_runtime(L);
-    const void *parts[1] = { text };
-    size_t lens[1] = { strlen(text) };
-    if (detrun_write_atomic(rt, path, parts, lens, 1) != DETRUN_OK) {
-        snprintf(err, errlen, "%s", detrun_errmsg(rt));
-        return -1;
-    }
-    return 0;
-}
-
 static double num(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
@@ -279,7 +279,12 @@ static void push_csv(lua_State *L, const cJSON *root)
     luaL_pushresult(&b);
 }
 
-/* r:write(dir, name) -> json_path, csv_path | nil, message */
+/* r:write(dir, name [, extras]) -> json_path, csv_path | nil, message.
+ * extras: more files of the same set, {{file name in dir, text}, ...} (the
+ * report). The set is written as detrun_write_set does: every file to a
+ * temporary first, then renamed, the JSON last, so that a failure leaves the
+ * previous set whole and the JSON never names a run whose other files are
+ * missing (docs/regression.md, "Results files"). */
 static int r_write(lua_State *L)
 {
     lresults *p = checkresults(L, 1);
@@ -290,20 +295,75 @@ static int r_write(lua_State *L)
               *c == '_' || *c == '-' || *c == '.'))
             return luaL_error(L, "experiment name \"%s\" is not a file name "
                                  "(letters, digits, '_', '-', '.')", name);
-    push_csv(L, p->res->root);
-    const char *json_path = lua_pushfstring(L, "%s/%s.json", dir, name);
-    const char *csv_path = lua_pushfstring(L, "%s/%s.csv", dir, name);
+    if (!lua_isnoneornil(L, 4))
+        luaL_checktype(L, 4, LUA_TTABLE);
+    lua_settop(L, 4);
+    lua_Integer nx = lua_isnil(L, 4) ? 0 : luaL_len(L, 4);
+    luaL_argcheck(L, nx >= 0 && nx <= 16, 4, "at most 16 extra files");
+    lua_newtable(L);                                 /* 5: the set */
+    push_csv(L, p->res->root);                       /* 6 */
+    lua_pushfstring(L, "%s/%s.json", dir, name);   /* 7 */
+    lua_pushfstring(L, "%s/%s.csv", dir, name);    /* 8 */
+    lua_Integer k = 0;
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, 8);
+    lua_rawseti(L, -2, 1);
+    lua_pushvalue(L, 6);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, 5, ++k);
+    for (lua_Integer i = 1; i <= nx; i++) {
+        lua_geti(L, 4, i);
+        lua_geti(L, -1, 1);
+        lua_geti(L, -2, 2);
+        const char *file = lua_tostring(L, -2);
+        if (file == NULL || lua_tostring(L, -1) == NULL || strchr(file, '/') != NULL)
+            return luaL_error(L, "write: extra file %d is not {name in the folder, text}", (int)i);
+        lua_createtable(L, 2, 0);
+        lua_pushfstring(L, "%s/%s", dir, file);
+        lua_rawseti(L, -2, 1);
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, 5, ++k);
+        lua_pop(L, 3);
+    }
+    lua_createtable(L, 2, 0);
+    lua_pushvalue(L, 7);
+    lua_rawseti(L, -2, 1);
+    lua_pushstring(L, p->res->json);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, 5, ++k);
     detrun_lua_checkpath(L, dir, DETRUN_LUA_WRITE, "results:write");
-    detrun_lua_checkpath(L, json_path, DETRUN_LUA_WRITE, "results:write");
-    detrun_lua_checkpath(L, csv_path, DETRUN_LUA_WRITE, "results:write");
+    for (lua_Integer i = 1; i <= k; i++) {   /* under the sandbox: only in the output folder */
+        lua_geti(L, 5, i);
+        lua_geti(L, -1, 1);
+        detrun_lua_checkpath(L, lua_tostring(L, -1), DETRUN_LUA_WRITE, "results:write");
+        lua_pop(L, 2);
+    }
     char err[8704];
-    if (detrun_lua_mkdirs(dir, err, sizeof err) != 0 ||
-        write_atomic(L, json_path, p->res->json, err, sizeof err) != 0 ||
-        write_atomic(L, csv_path, lua_tostring(L, -3), err, sizeof err) != 0) {
+    if (detrun_lua_mkdirs(dir, err, sizeof err) != 0) {
         luaL_pushfail(L);
         lua_pushstring(L, err);
         return 2;
     }
+    detrun_runtime *rt = detrun_lua_runtime(L);
+    const char *paths[18];
+    const void *texts[18];
+    size_t lens[18];
+    for (lua_Integer i = 1; i <= k; i++) {
+        lua_geti(L, 5, i);
+        lua_geti(L, -1, 1);
+        lua_geti(L, -2, 2);
+        paths[i - 1] = lua_tostring(L, -2);   /* kept alive by the set table */
+        texts[i - 1] = lua_tolstring(L, -1, &lens[i - 1]);
+        lua_pop(L, 3);
+    }
+    if (detrun_write_set(rt, (int)k, paths, texts, lens) != DETRUN_OK) {
+        luaL_pushfail(L);
+        lua_pushstring(L, detrun_errmsg(rt));
+        return 2;
+    }
+    lua_pushvalue(L, 7);
+    lua_pushvalue(L, 8);
     return 2;
 }
 

@@ -148,6 +148,31 @@ detrun_runtime *detrun_script_runtime(const detrun_script *sc)
     return sc != NULL ? sc->rt : NULL;
 }
 
+/* The options that name things (arguments, shards, folders), checked before
+ * anything is copied. */
+static detrun_status check_options(detrun_script *sc, const detrun_script_options *opt)
+{
+    if (opt->argc > 0 && opt->argv == NULL)
+        return seterr(sc, DETRUN_ERR_ARG, "script options: argc is %d but argv is NULL",
+                      opt->argc);
+    for (int i = 0; i < opt->argc; i++)
+        if (opt->argv[i] == NULL)
+            return seterr(sc, DETRUN_ERR_ARG, "script options: argv[%d] is NULL", i);
+    if (opt->shards < 0 || (opt->shards > 0 && (opt->shard < -1 || opt->shard >= opt->shards)) ||
+        (opt->shards == 0 && opt->shard != 0))
+        return seterr(sc, DETRUN_ERR_ARG,
+                      "script options: shard %d of %d shards (shards > 0 and shard from 0 to "
+                      "shards - 1, or -1 for the plan only; both 0 for no sharding)",
+                      opt->shard, opt->shards);
+    if (opt->out_dir != NULL && opt->out_dir[0] == '\0')
+        return seterr(sc, DETRUN_ERR_ARG,
+                      "script options: out_dir is an empty path (NULL for no results files)");
+    if (opt->resume && opt->no_checkpoint)
+        return seterr(sc, DETRUN_ERR_ARG,
+                      "script options: resume needs the checkpoints that no_checkpoint gives up");
+    return DETRUN_OK;
+}
+
 detrun_status detrun_script_set_options(detrun_script *sc, const detrun_script_options *opt)
 {
     if (sc == NULL || opt == NULL)
@@ -158,6 +183,9 @@ detrun_status detrun_script_set_options(detrun_script *sc, const detrun_script_o
                       opt->mode);
     if (opt->repeats < 0 || opt->folds < 0 || opt->epochs < 0 || opt->argc < 0)
         return seterr(sc, DETRUN_ERR_ARG, "script options: negative count");
+    detrun_status bad_opt = check_options(sc, opt);
+    if (bad_opt != DETRUN_OK)
+        return bad_opt;
     free_options(sc);
     int bad = 0;
     sc->opt = *opt;
@@ -380,6 +408,7 @@ static int setup(lua_State *L)
         set_opt_int(L, "shard", o->shard);
         set_opt_int(L, "shards", o->shards);
         set_opt_int(L, "no_report", o->no_report);
+        set_opt_int(L, "no_checkpoint", o->no_checkpoint);
     }
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
 
@@ -570,7 +599,9 @@ static detrun_status run_error(detrun_script *sc, const chunk *c, const char *ms
      * which leaves no line of the script on the stack: the message then says
      * at least which script it was. */
     int named = strstr(msg, name) != NULL;
-    return seterr(sc, DETRUN_ERR_SCRIPT, "%s%s%s", named ? "" : name, named ? "" : ": ", msg);
+    /* A fit stopped by detrun_cancel raised its error through the script. */
+    return seterr(sc, detrun_cancel_requested(sc->rt) ? DETRUN_ERR_CANCELLED : DETRUN_ERR_SCRIPT,
+                  "%s%s%s", named ? "" : name, named ? "" : ": ", msg);
 }
 
 static detrun_status run(detrun_script *sc, const chunk *c, detrun_results **res)

@@ -12,18 +12,44 @@ local shard = require "detrun.shard"
 
 local merge = {}
 
--- The plan that experiment.aggregate reads, rebuilt from plan.json.
+-- The plan that experiment.aggregate reads, rebuilt from plan.json, every
+-- field checked for its type and range: a damaged plan is refused naming the
+-- file and the field, never merged into empty or wrong results.
 local function plan_from(rec, path)
-  local g = type(rec.grid) == "table" and rec.grid or {}
-  local s = type(g.settings) == "table" and g.settings or {}
+  local function bad(what) error(string.format("%s: damaged plan: %s", path, what), 0) end
+  if type(rec.grid) ~= "table" then bad("no grid") end
+  local g = rec.grid
+  if type(g.settings) ~= "table" then bad("no grid.settings") end
+  local s = g.settings
+  local mins = { rows = 2, folds = 2, repeats = 1, epochs = 1, batch = 1 }
   for _, k in ipairs({ "rows", "folds", "repeats", "epochs", "batch" }) do
     if math.type(s[k]) ~= "integer" then
       error(string.format("%s: settings.%s is missing or not an integer", path, k), 0)
     end
+    if s[k] < mins[k] then bad(string.format("settings.%s is %d, below %d", k, s[k], mins[k])) end
   end
+  if s.folds > s.rows then bad(string.format("%d folds of %d rows", s.folds, s.rows)) end
   if type(g.experiment) ~= "string" or type(s.modes) ~= "table" or #s.modes == 0 then
     error(path .. ": not a detrun plan (no experiment name or modes)", 0)
   end
+  if not g.experiment:match("^[%w_%.%-]+$") then bad("experiment is not a file name") end
+  local seen = {}
+  for i, m in ipairs(s.modes) do
+    if (m ~= "deterministic" and m ~= "fast") or seen[m] then
+      bad(string.format("settings.modes[%d] is %s", i, tostring(m)))
+    end
+    seen[m] = true
+  end
+  if math.type(g.seed) ~= "integer" or g.seed < 0 then bad("seed is not a non-negative integer") end
+  local vs = s.validation_split
+  if math.type(vs) == nil or not (vs >= 0 and vs < 1) then
+    bad("settings.validation_split is not a number in [0, 1)")
+  end
+  if type(s.shuffle) ~= "boolean" then bad("settings.shuffle is not true or false") end
+  if rec.threads ~= nil and math.type(rec.threads) ~= "integer" then bad("threads is not an integer") end
+  if rec.device ~= nil and type(rec.device) ~= "string" then bad("device is not a string") end
+  local cap = experiment.check_grid(#s.modes, s.repeats, s.folds)
+  if cap then bad(cap) end
   if g.detrun_version ~= core.version then
     error(string.format("%s: the shards were run by detrun %s, this is %s: merge with that "
                         .. "version", path, tostring(g.detrun_version), core.version), 0)
@@ -53,14 +79,15 @@ function merge.run(out, partial, verbosity)
   end
   local p = plan_from(rec, path)
   p.out = out
+  -- One merge or run at a time writes the results of this folder.
+  local lock <close> = core._lock(out)
   local records, problems = {}, {}
   for i, cell in ipairs(p.cells) do
     local cpath = dir .. "/" .. shard.cell_name(cell) .. ".json"
     local r = core._record_read(cpath)
+    if r then experiment.check_record(r, cell, cpath) end
     if not r then
       problems[#problems + 1] = label(i, cell) .. ": missing"
-    elseif r.mode ~= cell.mode or r["repeat"] ~= cell["repeat"] or r.fold ~= cell.fold then
-      error(cpath .. ": holds another cell's record", 0)
     elseif r.error ~= nil then
       problems[#problems + 1] = label(i, cell) .. ": failed: " .. tostring(r.error):gsub("\n.*", "")
     else
@@ -79,9 +106,7 @@ function merge.run(out, partial, verbosity)
   local tbl = experiment.aggregate(p, records)
   if #problems > 0 then tbl.incomplete = problems end
   local res = core._results(tbl)
-  local json, csv = res:write(out, p.name)
-  if not json then error("merge: " .. csv, 0) end
-  local page = experiment.write_report(p, tbl)
+  local json, csv, page = experiment.write_results(p, res, tbl, out, "merge")
   if #problems == 0 then divergence.cleanup(dir, p) end
   if verbosity >= 1 then
     io.stdout:write(report.table(tbl, { json, csv }))

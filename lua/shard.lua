@@ -38,8 +38,13 @@ end
 -- What merge needs of the plan. `grid` holds what makes two runs' cells
 -- interchangeable; threads and device only describe the machine.
 local function plan_record(p)
+  -- The hashes of the script's text, the data and the model description
+  -- (experiment.resume_plan): shards of an edited script or of other data
+  -- must not mix either.
+  local inputs = experiment.resume_plan(p, "")
   return {
     grid = { experiment = p.name, detrun_version = core.version, seed = p.seed,
+             inputs = { script = inputs.script, data = inputs.data, model = inputs.model },
              settings = { rows = p.rows, folds = p.folds, repeats = p.repeats, modes = p.modes,
                           epochs = p.fit.epochs, batch = p.fit.batch,
                           validation_split = p.fit.validation_split, shuffle = p.fit.shuffle } },
@@ -66,11 +71,11 @@ local function ensure_plan(p, dir)
   core._record_write(path, mine)
 end
 
--- The record of a cell if it finished in an earlier run, else nil.
+-- The record of a cell if it finished in an earlier run, else nil: a
+-- failed, damaged or misplaced record is run again (and overwritten).
 local function recorded(path, cell)
-  local rec = core._record_read(path)
-  if rec and rec.error == nil and rec.mode == cell.mode and rec["repeat"] == cell["repeat"]
-     and rec.fold == cell.fold and type(rec.fingerprint) == "string" then
+  local ok, rec = pcall(core._record_read, path)
+  if ok and rec and pcall(experiment.check_record, rec, cell, path) and rec.error == nil then
     return rec
   end
   return nil
@@ -124,7 +129,8 @@ function shard.run(p, k, n)
   for _, cell in ipairs(todo) do
     local base = dir .. "/" .. shard.cell_name(cell)
     core._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
-    local good, rec = pcall(experiment.run_cell, p, ctx, cell, progress, base .. ".ckpt")
+    local good, rec = pcall(experiment.run_cell, p, ctx, cell, progress,
+                            p.checkpoints and base .. ".ckpt" or nil)
     if good then
       if progress then progress:cell(cell, rec) end
     else

@@ -65,7 +65,7 @@ typedef struct detrun_checkpoint {
     detrun_runtime *rt;
 } detrun_checkpoint;
 
-/* Writes the parts, in order, to "<path>.tmp", fsyncs it and renames it over
+/* Writes the parts, in order, to "<path>.<pid>.<n>.tmp", fsyncs it and renames it over
  * path: a reader sees the old file or the new one, whole. */
 detrun_status detrun_write_file_atomic(detrun_runtime *rt, const char *path,
                                        const void *const *parts, const size_t *lens, int nparts);

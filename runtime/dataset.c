@@ -5,6 +5,7 @@
  * it can be freed after the runtime is closed.
  */
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#define XXH_STATIC_LINKING_ONLY   /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "dataset.h"
@@ -30,6 +32,10 @@ struct detrun_dataset {
     detrun_alloc_fn alloc;
     void *alloc_ud;
     uint64_t identity;     /* see detrun_dataset_identity */
+    /* Fits training on it now (detrun_dataset_use), and the runtime of the
+     * latest, which a refused change reports on. */
+    _Atomic int in_use;
+    detrun_runtime *_Atomic user;
 };
 
 static size_t image_bytes(const detrun_dataset *ds)
@@ -78,10 +84,48 @@ const uint8_t *detrun_dataset_labels(const detrun_dataset *ds)
     return ds != NULL ? ds->labels : NULL;
 }
 
-void detrun_dataset_limit(detrun_dataset *ds, size_t n)
+detrun_status detrun_dataset_limit(detrun_dataset *ds, size_t n)
 {
-    if (ds != NULL && n < ds->count)
+    if (ds == NULL)
+        return DETRUN_ERR_ARG;
+    if (atomic_load(&ds->in_use) > 0)
+        return detrun_seterr(atomic_load(&ds->user), DETRUN_ERR_BUSY,
+                             "dataset limit: the data set is in use by a running fit and cannot "
+                             "change under it; limit it before the fit or after it returns "
+                             "(or evaluate on a limited copy, or on rows of it)");
+    if (n < ds->count)
         ds->count = n;
+    return DETRUN_OK;
+}
+
+/* The fit holds the data set for its whole length: its rows were checked
+ * against the count and its device copy was made of these bytes. */
+void detrun_dataset_use(const detrun_dataset *ds, detrun_runtime *rt)
+{
+    detrun_dataset *w = (detrun_dataset *)ds;   /* only the atomics change */
+    atomic_store(&w->user, rt);
+    atomic_fetch_add(&w->in_use, 1);
+}
+
+void detrun_dataset_unuse(const detrun_dataset *ds)
+{
+    atomic_fetch_sub(&((detrun_dataset *)ds)->in_use, 1);
+}
+
+void detrun_dataset_hash(const detrun_dataset *ds, char out[33])
+{
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    if (ds != NULL) {
+        uint64_t head[5] = { ds->count, (uint64_t)ds->c, (uint64_t)ds->h, (uint64_t)ds->w,
+                             (uint64_t)ds->classes };
+        XXH3_128bits_update(&st, head, sizeof head);
+        XXH3_128bits_update(&st, ds->images, ds->count * image_bytes(ds));
+        XXH3_128bits_update(&st, ds->labels, ds->count);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(&st);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64,
+             (unsigned long long)h.low64);
 }
 
 static detrun_dataset *new_dataset(detrun_runtime *rt)

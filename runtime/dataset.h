@@ -17,4 +17,9 @@ detrun_status detrun_dataset_from_memory(detrun_runtime *rt, const uint8_t *imag
  * later at the same address: what a model's device copy of the data is keyed by. */
 uint64_t detrun_dataset_identity(const detrun_dataset *ds);
 
+/* Marks ds as trained on by a fit of rt until the matching unuse: while
+ * marked, detrun_dataset_limit refuses (DETRUN_ERR_BUSY). Thread-safe. */
+void detrun_dataset_use(const detrun_dataset *ds, detrun_runtime *rt);
+void detrun_dataset_unuse(const detrun_dataset *ds);
+
 #endif

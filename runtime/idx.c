@@ -322,6 +322,27 @@ typedef struct idx_header {
 } idx_header;
 
 /* The magic, element type and dimensions, checked. */
+/* Declared sizes above the caps are refused before any data is read (the
+ * buffer only grows as bytes arrive, but a gzip stream of zeros inflates a
+ * thousandfold). DETRUN_MAX_ROWS and DETRUN_MAX_DATA_BYTES raise them. */
+#define DEFAULT_MAX_ROWS (1LL << 24)
+#define DEFAULT_MAX_DATA_BYTES (4LL << 30)
+
+static detrun_status check_caps(reader *r, const idx_header *h)
+{
+    long long max_rows = detrun_limit("DETRUN_MAX_ROWS", DEFAULT_MAX_ROWS);
+    long long max_bytes = detrun_limit("DETRUN_MAX_DATA_BYTES", DEFAULT_MAX_DATA_BYTES);
+    if (h->ndims > 0 && (long long)h->dims[0] > max_rows)
+        return fail(r, DETRUN_ERR_FORMAT,
+                    "header declares %lu rows (dimensions %s), above the limit of %lld rows; "
+                    "raise it with DETRUN_MAX_ROWS=N", (unsigned long)h->dims[0], h->ds, max_rows);
+    if ((unsigned long long)h->total > (unsigned long long)max_bytes)
+        return fail(r, DETRUN_ERR_FORMAT,
+                    "header declares %zu bytes of data (dimensions %s), above the limit of %lld "
+                    "bytes; raise it with DETRUN_MAX_DATA_BYTES=N", h->total, h->ds, max_bytes);
+    return DETRUN_OK;
+}
+
 static detrun_status read_header(reader *r, idx_header *h)
 {
     detrun_status st;
@@ -383,7 +404,7 @@ static detrun_status read_header(reader *r, idx_header *h)
     }
     h->count = count;
     h->total = count * h->esize;
-    return DETRUN_OK;
+    return check_caps(r, h);
 }
 
 /* The h->total bytes of data into *data (*cap bytes allocated, NULL when 0);

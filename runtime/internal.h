@@ -28,7 +28,18 @@ struct detrun_runtime {
 
     /* The per-step trace every fit writes into (trace.c); NULL when off. */
     struct detrun_trace *trace;
+
+    /* Set by detrun_cancel from any thread or a signal handler (cancel.c). */
+    _Atomic int cancel;
 };
+
+/* DETRUN_ERR_CANCELLED with a message naming what stopped (what, step),
+ * when a cancel was requested; DETRUN_OK otherwise. */
+detrun_status detrun_check_cancel(detrun_runtime *rt, const char *what, uint64_t step);
+
+/* The positive integer in the environment variable name, else dflt: the
+ * caps on declared sizes that a user can raise (limit.c). */
+long long detrun_limit(const char *name, long long dflt);
 
 /* Sets the error message (printf-style) and returns status. */
 detrun_status detrun_seterr(detrun_runtime *rt, detrun_status status, const char *fmt, ...)

@@ -423,6 +423,10 @@ detrun_status detrun_model_compile(detrun_model *m, const detrun_optimizer *opt,
         st = layer_error(m, m->nlayers - 1, m->layers[m->nlayers - 1].name, st);
     if (st != DETRUN_OK || (st = lay_out_params(m)) != DETRUN_OK)
         return st;
+    if ((st = detrun_model_check_limits(m)) != DETRUN_OK) {
+        uncompile(m);
+        return st;
+    }
 
     size_t bytes = m->total * sizeof(float);
     float *host = detrun_calloc(rt, m->total, sizeof *host);
@@ -505,8 +509,10 @@ detrun_status detrun_model_param_get(detrun_model *m, int i, float *dst, size_t 
 
 detrun_status detrun_model_param_set(detrun_model *m, int i, const float *src, size_t count)
 {
-    if (m == NULL || src == NULL)
+    if (m == NULL)
         return DETRUN_ERR_ARG;
+    if (src == NULL)
+        return detrun_seterr(m->rt, DETRUN_ERR_ARG, "param_set: src is NULL");
     detrun_status st = check_param(m, i, count, "param_set");
     if (st != DETRUN_OK)
         return st;

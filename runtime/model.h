@@ -108,4 +108,9 @@ void detrun_fingerprint_update(void *xxh3_state, const char *name, int ndims, co
 /* 32 lowercase hex digits of an XXH128 hash given as high and low halves. */
 void detrun_fingerprint_hex(uint64_t high, uint64_t low, char out[33]);
 
+/* The caps on a model's size (model_limits.c): parameters in all and one
+ * layer's output per sample, raised by DETRUN_MAX_PARAMS and
+ * DETRUN_MAX_ACTIVATIONS. Called by compile once the parameters are laid out. */
+detrun_status detrun_model_check_limits(detrun_model *m);
+
 #endif

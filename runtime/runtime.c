@@ -33,6 +33,8 @@ const char *detrun_status_string(detrun_status s)
     case DETRUN_ERR_SCRIPT: return "script error";
     case DETRUN_ERR_DEVICE: return "device error";
     case DETRUN_ERR_UNSUPPORTED: return "unsupported";
+    case DETRUN_ERR_CANCELLED: return "cancelled";
+    case DETRUN_ERR_BUSY: return "in use";
     }
     return "unknown status";
 }

@@ -6,6 +6,7 @@
  * trace_compare.c.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,7 +23,8 @@ struct detrun_trace {
     detrun_runtime *rt;
     FILE *f;
     char *path, *tmp;
-    size_t tmp_bytes;         /* of tmp; path is tmp_bytes - 4 */
+    size_t tmp_bytes;         /* of tmp */
+    size_t path_bytes;        /* of path */
     int every;
     unsigned flags;
     uint32_t fits;
@@ -65,7 +67,7 @@ static void trace_free(detrun_trace *tr)
     detrun_free(rt, tr->names, (size_t)tr->cap * sizeof *tr->names);
     detrun_free(rt, tr->host, tr->host_floats * sizeof(float));
     detrun_free(rt, tr->tmp, tr->tmp_bytes);
-    detrun_free(rt, tr->path, tr->tmp_bytes - 4);
+    detrun_free(rt, tr->path, tr->path_bytes);
     detrun_free(rt, tr, sizeof *tr);
 }
 
@@ -86,17 +88,20 @@ detrun_status detrun_trace_open(detrun_runtime *rt, const char *path, int every,
     detrun_trace *tr = detrun_calloc(rt, 1, sizeof *tr);
     size_t plen = strlen(path);
     if (tr == NULL || (tr->path = detrun_malloc(rt, plen + 1)) == NULL ||
-        (tr->tmp = detrun_malloc(rt, plen + 5)) == NULL) {
+        (tr->tmp = detrun_malloc(rt, plen + 48)) == NULL) {
         if (tr != NULL) {
             detrun_free(rt, tr->path, plen + 1);
             detrun_free(rt, tr, sizeof *tr);
         }
         return detrun_seterr(rt, DETRUN_ERR_MEMORY, "trace: out of memory");
     }
-    tr->tmp_bytes = plen + 5;
+    tr->tmp_bytes = plen + 48;
+    tr->path_bytes = plen + 1;
     memcpy(tr->path, path, plen + 1);
-    memcpy(tr->tmp, path, plen);
-    memcpy(tr->tmp + plen, ".tmp", 5);
+    /* Unique to this writer: two runs tracing to one file never share it. */
+    static _Atomic unsigned serial;
+    snprintf(tr->tmp, tr->tmp_bytes, "%s.%ld.%u.tmp", path, (long)getpid(),
+             atomic_fetch_add(&serial, 1u));
     tr->rt = rt;
     tr->every = every;
     tr->flags = flags;

@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#define XXH_STATIC_LINKING_ONLY   /* XXH3_state_t on the stack */
+#include <xxhash.h>
+
 #include "byteorder.h"
 #include "internal.h"
+#include "model.h"
 #include "trace_read.h"
 
 typedef detrun_trace_reader reader;
@@ -163,6 +167,44 @@ static detrun_status read_name(reader *r)
     return DETRUN_OK;
 }
 
+/* A tensor record's values hashed as the writer hashed them (trace.c: the
+ * fingerprint of docs/determinism.md, an output's batch dim first) and
+ * compared with the record's fingerprint: the fingerprint is the values'
+ * checksum, so a flipped value byte is a damaged file, never a divergence
+ * or "traces agree". Streams the values; leaves the file after them. */
+static detrun_status check_values(reader *r)
+{
+    const detrun_trace_name *e = &r->names[r->id];
+    int fdims[5], fnd = 0;
+    if (e->kind == DETRUN_TRACE_OUTPUT) {
+        uint64_t per = 1;
+        for (int d = 0; d < e->ndims; d++)
+            per *= e->dims[d];
+        fdims[fnd++] = per > 0 ? (int)(r->count / per) : 0;
+    }
+    for (int d = 0; d < e->ndims; d++)
+        fdims[fnd++] = (int)e->dims[d];
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_128bits_reset(&st);
+    detrun_fingerprint_update(&st, e->name, fnd, fdims, NULL, 0);
+    unsigned char buf[4096];
+    for (uint64_t left = r->count * 4; left > 0;) {
+        size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
+        detrun_status s = rread(r, buf, n);
+        if (s != DETRUN_OK)
+            return s;
+        XXH3_128bits_update(&st, buf, n);
+        left -= n;
+    }
+    XXH128_canonical_t sum;
+    XXH128_canonicalFromHash(&sum, XXH3_128bits_digest(&st));
+    if (memcmp(sum.digest, r->fp, 16) != 0)
+        return rbad(r, "the values of %s do not match the record's fingerprint (the file is "
+                       "damaged)", e->name);
+    return DETRUN_OK;
+}
+
 static detrun_status read_tensor(reader *r)
 {
     unsigned char b[28];
@@ -178,10 +220,7 @@ static detrun_status read_tensor(reader *r)
         if (r->count > ((uint64_t)1 << 40))
             return rbad(r, "%s", "a tensor larger than any detrun writes");
         r->values_at = (long)r->offset;
-        if (fseek(r->f, (long)(r->count * 4), SEEK_CUR) != 0)
-            return detrun_seterr(r->rt, DETRUN_ERR_IO, "%s: cannot seek: %s", r->path,
-                                 strerror(errno));
-        r->offset += r->count * 4;
+        return check_values(r);
     }
     return DETRUN_OK;
 }

@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -182,13 +183,16 @@ static detrun_status eval_rows(detrun_model *m, const uint32_t *rows, size_t nro
     sample_results r;
     st = results_new(m, &r, nrows, what);
     if (st == DETRUN_OK) {
-        for (size_t off = 0; off < nrows; off += (size_t)batch) {
+        for (size_t off = 0; off < nrows && st == DETRUN_OK; off += (size_t)batch) {
             int nb = nrows - off < (size_t)batch ? (int)(nrows - off) : batch;
+            if ((st = detrun_check_cancel(m->rt, what, off / (size_t)batch)) != DETRUN_OK)
+                break;
             be->ops->gather(be, m->x, m->y, m->ds_images, m->ds_labels, m->ds_pixels, rows + off, nb);
             const float *logits = detrun_model_forward(m, nb, 0, NULL);
             be->ops->softmax_xent(be, NULL, r.loss + off, r.correct + off, logits, m->y, nb, classes);
         }
-        st = results_download(m, &r, what);
+        if (st == DETRUN_OK)
+            st = results_download(m, &r, what);
         if (st == DETRUN_OK)
             results_mean(&r, loss, accuracy);
     }
@@ -253,13 +257,42 @@ detrun_status detrun_model_predict(detrun_model *m, const float *x, size_t n, fl
     return DETRUN_OK;
 }
 
-/* The first non-finite per-sample loss of the epoch, as an error naming it;
- * the layer is also kept as data (detrun_error_layer). */
+/* The largest per-sample loss training accepts. Cross-entropy starts near
+ * ln(classes) and falls; a sample loss of 1e6 means the logits differ by a
+ * million, that is the weights diverged (an lr of 1e30 gives 1e32 while
+ * every value stays finite). DETRUN_MAX_LOSS raises it (docs/c-api.md). */
+#define DEFAULT_MAX_LOSS 1e6
+
+static double max_loss(void)
+{
+    const char *env = getenv("DETRUN_MAX_LOSS");
+    char *end;
+    double v = env != NULL ? strtod(env, &end) : 0.0;
+    return env != NULL && end != env && *end == '\0' && v > 0.0 ? v : DEFAULT_MAX_LOSS;
+}
+
+/* The first non-finite or diverged per-sample loss of the epoch, as an error
+ * naming it; the layer is also kept as data (detrun_error_layer). */
 static detrun_status check_epoch_losses(detrun_model *m, const sample_results *r, int epoch,
                                         uint64_t first_step, int batch)
 {
+    double limit = max_loss();
     for (size_t i = 0; i < r->n; i++) {
         float v = r->hloss[i];
+        if (v == v && v - v == 0.0f && (double)v > limit) {
+            size_t b = i / (size_t)batch;
+            int layer = m->nlayers - 1;
+            const char *name = m->layers[layer].name;
+            detrun_status st = detrun_seterr(
+                m->rt, DETRUN_ERR_NUMERIC,
+                "fit: the loss diverged to %g (above %g) at epoch %d, step %llu (batch %zu of "
+                "the epoch, sample %zu of the batch; layer %d, %s): lower the learning rate, "
+                "or raise the limit with DETRUN_MAX_LOSS", (double)v, limit, epoch,
+                (unsigned long long)(first_step + b), b, i % (size_t)batch, layer, name);
+            m->rt->err_layer = layer;
+            snprintf(m->rt->err_layer_name, sizeof m->rt->err_layer_name, "%s", name);
+            return st;
+        }
         if (v != v || v - v != 0.0f) {
             size_t b = i / (size_t)batch;
             /* The loss is where the value was seen: the last layer's output.
@@ -299,6 +332,9 @@ static detrun_status check_fit_options(detrun_runtime *rt, const detrun_fit_opti
         return detrun_seterr(rt, DETRUN_ERR_ARG,
                              "fit: stream %lu is out of range (streams are 24 bits: 0 to %lu)",
                              (unsigned long)opt->stream, (unsigned long)STREAM_LIMIT - 1);
+    if (opt->checkpoint != NULL && opt->checkpoint[0] == '\0')
+        return detrun_seterr(rt, DETRUN_ERR_ARG,
+                             "fit: checkpoint is an empty path (NULL for no checkpoint)");
     if (opt->resume != 0 && opt->resume != 1)
         return detrun_seterr(rt, DETRUN_ERR_ARG, "fit: resume %d is neither 0 nor 1",
                              opt->resume);
@@ -357,6 +393,8 @@ static detrun_status train_epoch(fit_run *f, int epoch, int *stop)
                        (uint32_t)epoch);
     for (size_t off = 0; off < f->ntrain; off += (size_t)batch) {
         int nb = f->ntrain - off < (size_t)batch ? (int)(f->ntrain - off) : batch;
+        if ((st = detrun_check_cancel(rt, "fit", f->fit_step)) != DETRUN_OK)
+            return st;
         detrun_rng_addr addr = { opt->seed, opt->stream, 0, (uint32_t)f->fit_step };
         st = detrun_batch_step(m, f->order + off, nb, &addr, f->r.loss + off, f->r.correct + off);
         if (st != DETRUN_OK)
@@ -382,8 +420,9 @@ static detrun_status run_epoch(fit_run *f, int epoch, detrun_epoch_fn cb, void *
     detrun_model *m = f->m;
     detrun_status st;
     /* The callback may have evaluated the model on another data set, which
-     * took the model's device copy. */
-    if (m->ds_key != (const void *)f->ds && (st = bind_dataset(m, f->ds, "fit")) != DETRUN_OK)
+     * took the model's device copy: bound again (a no-op when it is still
+     * this data set's, which cannot have changed: the fit holds it). */
+    if ((st = bind_dataset(m, f->ds, "fit")) != DETRUN_OK)
         return st;
     double t0 = now_seconds();
     if ((st = train_epoch(f, epoch, stop)) != DETRUN_OK || *stop)
@@ -458,6 +497,7 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
     f.opt = opt;
     uint32_t *owned = NULL;
     detrun_fit_ckpt *ckpt = NULL;
+    detrun_dataset_use(ds, rt);
     if ((st = resolve_rows(m, ds, &rows, &nrows, &owned, "fit")) != DETRUN_OK)
         goto done;
     f.rows = rows;
@@ -479,6 +519,7 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
             goto done;
 
 done:
+    detrun_dataset_unuse(ds);
     detrun_fit_ckpt_end(ckpt);
     results_free(m, &f.r);
     if (f.order != NULL)

@@ -145,9 +145,27 @@ static void size_cases(void)
      * data is not there without allocating what the header asks for. */
     uint32_t huge[3] = { 0x80000000u, 0x8000u, 1 };
     expect("huge-dims", header_only(0x08, 3, huge, 10), RAW, good_labels(), RAW, 0,
-           DETRUN_ERR_FORMAT, "header promises 2147483648x32768x1 bytes, file ends after 10");
+           DETRUN_ERR_FORMAT, "header declares 2147483648 rows (dimensions 2147483648x32768x1), "
+                              "above the limit of 16777216 rows; raise it with DETRUN_MAX_ROWS");
     expect("huge-dims-gz", header_only(0x08, 3, huge, 10), GZ, good_labels(), RAW, 0,
+           DETRUN_ERR_FORMAT, "above the limit of 16777216 rows; raise it with DETRUN_MAX_ROWS");
+    /* With the caps raised, the buffer still grows only as bytes arrive. */
+    setenv("DETRUN_MAX_ROWS", "4294967296", 1);
+    setenv("DETRUN_MAX_DATA_BYTES", "140737488355328", 1);
+    expect("huge-dims-raised", header_only(0x08, 3, huge, 10), RAW, good_labels(), RAW, 0,
            DETRUN_ERR_FORMAT, "header promises 2147483648x32768x1 bytes, file ends after 10");
+    expect("huge-dims-raised-gz", header_only(0x08, 3, huge, 10), GZ, good_labels(), RAW, 0,
+           DETRUN_ERR_FORMAT, "header promises 2147483648x32768x1 bytes, file ends after 10");
+    setenv("DETRUN_MAX_ROWS", "99", 1);
+    uint32_t d100[3] = { 100, 28, 28 };
+    expect("rows-cap", header_only(0x08, 3, d100, 10), RAW, good_labels(), RAW, 0,
+           DETRUN_ERR_FORMAT, "100 rows (dimensions 100x28x28), above the limit of 99 rows");
+    unsetenv("DETRUN_MAX_ROWS");
+    setenv("DETRUN_MAX_DATA_BYTES", "78399", 1);
+    expect("bytes-cap", header_only(0x08, 3, d100, 10), RAW, good_labels(), RAW, 0,
+           DETRUN_ERR_FORMAT, "header declares 78400 bytes of data (dimensions 100x28x28), "
+                              "above the limit of 78399 bytes; raise it with DETRUN_MAX_DATA_BYTES");
+    unsetenv("DETRUN_MAX_DATA_BYTES");
     uint32_t over[4] = { 0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu };
     expect("overflow", header_only(0x08, 4, over, 16), RAW, good_labels(), RAW, 0,
            DETRUN_ERR_FORMAT, "IDX dimensions 4294967295x4294967295x4294967295x4294967295 of "

@@ -18,6 +18,9 @@
 static const char usage_text[] =
     "usage: detrun [options] SCRIPT [script args...]\n"
     "  -t, --threads N      worker threads (default: all cores)\n"
+    "  -j, --jobs N|auto    grid cells run at once, each in its own process with\n"
+    "                       threads / N threads (default auto: one per core;\n"
+    "                       -j 1: one cell at a time on all threads)\n"
     "  -m, --mode MODE      deterministic | fast: run only this mode\n"
     "  -s, --seed N         override the experiment's seed\n"
     "      --repeats N      override the experiment's repeats\n"
@@ -70,6 +73,20 @@ enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
        OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
 
+/* "auto" (0) or a count of jobs; 0 on success. */
+static int parse_jobs(const char *s, int *jobs)
+{
+    long long v;
+    if (strcmp(s, "auto") == 0) {
+        *jobs = 0;
+        return 0;
+    }
+    if (parse_num(s, 1, 4096, &v) != 0)
+        return -1;
+    *jobs = (int)v;
+    return 0;
+}
+
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
 {
@@ -98,6 +115,7 @@ static void join_options(int argc, char **argv, char *buf, size_t len)
 
 static const struct option longopts[] = {
     { "threads", required_argument, NULL, 't' },
+    { "jobs", required_argument, NULL, 'j' },
     { "mode", required_argument, NULL, 'm' },
     { "seed", required_argument, NULL, 's' },
     { "repeats", required_argument, NULL, OPT_REPEATS },
@@ -204,7 +222,7 @@ static int final_option(int c, char **argv)
     }
     if (optopt != 0 && optopt < 256)
         fprintf(stderr, "detrun: option -%c: %s\n", optopt,
-                strchr("tmso", optopt) ? "needs an argument" : "unknown option");
+                strchr("tjmso", optopt) ? "needs an argument" : "unknown option");
     else
         fprintf(stderr, "detrun: %s: unknown option or missing argument\n", argv[optind - 1]);
     fprintf(stderr, "Try 'detrun --help'.\n");
@@ -233,6 +251,10 @@ static int option(int c, const char *arg, args *a, char **argv)
             return usage_error("--gpu-kernels: '%s' is neither cudnn nor portable", arg);
         a->ro.backend_options = strcmp(arg, "portable") == 0 ? "kernels=portable" : "kernels=cudnn";
         return PARSED;
+    case 'j':
+        if (parse_jobs(arg, &a->so.jobs) != 0)
+            return usage_error("--jobs: '%s' is neither auto nor a count of jobs (1 to 4096)", arg);
+        return PARSED;
     case OPT_RECORD: a->record = arg; return PARSED;
     case OPT_CHECK: a->check = arg; return PARSED;
     case OPT_TRACE: a->trace = arg; return PARSED;
@@ -256,13 +278,17 @@ static int parse(int argc, char **argv, args *a)
     int c, status;
     opterr = 0;
     /* '+': options end at the script; what follows belongs to it. */
-    while ((c = getopt_long(argc, argv, "+t:m:s:o:qh", longopts, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, "+t:j:m:s:o:qh", longopts, NULL)) != -1)
         if ((status = option(c, optarg, a, argv)) != PARSED)
             return status;
     if (optind >= argc)
         return usage_error("%s", "no SCRIPT given");
     if (a->so.shards > 0 && (a->record != NULL || a->check != NULL))
         return usage_error("%s: golden files are of whole runs, not of one shard", "--shard");
+    /* A trace is one file of every fit in plan order, written by this
+     * process: its cells run here, one at a time. */
+    if (a->trace != NULL)
+        a->so.jobs = 1;
     return PARSED;
 }
 

@@ -9,6 +9,7 @@
 -- records be aggregated later.
 local core = require "detrun.core"
 local data = require "detrun.data"
+local jobs = require "detrun.jobs"
 local nn = require "detrun.nn"
 local report = require "detrun.report"
 local util = require "detrun.util"
@@ -16,7 +17,7 @@ local util = require "detrun.util"
 local experiment = {}
 
 local SPEC = { "name", "seed", "data", "folds", "repeats", "modes", "model", "compile", "fit",
-               "evaluate", "threads", "limit", "out" }
+               "evaluate", "threads", "jobs", "limit", "out" }
 local FIT = { "epochs", "batch", "validation_split", "shuffle" }
 
 local function count(v, what, min)
@@ -78,13 +79,19 @@ function experiment.plan(spec, opts)
   util.check_options(ev, { "batch" }, "dr.experiment: evaluate", 3)
   p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
   p.threads = spec.threads and count(spec.threads, "threads", 0) or core.threads()
+  local j = opts.jobs or spec.jobs
+  if j ~= nil and j ~= "auto" then j = count(j, "jobs", 0) end
+  p.device = core.device()
+  -- Cells in flight at once, and each one's threads: the command's threads
+  -- shared among them.
+  p.jobs = jobs.count(j, p.device)
+  p.cell_threads = math.max(1, (p.threads == 0 and core._cores() or p.threads) // p.jobs)
   p.out = opts.out or spec.out
   p.resume = opts.resume ~= nil and opts.resume ~= 0 and opts.resume ~= false
   if p.resume and not p.out then
     error("dr.experiment: resuming needs the results folder of the run (-o DIR)", 3)
   end
   p.verbosity = opts.verbosity or 0
-  p.device = core.device()
   p.cells = {}
   for _, mode in ipairs(p.modes) do
     for r = 0, p.repeats - 1 do
@@ -118,10 +125,11 @@ end
 -- Runs one cell; returns its record. With checkpoint (a file name) the fit
 -- saves its state there after every epoch, and continues from it when
 -- resuming (docs/regression.md).
-function experiment.run_cell(p, ctx, cell, progress, checkpoint)
+-- threads: the cell's threads when not the experiment's.
+function experiment.run_cell(p, ctx, cell, progress, checkpoint, threads)
   local t0 = core.clock()
   core.randomseed(p.seed, cell.fold)
-  local run = core.run { seed = p.seed, mode = cell.mode, threads = p.threads }
+  local run = core.run { seed = p.seed, mode = cell.mode, threads = threads or p.threads }
   local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold }
   if getmetatable(made) ~= nn.Model then
     error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
@@ -254,6 +262,7 @@ function experiment.run(spec)
     os.remove(base .. ".ckpt.tmp")
     os.remove(base .. ".json.tmp")
   end
+  local todo = {}
   for i, cell in ipairs(p.cells) do
     local base = base_of(cell)
     local rec = base and p.resume and core._record_read(base .. ".json") or nil
@@ -261,21 +270,32 @@ function experiment.run(spec)
       error(string.format("dr.experiment: %s.json was written by another run (%s, not %s); " ..
                           "run without resuming to start over", base, tostring(rec.plan), plan), 2)
     end
-    if not rec then
-      core._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
-      rec = experiment.run_cell(p, ctx, cell, progress, base and base .. ".ckpt")
-      if base then
-        rec.plan = plan
-        core._record_write(base .. ".json", rec)
-        clear_leftovers(base)
-      end
-    elseif base then
-      clear_leftovers(base)
+    if rec then
+      if base then clear_leftovers(base) end
+      rec.plan = nil
+      records[i] = rec
+      if progress then progress:cell(cell, rec) end
+    else
+      todo[#todo + 1] = { index = i, cell = cell, base = base }
     end
-    rec.plan = nil
-    records[i] = rec
-    if progress then progress:cell(cell, records[i]) end
   end
+  -- The cells still to run, p.jobs at a time; each record is written here
+  -- as its cell finishes, so that a resume finds every finished cell.
+  jobs.run(todo, p.jobs, p.cell_threads, progress, {
+    run = function(it, prog, threads)
+      return experiment.run_cell(p, ctx, it.cell, prog, it.base and it.base .. ".ckpt", threads)
+    end,
+    done = function(it, rec)
+      if it.base then
+        rec.plan = plan
+        core._record_write(it.base .. ".json", rec)
+        clear_leftovers(it.base)
+      end
+      rec.plan = nil
+      records[it.index] = rec
+      if progress then progress:cell(it.cell, rec) end
+    end,
+  })
   if progress then progress:finish() end
   local tbl = experiment.aggregate(p, records)
   local res = core._results(tbl)

@@ -207,6 +207,7 @@ int luaopen_detrun(lua_State *L)
     detrun_lua_open_tensor(L);
     detrun_lua_open_results(L);
     detrun_lua_open_regress(L);
+    detrun_lua_open_worker(L);
     detrun_lua_open_modules(L);   /* the table above is detrun.core; pushes the public one */
     /* math.random from the runtime's seed until an experiment reseeds it. */
     lua_pushcfunction(L, l_randomseed);

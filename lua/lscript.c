@@ -154,7 +154,7 @@ detrun_status detrun_script_set_options(detrun_script *sc, const detrun_script_o
         strcmp(opt->mode, "fast") != 0)
         return seterr(sc, DETRUN_ERR_ARG, "mode must be deterministic or fast, not \"%s\"",
                       opt->mode);
-    if (opt->repeats < 0 || opt->folds < 0 || opt->epochs < 0 || opt->argc < 0)
+    if (opt->repeats < 0 || opt->folds < 0 || opt->epochs < 0 || opt->argc < 0 || opt->jobs < 0)
         return seterr(sc, DETRUN_ERR_ARG, "script options: negative count");
     free_options(sc);
     int bad = 0;
@@ -265,6 +265,7 @@ static int setup(lua_State *L)
         set_opt_int(L, "resume", o->resume);
         set_opt_int(L, "shard", o->shard);
         set_opt_int(L, "shards", o->shards);
+        set_opt_int(L, "jobs", o->jobs);
     }
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
 

@@ -4,12 +4,15 @@
  * Exit status: 0 success; 1 an error in the script or the data; 2 a usage
  * error. Only this file exits; the library reports through statuses.
  */
+#define _GNU_SOURCE   /* sched_getaffinity */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lua.h>
 
@@ -73,12 +76,17 @@ enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE
        OPT_GPU_KERNELS, OPT_DEVICES, OPT_VERSION, OPT_RECORD, OPT_CHECK, OPT_TRACE,
        OPT_TRACE_EVERY, OPT_TRACE_VALUES, OPT_RESUME, OPT_SHARD, OPT_SHARDS, OPT_WAIT };
 
-/* "auto" (0) or a count of jobs; 0 on success. */
+/* "auto" (one per CPU this process may run on) or a count of jobs; 0 on
+ * success. */
 static int parse_jobs(const char *s, int *jobs)
 {
     long long v;
     if (strcmp(s, "auto") == 0) {
-        *jobs = 0;
+        cpu_set_t set;
+        long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+        if (n < 1)
+            n = sysconf(_SC_NPROCESSORS_ONLN);
+        *jobs = n > 0 ? (int)n : 1;
         return 0;
     }
     if (parse_num(s, 1, 4096, &v) != 0)
@@ -360,6 +368,7 @@ int main(int argc, char **argv)
     args a = { .ro = ro, .so = so, .trace_every = 1 };
     a.so.out_dir = "results";
     a.so.verbosity = 2;
+    a.so.jobs = DETRUN_SCRIPT_JOBS_AUTO;   /* unless -j or the experiment says otherwise */
     a.slurm = argc >= 2 && strcmp(argv[1], "slurm") == 0;
     if (a.slurm) {   /* the same options, parsed here, handed on to each task */
         argc--;

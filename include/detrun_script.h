@@ -76,10 +76,14 @@ typedef struct detrun_script_options {
     int resume;               /* non-zero: continue the run found in out_dir (docs/regression.md) */
     int shard, shards;        /* shards > 0: run only shard `shard` of the grid's cells, recording
                                  them in out_dir/shards (docs/cluster.md); shard -1: plan only */
-    int jobs;                 /* grid cells in flight at once, each in its own worker process
-                                 with threads / jobs threads; 0: the experiment's own `jobs`,
-                                 else one per core (docs/lua.md) */
+    int jobs;                 /* > 0: grid cells in flight at once, each in its own worker
+                                 process (a fork of this one) with threads / jobs threads;
+                                 0: the experiment's own `jobs`, else one cell at a time in
+                                 this process; DETRUN_SCRIPT_JOBS_AUTO: the experiment's own,
+                                 else one per core (docs/lua.md, "Jobs") */
 } detrun_script_options;
+
+#define DETRUN_SCRIPT_JOBS_AUTO (-1)
 
 #define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, 0 }
 

@@ -79,8 +79,11 @@ function experiment.plan(spec, opts)
   util.check_options(ev, { "batch" }, "dr.experiment: evaluate", 3)
   p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
   p.threads = spec.threads and count(spec.threads, "threads", 0) or core.threads()
+  -- The command's -j, else the spec's, else the host's default (the command:
+  -- auto; the C API and the stock interpreter: one at a time, in process).
   local j = opts.jobs or spec.jobs
-  if j ~= nil and j ~= "auto" then j = count(j, "jobs", 0) end
+  if j ~= nil and j ~= "auto" then j = count(j, "jobs", 1) end
+  if j == nil then j = opts.jobs_default or 1 end
   p.device = core.device()
   -- Cells in flight at once, and each one's threads: the command's threads
   -- shared among them.

@@ -23,11 +23,11 @@ end
 
 local function key(mode, r, f) return mode .. "/" .. r .. "/" .. f end
 
--- The number of cells in flight: the experiment's or the command's setting,
--- 0 meaning one per core. Devices other than the CPU run one cell at a time.
+-- The number of cells in flight: a count, or "auto" for one per core.
+-- Devices other than the CPU run one cell at a time.
 function jobs.count(setting, device)
   if device ~= "cpu" then return 1 end
-  if setting == nil or setting == 0 or setting == "auto" then return core._cores() end
+  if setting == "auto" then return core._cores() end
   return setting
 end
 

@@ -80,7 +80,8 @@ typedef struct detrun_script_options {
                                  process (a fork of this one) with threads / jobs threads;
                                  0: the experiment's own `jobs`, else one cell at a time in
                                  this process; DETRUN_SCRIPT_JOBS_AUTO: the experiment's own,
-                                 else one per core (docs/lua.md, "Jobs") */
+                                 else one per core (docs/lua.md, "Jobs"). A runtime being traced needs
+                                 one cell at a time: 1 */
 } detrun_script_options;
 
 #define DETRUN_SCRIPT_JOBS_AUTO (-1)

@@ -110,22 +110,59 @@ local function finished(w)
                     or string.format("the worker process exited with status %d", code))
 end
 
-local function schedule(items, n, threads, progress, hooks, running)
-  local pending, unfinished = {}, {}
-  for i, it in ipairs(items) do
-    pending[i] = it
-    unfinished[key(it.cell.mode, it.cell["repeat"], it.cell.fold)] = true
-  end
-  while #pending > 0 or #running > 0 do
-    while #running < n do
-      local i = next_ready(pending, unfinished)
-      if not i then break end
-      local it = table.remove(pending, i)
-      if progress and progress.start then progress:start(it.cell) end
-      local pid, fd = core._fork()
-      if pid == 0 then worker(it, fd, threads, progress, hooks) end
-      running[#running + 1] = { item = it, pid = pid, fd = fd, buf = "" }
+-- A failure that ends the run: the first in plan order. Workers of later
+-- cells are stopped at once; those of earlier cells run to their end, since
+-- one of them may fail too and is then the one named, as with one job.
+local function fail(state, w, err, running)
+  if state.failed and state.failed.order < w.order then return end
+  state.failed = { order = w.order, err = err }
+  for _, o in ipairs(running) do
+    if o.order > w.order and not o.stopped then
+      o.stopped = true
+      core._terminate(o.pid)
     end
+  end
+end
+
+-- A worker whose pipe has closed.
+local function settle(state, w, hooks, running)
+  local rec, err = finished(w)
+  local c = w.item.cell
+  if rec then   -- kept even if stopped: it finished before the signal came
+    state.unfinished[key(c.mode, c["repeat"], c.fold)] = nil
+    hooks.done(w.item, rec)
+  elseif w.stopped then
+    return
+  elseif hooks.failed then
+    state.unfinished[key(c.mode, c["repeat"], c.fold)] = nil
+    hooks.failed(w.item, err)
+  else
+    fail(state, w, err, running)
+  end
+end
+
+-- Starts the cells that may start now.
+local function start(state, n, threads, progress, hooks, running)
+  while #running < n and not state.failed do
+    local i = next_ready(state.pending, state.unfinished)
+    if not i then return end
+    local it = table.remove(state.pending, i)
+    if progress and progress.start then progress:start(it.cell) end
+    local pid, fd = core._fork()
+    if pid == 0 then worker(it, fd, threads, progress, hooks) end
+    running[#running + 1] = { item = it, order = state.order[it], pid = pid, fd = fd, buf = "" }
+  end
+end
+
+local function schedule(items, n, threads, progress, hooks, running)
+  local state = { pending = {}, unfinished = {}, order = {} }
+  for i, it in ipairs(items) do
+    state.pending[i] = it
+    state.order[it] = i
+    state.unfinished[key(it.cell.mode, it.cell["repeat"], it.cell.fold)] = true
+  end
+  while (#state.pending > 0 and not state.failed) or #running > 0 do
+    start(state, n, threads, progress, hooks, running)
     local fds = {}
     for i, w in ipairs(running) do fds[i] = w.fd end
     local ready = core._poll(fds)
@@ -137,27 +174,18 @@ local function schedule(items, n, threads, progress, hooks, running)
       w.buf = w.buf:match("[^\n]*$")
       if chunk == "" then
         table.remove(running, ready[j])
-        local rec, err = finished(w)
-        local c = w.item.cell
-        if rec then
-          unfinished[key(c.mode, c["repeat"], c.fold)] = nil
-          hooks.done(w.item, rec)
-        elseif hooks.failed then
-          unfinished[key(c.mode, c["repeat"], c.fold)] = nil
-          hooks.failed(w.item, err)
-        else
-          error(err, 0)
-        end
+        settle(state, w, hooks, running)
       end
     end
   end
+  if state.failed then error(state.failed.err, 0) end
 end
 
 -- Runs items ({cell = ..., ...}, in plan order) n at a time with threads
 -- threads each. hooks.run(item, progress, threads) runs one cell and returns
 -- its record; hooks.done(item, rec) takes it in this process; hooks.failed
--- (optional) takes a failure, else the first failure stops the other cells
--- and ends the run with its error.
+-- (optional) takes a failure, else a failure stops the other cells and ends
+-- the run with the error of the first failing cell in plan order.
 function jobs.run(items, n, threads, progress, hooks)
   if n <= 1 or #items <= 1 then return run_here(items, progress, hooks) end
   -- Forking needs a process of one thread: the runtime's pool is let go

@@ -88,13 +88,13 @@ static int l_options(lua_State *L)
 }
 
 /* dr.set_options{...}: the overrides the command would impose (mode, seed,
- * repeats, folds, epochs, limit, data, out, verbosity), for hosts such as the
+ * repeats, folds, epochs, limit, data, out, verbosity, resume, jobs), for hosts such as the
  * stock interpreter. */
 static int l_set_options(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     static const char *const keys[] = { "mode", "seed", "repeats", "folds", "epochs", "limit",
-                                        "data", "out", "verbosity", "resume", NULL };
+                                        "data", "out", "verbosity", "resume", "jobs", NULL };
     lua_newtable(L);
     for (int i = 0; keys[i] != NULL; i++) {
         lua_getfield(L, 1, keys[i]);

@@ -213,6 +213,13 @@ static int l_exit(lua_State *L)
 {
     int code = (int)luaL_optinteger(L, 1, 0);
     fflush(NULL);
+    /* Loaded as a module (the stock interpreter), this code lives in a
+     * library that closing the state would unload (the package library's
+     * _CLIBS finalizer) before the _exit below runs: keep it loaded. */
+    if (lua_getfield(L, LUA_REGISTRYINDEX, "_CLIBS") == LUA_TTABLE && lua_getmetatable(L, -1)) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, "__gc");
+    }
     lua_close(L);
     _exit(code);
     return 0;

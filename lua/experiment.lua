@@ -132,7 +132,8 @@ end
 function experiment.run_cell(p, ctx, cell, progress, checkpoint, threads)
   local t0 = core.clock()
   core.randomseed(p.seed, cell.fold)
-  local run = core.run { seed = p.seed, mode = cell.mode, threads = threads or p.threads }
+  local run = core.run { seed = p.seed, mode = cell.mode,
+                         threads = threads or p.threads }
   local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold }
   if getmetatable(made) ~= nn.Model then
     error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)

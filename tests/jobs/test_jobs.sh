@@ -46,11 +46,10 @@ for f in 0 1 2; do
 done
 [ ! -e "$w/f/grid.cells/deterministic-r1-f2.json" ] || fail "the failed cell has a record"
 [ ! -e "$w/f/grid.json" ] || fail "a failed run wrote results"
-kept=$(ls -i "$w/f/grid.cells" | grep json | sort)
+kept=$(ls -i "$w/f/grid.cells" | grep -e 'r0-.*json' | sort)
 "$detrun" -q -j 2 --resume -o "$w/f" "$grid" >/dev/null || fail "resume after a failing cell"
-after=$(ls -i "$w/f/grid.cells" | grep -e r0- | grep json | sort)
-echo "$kept" | grep -e r0- | cmp -s - "$(printf '%s\n' "$after" >"$w/after"; echo "$w/after")" ||
-    fail "resume rewrote the records of finished cells"
+after=$(ls -i "$w/f/grid.cells" | grep -e 'r0-.*json' | sort)
+[ -n "$kept" ] && [ "$kept" = "$after" ] || fail "resume rewrote the records of finished cells"
 strip "$w/f/grid.json" | cmp -s "$w/ref.txt" - || fail "resumed results differ"
 
 # Golden files: recorded one cell at a time, checked with jobs.

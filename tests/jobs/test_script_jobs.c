@@ -33,7 +33,8 @@ static int run(const char *script, int jobs, int threads, cell out[REPEATS][FOLD
     detrun_script_options so = DETRUN_SCRIPT_OPTIONS_INIT;
     so.data_dir = getenv("DETRUN_TEST_DATA");
     so.jobs = jobs;
-    if (detrun_script_open(&sc, rt) != DETRUN_OK || detrun_script_set_options(sc, &so) != DETRUN_OK ||
+    if (detrun_script_open(&sc, rt) != DETRUN_OK ||
+        detrun_script_set_options(sc, &so) != DETRUN_OK ||
         detrun_script_run_file(sc, script, &res) != DETRUN_OK) {
         fprintf(stderr, "jobs %d: %s\n", jobs, detrun_script_errmsg(sc));
         bad = 1;

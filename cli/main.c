@@ -4,8 +4,10 @@
  * Exit status: 0 success; 1 an error in the script or the data; 2 a usage
  * error. Only this file exits; the library reports through statuses.
  */
+#define _GNU_SOURCE   /* sched_getaffinity */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,6 +24,9 @@ static const char usage_text[] =
     "usage: detrun [options] SCRIPT [script args...]\n"
     "Options go before SCRIPT: what follows SCRIPT is the script's (its arg table).\n"
     "  -t, --threads N      worker threads (default: all cores)\n"
+    "  -j, --jobs N|auto    grid cells run at once, each in its own process with\n"
+    "                       threads / N threads (default auto: one per core;\n"
+    "                       -j 1: one cell at a time on all threads)\n"
     "  -m, --mode MODE      deterministic | fast: run only this mode\n"
     "  -s, --seed N         override the experiment's seed\n"
     "      --repeats N      override the experiment's repeats\n"
@@ -86,6 +91,25 @@ enum { OPT_REPEATS = 256, OPT_FOLDS, OPT_EPOCHS, OPT_LIMIT, OPT_DATA, OPT_DEVICE
        OPT_TRACEBACK, OPT_DRY_RUN, OPT_PARTITION, OPT_TIME, OPT_CPUS, OPT_GRES, OPT_NO_REPORT,
        OPT_SANDBOX, OPT_NO_CHECKPOINT };
 
+/* "auto" (one per CPU this process may run on) or a count of jobs; 0 on
+ * success. */
+static int parse_jobs(const char *s, int *jobs)
+{
+    long long v;
+    if (strcmp(s, "auto") == 0) {
+        cpu_set_t set;
+        long n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 0;
+        if (n < 1)
+            n = sysconf(_SC_NPROCESSORS_ONLN);
+        *jobs = n > 0 ? (int)n : 1;
+        return 0;
+    }
+    if (parse_num(s, 1, 4096, &v) != 0)
+        return -1;
+    *jobs = (int)v;
+    return 0;
+}
+
 /* "K/N" with 0 <= K < N; 0 on success. */
 static int parse_shard(const char *s, int *k, int *n)
 {
@@ -114,6 +138,7 @@ static void join_options(int argc, char **argv, char *buf, size_t len)
 
 static const struct option longopts[] = {
     { "threads", required_argument, NULL, 't' },
+    { "jobs", required_argument, NULL, 'j' },
     { "mode", required_argument, NULL, 'm' },
     { "seed", required_argument, NULL, 's' },
     { "repeats", required_argument, NULL, OPT_REPEATS },
@@ -262,7 +287,7 @@ static int final_option(int c, char **argv)
     }
     if (optopt != 0 && optopt < 256)
         fprintf(stderr, "detrun: option -%c: %s\n", optopt,
-                strchr("tmso", optopt) ? "needs an argument" : "unknown option");
+                strchr("tjmso", optopt) ? "needs an argument" : "unknown option");
     else
         fprintf(stderr, "detrun: %s: unknown option or missing argument\n", argv[optind - 1]);
     fprintf(stderr, "Try 'detrun --help'.\n");
@@ -313,6 +338,10 @@ static int option(int c, const char *arg, args *a, char **argv)
         if (strcmp(arg, "cudnn") != 0 && strcmp(arg, "portable") != 0)
             return usage_error("--gpu-kernels: '%s' is neither cudnn nor portable", arg);
         a->ro.backend_options = strcmp(arg, "portable") == 0 ? "kernels=portable" : "kernels=cudnn";
+        return PARSED;
+    case 'j':
+        if (parse_jobs(arg, &a->so.jobs) != 0)
+            return usage_error("--jobs: '%s' is neither auto nor a count of jobs (1 to 4096)", arg);
         return PARSED;
     case OPT_RECORD: a->record = arg; return PARSED;
     case OPT_CHECK: a->check = arg; return PARSED;
@@ -400,13 +429,17 @@ static int parse(int argc, char **argv, args *a)
     int c, status;
     opterr = 0;
     /* '+': options end at the script; what follows belongs to it. */
-    while ((c = getopt_long(argc, argv, "+t:m:s:o:qh", longopts, NULL)) != -1)
+    while ((c = getopt_long(argc, argv, "+t:j:m:s:o:qh", longopts, NULL)) != -1)
         if ((status = option(c, optarg, a, argv)) != PARSED)
             return status;
     if (optind >= argc)
         return usage_error("%s", "no SCRIPT given");
     if (a->so.shards > 0 && (a->record != NULL || a->check != NULL))
         return usage_error("%s: golden files are of whole runs, not of one shard", "--shard");
+    /* A trace is one file of every fit in plan order, written by this
+     * process: its cells run here, one at a time. */
+    if (a->trace != NULL)
+        a->so.jobs = 1;
     return check_args(a);
 }
 
@@ -525,6 +558,7 @@ int main(int argc, char **argv)
     args a = { .ro = ro, .so = so, .trace_every = 1 };
     a.so.out_dir = "results";
     a.so.verbosity = 2;
+    a.so.jobs = DETRUN_SCRIPT_JOBS_AUTO;   /* unless -j or the experiment says otherwise */
     a.slurm = argc >= 2 && strcmp(argv[1], "slurm") == 0;
     if (a.slurm) {   /* the same options, parsed here, handed on to each task */
         argc--;

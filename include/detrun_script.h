@@ -88,10 +88,18 @@ typedef struct detrun_script_options {
     uint64_t instruction_limit; /* Lua instructions the script may run; 0: no limit, or under
                                  the sandbox DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS */
     int no_checkpoint;        /* non-zero: no per-cell checkpoints (gives up resume) */
+    int jobs;                 /* > 0: grid cells in flight at once, each in its own worker
+                                 process (a fork of this one) with threads / jobs threads;
+                                 0: the experiment's own `jobs`, else one cell at a time in
+                                 this process; DETRUN_SCRIPT_JOBS_AUTO: the experiment's own,
+                                 else one per core (docs/lua.md, "Jobs"). A runtime being traced needs
+                                 one cell at a time: 1 */
 } detrun_script_options;
 
+#define DETRUN_SCRIPT_JOBS_AUTO (-1)
+
 #define DETRUN_SCRIPT_OPTIONS_INIT { NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL, 0, 0, 0, \
-                                     0, 0, 0, 0, 0, 0 }
+                                     0, 0, 0, 0, 0, 0, 0 }
 /* The sandbox's limits when the options leave them 0. */
 #define DETRUN_SCRIPT_SANDBOX_MEMORY ((size_t)1 << 30)
 #define DETRUN_SCRIPT_SANDBOX_INSTRUCTIONS ((uint64_t)1000000000)

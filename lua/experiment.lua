@@ -11,6 +11,7 @@ local core = require "detrun.core"
 local data = require "detrun.data"
 local divergence = require "detrun.divergence"
 local html = require "detrun.html"
+local jobs = require "detrun.jobs"
 local nn = require "detrun.nn"
 local report = require "detrun.report"
 local util = require "detrun.util"
@@ -18,7 +19,7 @@ local util = require "detrun.util"
 local experiment = {}
 
 local SPEC = { "name", "seed", "data", "folds", "repeats", "modes", "model", "compile", "fit",
-               "evaluate", "threads", "limit", "out" }
+               "evaluate", "threads", "jobs", "limit", "out" }
 local FIT = { "epochs", "batch", "validation_split", "shuffle" }
 
 local function count(v, what, min)
@@ -91,6 +92,16 @@ function experiment.plan(spec, opts)
   util.check_options(ev, { "batch" }, "dr.experiment: evaluate", 3)
   p.eval_batch = count(ev.batch or 100, "evaluate.batch", 1)
   p.threads = spec.threads and count(spec.threads, "threads", 0) or core.threads()
+  -- The command's -j, else the spec's, else the host's default (the command:
+  -- auto; the C API and the stock interpreter: one at a time, in process).
+  local j = opts.jobs or spec.jobs
+  if j ~= nil and j ~= "auto" then j = count(j, "jobs", 1) end
+  if j == nil then j = opts.jobs_default or 1 end
+  p.device = core.device()
+  -- Cells in flight at once, and each one's threads: the command's threads
+  -- shared among them.
+  p.jobs = jobs.count(j, p.device)
+  p.cell_threads = math.max(1, (p.threads == 0 and core._cores() or p.threads) // p.jobs)
   p.out = opts.out or spec.out
   if p.out ~= nil and (type(p.out) ~= "string" or p.out == "") then
     error("dr.experiment: the results folder (out, -o DIR) must be a non-empty path, not "
@@ -105,7 +116,6 @@ function experiment.plan(spec, opts)
     error("dr.experiment: resuming needs the results folder of the run (-o DIR)", 3)
   end
   p.verbosity = opts.verbosity or 0
-  p.device = core.device()
   p.cells = {}
   for _, mode in ipairs(p.modes) do
     for r = 0, p.repeats - 1 do
@@ -258,7 +268,8 @@ end
 -- Runs one cell; returns its record. With checkpoint (a file name) the fit
 -- saves its state there after every epoch, and continues from it when
 -- resuming (docs/regression.md).
-function experiment.run_cell(p, ctx, cell, progress, checkpoint)
+-- threads: the cell's threads when not the experiment's.
+function experiment.run_cell(p, ctx, cell, progress, checkpoint, threads)
   local t0 = core.clock()
   if progress then progress:start(cell) end
   -- Batch updates only where they are drawn (a terminal), at most every 0.2 s.
@@ -273,7 +284,12 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint)
     end
   end
   core.randomseed(p.seed, cell.fold)
-  local run = core.run { seed = p.seed, mode = cell.mode, threads = p.threads }
+  -- Fast mode differs from deterministic mode by its threads' races: a fast
+  -- cell among parallel jobs gets at least 2 threads, so that its repeats
+  -- still drift apart as the comparison expects (docs/lua.md, "Jobs").
+  if threads and threads < 2 and cell.mode == "fast" and (p.jobs or 1) > 1 then threads = 2 end
+  local run = core.run { seed = p.seed, mode = cell.mode,
+                         threads = threads or p.threads }
   -- The script sees Lua's 1-based numbers; records keep the 0-based ones.
   local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"] + 1, fold = cell.fold + 1 }
   if getmetatable(made) ~= nn.Model then
@@ -452,6 +468,7 @@ function experiment.run(spec)
   local function clear_leftovers(base)
     os.remove(base .. ".ckpt")
   end
+  local todo = {}
   for i, cell in ipairs(p.cells) do
     local base = base_of(cell)
     local rec = base and p.resume and core._record_read(base .. ".json") or nil
@@ -461,28 +478,39 @@ function experiment.run(spec)
       error(string.format("dr.experiment: %s.json was written by another run (%s, not %s); " ..
                           "run without resuming to start over", base, tostring(rec.plan), plan), 2)
     end
-    if not rec then
-      core._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
-      rec = experiment.run_cell(p, ctx, cell, progress,
-                                base and p.checkpoints and base .. ".ckpt" or nil)
-      if base then
-        rec.plan = plan
-        core._record_write(base .. ".json", rec)
-        clear_leftovers(base)
-      end
-    else
+    if rec then
       resumed[#resumed + 1] = cell
       if base then clear_leftovers(base) end
-    end
-    rec.plan = nil
-    records[i] = rec
-    if progress then
-      -- The mark is the display's: the record itself stays as written.
-      local shown = rec
-      if resumed[#resumed] == cell then shown = setmetatable({ resumed = true }, { __index = rec }) end
-      progress:cell(cell, shown)
+      rec.plan = nil
+      records[i] = rec
+      if progress then
+        -- The mark is the display's: the record itself stays as written.
+        progress:cell(cell, setmetatable({ resumed = true }, { __index = rec }))
+      end
+    else
+      todo[#todo + 1] = { index = i, cell = cell, base = base }
     end
   end
+  -- The cells still to run, p.jobs at a time; each record is written here
+  -- as its cell finishes, so that a resume finds every finished cell.
+  jobs.run(todo, p.jobs, p.cell_threads, progress, {
+    run = function(it, prog, threads)
+      core._trace_label(string.format("%s repeat %d fold %d", it.cell.mode, it.cell["repeat"],
+                                      it.cell.fold))
+      return experiment.run_cell(p, ctx, it.cell, prog,
+                                 it.base and p.checkpoints and it.base .. ".ckpt" or nil, threads)
+    end,
+    done = function(it, rec)
+      if it.base then
+        rec.plan = plan
+        core._record_write(it.base .. ".json", rec)
+        clear_leftovers(it.base)
+      end
+      rec.plan = nil
+      records[it.index] = rec
+      if progress then progress:cell(it.cell, rec) end
+    end,
+  })
   if progress then progress:finish() end
   local tbl = experiment.aggregate(p, records)
   tbl.wall_seconds, tbl.machine = core.clock() - t_start, core._machine()

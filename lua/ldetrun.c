@@ -90,7 +90,7 @@ static int l_options(lua_State *L)
 }
 
 /* dr.set_options{...}: the overrides the command would impose (mode, seed,
- * repeats, folds, epochs, limit, data, out, verbosity, resume), for hosts such
+ * repeats, folds, epochs, limit, data, out, verbosity, resume, no_report, jobs), for hosts such
  * as the stock interpreter. Merged into the current ones: a key not given
  * keeps its value. An unknown key is an error naming it (sorted first, so the
  * message does not depend on the table's order). */
@@ -98,7 +98,8 @@ static int l_set_options(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     static const char *const keys[] = { "mode", "seed", "repeats", "folds", "epochs", "limit",
-                                        "data", "out", "verbosity", "resume", "no_report", NULL };
+                                        "data", "out", "verbosity", "resume", "no_report", "jobs",
+                                        NULL };
     const char *bad = NULL;
     lua_pushnil(L);
     while (lua_next(L, 1)) {
@@ -112,7 +113,7 @@ static int l_set_options(lua_State *L)
     }
     if (bad != NULL)
         return luaL_error(L, "dr.set_options: unknown option '%s' (known: mode, seed, repeats, "
-                             "folds, epochs, limit, data, out, verbosity, resume, no_report)", bad);
+                             "folds, epochs, limit, data, out, verbosity, resume, no_report, jobs)", bad);
     if (lua_getfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS) != LUA_TTABLE) {
         lua_pop(L, 1);
         lua_newtable(L);
@@ -249,6 +250,7 @@ int luaopen_detrun(lua_State *L)
     detrun_lua_open_results(L);
     detrun_lua_open_regress(L);
     detrun_lua_open_guard(L);
+    detrun_lua_open_worker(L);
     detrun_lua_open_modules(L);   /* the table above is detrun.core; pushes the public one */
     /* math.random from the runtime's seed until an experiment reseeds it. */
     lua_pushcfunction(L, l_randomseed);

@@ -80,5 +80,6 @@ void detrun_lua_open_model(lua_State *L);
 void detrun_lua_open_results(lua_State *L);
 void detrun_lua_open_regress(lua_State *L);   /* lregress.c: cell records, trace labels */
 void detrun_lua_open_guard(lua_State *L);     /* lguard.c: folder lock, result sets, hashes */
+void detrun_lua_open_worker(lua_State *L);    /* lworker.c: an experiment's worker processes */
 
 #endif

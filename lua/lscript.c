@@ -181,7 +181,8 @@ detrun_status detrun_script_set_options(detrun_script *sc, const detrun_script_o
         strcmp(opt->mode, "fast") != 0)
         return seterr(sc, DETRUN_ERR_ARG, "mode must be deterministic or fast, not \"%s\"",
                       opt->mode);
-    if (opt->repeats < 0 || opt->folds < 0 || opt->epochs < 0 || opt->argc < 0)
+    if (opt->repeats < 0 || opt->folds < 0 || opt->epochs < 0 || opt->argc < 0 ||
+        opt->jobs < DETRUN_SCRIPT_JOBS_AUTO)
         return seterr(sc, DETRUN_ERR_ARG, "script options: negative count");
     detrun_status bad_opt = check_options(sc, opt);
     if (bad_opt != DETRUN_OK)
@@ -409,6 +410,10 @@ static int setup(lua_State *L)
         set_opt_int(L, "shards", o->shards);
         set_opt_int(L, "no_report", o->no_report);
         set_opt_int(L, "no_checkpoint", o->no_checkpoint);
+        if (o->jobs > 0)
+            set_opt_int(L, "jobs", o->jobs);
+        else if (o->jobs == DETRUN_SCRIPT_JOBS_AUTO)
+            set_opt_str(L, "jobs_default", "auto");
     }
     lua_setfield(L, LUA_REGISTRYINDEX, DETRUN_LUA_OPTIONS);
 

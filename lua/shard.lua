@@ -11,6 +11,7 @@
 local core = require "detrun.core"
 local experiment = require "detrun.experiment"
 local nn = require "detrun.nn"
+local jobs = require "detrun.jobs"
 local report = require "detrun.report"
 
 local shard = {}
@@ -126,21 +127,30 @@ function shard.run(p, k, n)
   -- resume rules of docs/regression.md, per cell).
   p.resume = true
   local failed = {}
-  for _, cell in ipairs(todo) do
-    local base = dir .. "/" .. shard.cell_name(cell)
-    core._trace_label(string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold))
-    local good, rec = pcall(experiment.run_cell, p, ctx, cell, progress,
-                            p.checkpoints and base .. ".ckpt" or nil)
-    if good then
-      if progress then progress:cell(cell, rec) end
-    else
-      -- Recorded too, so that merge can say why; a rerun runs it again.
-      failed[#failed + 1] = shard.cell_name(cell) .. ": " .. tostring(rec)
-      rec = { mode = cell.mode, ["repeat"] = cell["repeat"], fold = cell.fold, error = tostring(rec) }
-    end
-    core._record_write(base .. ".json", rec)
-    if good then os.remove(base .. ".ckpt") end
+  local items = {}
+  for i, cell in ipairs(todo) do
+    items[i] = { cell = cell, base = dir .. "/" .. shard.cell_name(cell) }
   end
+  -- The shard's cells, p.jobs at a time.
+  jobs.run(items, p.jobs, p.cell_threads, progress, {
+    run = function(it, prog, threads)
+      core._trace_label(string.format("%s repeat %d fold %d", it.cell.mode, it.cell["repeat"],
+                                      it.cell.fold))
+      return experiment.run_cell(p, ctx, it.cell, prog, p.checkpoints and it.base .. ".ckpt" or nil,
+                                 threads)
+    end,
+    done = function(it, rec)
+      if progress then progress:cell(it.cell, rec) end
+      core._record_write(it.base .. ".json", rec)
+      os.remove(it.base .. ".ckpt")
+    end,
+    -- Recorded too, so that merge can say why; a rerun runs it again.
+    failed = function(it, msg)
+      failed[#failed + 1] = shard.cell_name(it.cell) .. ": " .. msg
+      core._record_write(it.base .. ".json", { mode = it.cell.mode, ["repeat"] = it.cell["repeat"],
+                                               fold = it.cell.fold, error = msg })
+    end,
+  })
   if progress then progress:finish() end
   if p.verbosity >= 1 then
     io.stdout:write(string.format("%s: shard %d/%d: %d cells run, %d already recorded, %d failed; "

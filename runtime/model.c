@@ -90,8 +90,10 @@ void detrun_model_free(detrun_model *m)
         be->ops->free(be, m->g);
         be->ops->free(be, m->m);
         be->ops->free(be, m->v);
-        be->ops->free(be, m->ds_images);
-        be->ops->free(be, m->ds_labels);
+        if (!m->ds_borrowed) {
+            be->ops->free(be, m->ds_images);
+            be->ops->free(be, m->ds_labels);
+        }
     }
     detrun_free(rt, m->params, (size_t)m->nparams * sizeof *m->params);
     detrun_free(rt, m->layers, (size_t)m->layer_cap * sizeof *m->layers);

@@ -81,6 +81,7 @@ struct detrun_model {
     size_t ds_count, ds_pixels;
     uint64_t ds_identity;
     uint8_t *ds_images, *ds_labels;
+    int ds_borrowed;          /* they are the data set's own host memory: never freed here */
 };
 
 /* Floats per sample of a layer's input and output. */

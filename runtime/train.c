@@ -62,9 +62,25 @@ static detrun_status bind_dataset(detrun_model *m, const detrun_dataset *ds, con
             return detrun_seterr(rt, DETRUN_ERR_SHAPE,
                                  "%s: label %d of row %zu is not below the %d logits of %s",
                                  what, labels[i], i, classes, last);
-    be->ops->free(be, m->ds_images);
-    be->ops->free(be, m->ds_labels);
+    if (!m->ds_borrowed) {
+        be->ops->free(be, m->ds_images);
+        be->ops->free(be, m->ds_labels);
+    }
     m->ds_key = NULL;
+    m->ds_borrowed = 0;
+    /* The CPU backend's memory is host memory: it reads the data set where
+     * it is, so that processes forked after loading it share its pages
+     * instead of each holding a copy (docs/architecture.md). */
+    if (strcmp(be->name, "cpu") == 0) {
+        m->ds_images = (uint8_t *)images;
+        m->ds_labels = (uint8_t *)labels;
+        m->ds_borrowed = 1;
+        m->ds_key = ds;
+        m->ds_count = count;
+        m->ds_pixels = pixels;
+        m->ds_identity = identity;
+        return DETRUN_OK;
+    }
     m->ds_images = be->ops->alloc(be, count * pixels);
     m->ds_labels = be->ops->alloc(be, count);
     if (m->ds_images == NULL || m->ds_labels == NULL)

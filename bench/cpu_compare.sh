@@ -41,7 +41,7 @@ build before "$before"
 cc -O2 -mavx2 -mfma "$repo/bench/compare/fma_peak.c" -o "$work/fma_peak"
 
 torch=0
-if [ "${TORCH:-1}" = 1 ] && python3 -c "import torch" 2>/dev/null; then
+if [ "${TORCH:-1}" = 1 ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
   torch=1
 fi
 
@@ -58,7 +58,7 @@ for r in $(seq 1 "$rounds"); do
   done
   if [ "$torch" = 1 ]; then
     for t in 1 2; do
-      python3 "$repo/bench/compare/torch_steps.py" "$t" "$steps" "$fits" >>"$raw"
+      /usr/bin/python3 "$repo/bench/compare/torch_steps.py" "$t" "$steps" "$fits" >>"$raw"
     done
   fi
   echo "round $r of $rounds done (load $(cut -d' ' -f1 /proc/loadavg))"

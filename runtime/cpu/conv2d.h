@@ -102,6 +102,9 @@ typedef struct grid_args {
 #if DETRUN_CONV2D_AVX2
 /* conv2d_avx512.c: the same correlation, 16 pixels to a register. */
 void detrun_cpu_conv2d_grid_corr_avx512(const grid_args *a);
+/* out[oc][y][x] = og[oc][y * gw + x] for x < ow, ReLU'd when relu. */
+void detrun_cpu_conv2d_grid_store_avx512(float *out, const float *og, size_t ogs, int ocs,
+                                         int oh, int ow, int gw, int relu);
 
 /* conv2d_avx2.c: stride 1 (and no input padding for the forward and the
  * weight gradient). */

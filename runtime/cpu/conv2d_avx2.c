@@ -85,8 +85,12 @@ AVX2 static void grid_corr(const grid_args *a)
  * +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`). A row's last vector may
  * overlap the one before it: both store the same values. */
 AVX2 static void grid_store(float *out, const float *og, size_t ogs, int ocs, int oh, int ow,
-                            int gw, int relu)
+                            int gw, int relu, int wide)
 {
+    if (wide) {
+        detrun_cpu_conv2d_grid_store_avx512(out, og, ogs, ocs, oh, ow, gw, relu);
+        return;
+    }
     const __m256 zero = _mm256_setzero_ps();
     for (int oc = 0; oc < ocs; oc++) {
         for (int y = 0; y < oh; y++) {
@@ -285,7 +289,7 @@ void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
     a.wide = j->cpu->simd >= DETRUN_CPU_SIMD_AVX512;
     grid_corr(&a);
     grid_store(j->out + (size_t)n * d->o * d->oh * d->ow, G, (size_t)j->np, d->o, d->oh,
-               d->ow, d->w, j->relu);
+               d->ow, d->w, j->relu, a.wide);
 }
 
 /* Input gradient: task (sample), after the sample's layout for the weight
@@ -330,7 +334,7 @@ void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread)
     a.wide = j->cpu->simd >= DETRUN_CPU_SIMD_AVX512;
     grid_corr(&a);
     grid_store(j->din + (size_t)n * d->c * d->h * d->w, G, (size_t)j->np, d->c, d->h, d->w,
-               pw, 0);
+               pw, 0, a.wide);
 }
 
 #endif

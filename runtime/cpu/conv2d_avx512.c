@@ -95,4 +95,28 @@ AVX512 void detrun_cpu_conv2d_grid_corr_avx512(const grid_args *a)
     }
 }
 
+/* A copy (ReLU'd: max with +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`):
+ * rows of 16, then the row's rest through a mask. */
+AVX512 void detrun_cpu_conv2d_grid_store_avx512(float *out, const float *og, size_t ogs, int ocs,
+                                                int oh, int ow, int gw, int relu)
+{
+    const __m512 zero = _mm512_setzero_ps();
+    __mmask16 rest = (__mmask16)((1u << (ow % 16)) - 1);
+    for (int oc = 0; oc < ocs; oc++) {
+        for (int y = 0; y < oh; y++) {
+            const float *src = og + (size_t)oc * ogs + (size_t)y * gw;
+            float *dst = out + ((size_t)oc * oh + y) * ow;
+            int x = 0;
+            for (; x + 16 <= ow; x += 16) {
+                __m512 v = _mm512_loadu_ps(src + x);
+                _mm512_storeu_ps(dst + x, relu ? _mm512_max_ps(v, zero) : v);
+            }
+            if (x < ow) {
+                __m512 v = _mm512_maskz_loadu_ps(rest, src + x);
+                _mm512_mask_storeu_ps(dst + x, rest, relu ? _mm512_max_ps(v, zero) : v);
+            }
+        }
+    }
+}
+
 #endif

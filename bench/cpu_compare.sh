@@ -10,7 +10,9 @@
 # Environment: AFTER=commit (HEAD), BEFORE=commit (92525cc), STEPS (20) and
 # FITS (5) per train_steps invocation, CV=1 also times the full seed CV run
 # (`detrun -t 2 --repeats 1 experiments/seed_mnist.lua`, both modes), TORCH=0
-# leaves PyTorch out, KEEP=1 keeps the work folder, DETRUN_DATA the data.
+# leaves PyTorch out (TORCH_THREADS="1 2" its thread counts), KEEP=1 keeps the
+# work folder, DETRUN_DATA the data, TRAIN_STEPS_CPU=1 has detrun's train_steps
+# time CPU instead of wall time (steadier at one thread on a loaded machine).
 # Prints the raw lines, then a table; writes nothing into the checkout.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +32,8 @@ trap cleanup EXIT
 
 build() {   # build NAME COMMIT
   git -C "$repo" worktree add --detach -q "$work/src_$1" "$2"
+  # One driver for both: this checkout's train_steps (the library is the commit's).
+  cp "$repo/bench/train_steps/train_steps.c" "$work/src_$1/bench/train_steps/train_steps.c"
   cmake -S "$work/src_$1" -B "$work/build_$1" -DDETRUN_CUDA=OFF -DCMAKE_BUILD_TYPE=Release \
         >"$work/build_$1.log" 2>&1
   cmake --build "$work/build_$1" --target train_steps detrun_cli -j"$(nproc)" \
@@ -57,7 +61,7 @@ for r in $(seq 1 "$rounds"); do
       awk -v v="$v" '/steps\/s/ {for (i = 1; i <= NF; i++) if ($i == "steps/s") print v, $1, $2, $(i-1)}' >>"$raw"
   done
   if [ "$torch" = 1 ]; then
-    for t in 1 2; do
+    for t in ${TORCH_THREADS:-1 2}; do
       /usr/bin/python3 "$repo/bench/compare/torch_steps.py" "$t" "$steps" "$fits" >>"$raw"
     done
   fi

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     size_t nk = sizeof kernels / sizeof *kernels;
     printf("cpu kernels, batch %d, %d threads, %s mode, %s path, median of %d runs of %d calls\n",
            N, threads, mode == DETRUN_FAST ? "fast" : "deterministic",
-           DETRUN_CPU(b)->simd ? "avx2" : "plain", runs, ITERS);
+           detrun_cpu_simd_name(DETRUN_CPU(b)->simd), runs, ITERS);
     double total = 0;
     const char *only = getenv("BENCH_ONLY");
     if (getenv("BENCH_CPU"))

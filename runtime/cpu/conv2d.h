@@ -79,7 +79,33 @@ conv_dw_pair_fn detrun_cpu_conv2d_dw_pair_plain;
 void detrun_cpu_conv2d_forward_plain_task(void *arg, int task, int thread);
 void detrun_cpu_conv2d_din_plain_task(void *arg, int n, int thread);
 
+/* A valid correlation on a pixel grid: og[oc][p] for p in [0, np) is the
+ * chain over ic, then tap t, of fma(in[ic * ips + p + off[t]],
+ * w[oc * w_oc + ic * w_ic + t], acc) from init[oc] (or +0). For an image of
+ * width W and off[t] = ky * W + kx, grid pixel p = y * W + x is output (y, x)
+ * for x < ow; the pixels x >= ow of each row are computed and thrown away, so
+ * that eight neighbouring grid pixels always share one contiguous load. */
+typedef struct grid_args {
+    float *og;                /* (ocs, ogs) */
+    size_t ogs;
+    const float *in;          /* (ics, ips), readable up to np + max(off) past the last plane's start */
+    size_t ips;
+    int ics, ocs, np;
+    const float *w;
+    size_t w_oc, w_ic;
+    const int *off;
+    int taps;
+    const float *init;        /* per oc, or NULL for +0 */
+    int wide;                 /* 1: the AVX-512 blocks (conv2d_avx512.c) */
+} grid_args;
+
 #if DETRUN_CONV2D_AVX2
+/* conv2d_avx512.c: the same correlation, 16 pixels to a register. */
+void detrun_cpu_conv2d_grid_corr_avx512(const grid_args *a);
+/* out[oc][y][x] = og[oc][y * gw + x] for x < ow, ReLU'd when relu. */
+void detrun_cpu_conv2d_grid_store_avx512(float *out, const float *og, size_t ogs, int ocs,
+                                         int oh, int ow, int gw, int relu);
+
 /* conv2d_avx2.c: stride 1 (and no input padding for the forward and the
  * weight gradient). */
 conv_dw_pair_fn detrun_cpu_conv2d_dw_pair_avx2;

@@ -22,25 +22,6 @@
 #define AVX2 __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-/* A valid correlation on a pixel grid: og[oc][p] for p in [0, np) is the
- * chain over ic, then tap t, of fma(in[ic * ips + p + off[t]],
- * w[oc * w_oc + ic * w_ic + t], acc) from init[oc] (or +0). For an image of
- * width W and off[t] = ky * W + kx, grid pixel p = y * W + x is output (y, x)
- * for x < ow; the pixels x >= ow of each row are computed and thrown away, so
- * that eight neighbouring grid pixels always share one contiguous load. */
-typedef struct grid_args {
-    float *og;                /* (ocs, ogs) */
-    size_t ogs;
-    const float *in;          /* (ics, ips), readable up to np + max(off) past the last plane's start */
-    size_t ips;
-    int ics, ocs, np;
-    const float *w;
-    size_t w_oc, w_ic;
-    const int *off;
-    int taps;
-    const float *init;        /* per oc, or NULL for +0 */
-} grid_args;
-
 /* NOC output channels from oc0 at GRID_BLOCK pixels from p: 12 accumulators
  * stay in registers over the whole (ic, t) chain. */
 AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p)
@@ -83,6 +64,10 @@ AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p)
 
 AVX2 static void grid_corr(const grid_args *a)
 {
+    if (a->wide) {
+        detrun_cpu_conv2d_grid_corr_avx512(a);
+        return;
+    }
     for (int oc0 = 0; oc0 < a->ocs; oc0 += GRID_OCB) {
         int noc = a->ocs - oc0 < GRID_OCB ? a->ocs - oc0 : GRID_OCB;
         for (int p = 0; p < a->np; p += GRID_BLOCK) {
@@ -100,8 +85,12 @@ AVX2 static void grid_corr(const grid_args *a)
  * +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`). A row's last vector may
  * overlap the one before it: both store the same values. */
 AVX2 static void grid_store(float *out, const float *og, size_t ogs, int ocs, int oh, int ow,
-                            int gw, int relu)
+                            int gw, int relu, int wide)
 {
+    if (wide) {
+        detrun_cpu_conv2d_grid_store_avx512(out, og, ogs, ocs, oh, ow, gw, relu);
+        return;
+    }
     const __m256 zero = _mm256_setzero_ps();
     for (int oc = 0; oc < ocs; oc++) {
         for (int y = 0; y < oh; y++) {
@@ -297,9 +286,10 @@ void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
     a.off = j->off;
     a.taps = d->kh * d->kw;
     a.init = j->bias;
+    a.wide = j->cpu->simd >= DETRUN_CPU_SIMD_AVX512;
     grid_corr(&a);
     grid_store(j->out + (size_t)n * d->o * d->oh * d->ow, G, (size_t)j->np, d->o, d->oh,
-               d->ow, d->w, j->relu);
+               d->ow, d->w, j->relu, a.wide);
 }
 
 /* Input gradient: task (sample), after the sample's layout for the weight
@@ -341,9 +331,10 @@ void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread)
     a.off = j->off;
     a.taps = d->kh * d->kw;
     a.init = NULL;
+    a.wide = j->cpu->simd >= DETRUN_CPU_SIMD_AVX512;
     grid_corr(&a);
     grid_store(j->din + (size_t)n * d->c * d->h * d->w, G, (size_t)j->np, d->c, d->h, d->w,
-               pw, 0);
+               pw, 0, a.wide);
 }
 
 #endif

@@ -159,22 +159,25 @@ static int always(const detrun_cpu *c, const detrun_conv_dims *d)
     return 1;
 }
 
-static int fast_vec(const detrun_cpu *c, const detrun_conv_dims *d)
-{
-    return fast_chunks(c, d) && vector_dw_ok(c, d);
-}
-
 static int fast_plain(const detrun_cpu *c, const detrun_conv_dims *d)
 {
     return fast_chunks(c, d) && !vector_dw_ok(c, d);
 }
 
 #if DETRUN_CONV2D_AVX2
+static int fast_vec(const detrun_cpu *c, const detrun_conv_dims *d)
+{
+    return fast_chunks(c, d) && vector_dw_ok(c, d);
+}
+
 /* Channel-vector: eight input channels to a register; input and dout laid
- * out channels last (by the input gradient's tasks when there are any). */
+ * out channels last (by the input gradient's tasks when there are any).
+ * Fast mode takes it too (and the o-vector path): both are faster than its
+ * chunks, so fast mode is never slower than deterministic mode; it stays
+ * free to reorder elsewhere (the dense weight gradients). */
 static int cvec_ok(const detrun_cpu *c, const detrun_conv_dims *d)
 {
-    return vector_forward_ok(c, d) && d->c % 8 == 0 && d->kw == DWC_KW && !fast_chunks(c, d);
+    return vector_forward_ok(c, d) && d->c % 8 == 0 && d->kw == DWC_KW;
 }
 
 static size_t cvec_in_floats(const detrun_conv_dims *d)
@@ -206,8 +209,7 @@ static void cvec_bind(conv_job *j, float *mem)
  * input channel); dout laid out a sample at a time by the path itself. */
 static int ovec_ok(const detrun_cpu *c, const detrun_conv_dims *d)
 {
-    return vector_forward_ok(c, d) && d->o % 8 == 0 && d->kh == 3 && d->kw == 3 &&
-           !fast_chunks(c, d);
+    return vector_forward_ok(c, d) && d->o % 8 == 0 && d->kh == 3 && d->kw == 3;
 }
 
 static size_t ovec_sample_floats(const detrun_cpu *c, const detrun_conv_dims *d)

@@ -22,7 +22,7 @@ typedef struct detrun_cpu {
     detrun_pool *pool;
     int threads;
     detrun_mode mode;
-    int simd;                 /* 1: AVX2+FMA paths */
+    int simd;                 /* a DETRUN_CPU_SIMD_* level: 0 plain C */
     pthread_mutex_t reduce;   /* fast mode: adds into a shared gradient */
     float *scratch;           /* grown by the calling thread, never inside a job */
     size_t scratch_floats;
@@ -36,11 +36,27 @@ typedef struct detrun_cpu {
  * (callers then take a path that needs none). Contents are undefined. */
 float *detrun_cpu_scratch(detrun_cpu *c, size_t floats);
 
+/* The kernel paths, each giving the same bits (docs/determinism.md, "CPU"):
+ * plain C, AVX2+FMA, and AVX-512F where a kernel has a 16-wide path (the
+ * others then take their AVX2 path). */
+enum { DETRUN_CPU_SIMD_SCALAR = 0, DETRUN_CPU_SIMD_AVX2 = 1, DETRUN_CPU_SIMD_AVX512 = 2 };
+
 /* 1 when this CPU runs AVX2 and FMA. */
 int detrun_cpu_has_avx2(void);
-/* Turns the vector paths on or off (tests compare the two); returns whether
- * they are on afterwards (off when the CPU lacks them). */
-int detrun_cpu_set_simd(detrun_backend *b, int on);
+/* 1 when this CPU (and its OS) runs AVX-512F as well as AVX2 and FMA. */
+int detrun_cpu_has_avx512(void);
+/* The best level this CPU runs. */
+int detrun_cpu_simd_best(void);
+/* Sets the kernel path (tests compare them): level is a DETRUN_CPU_SIMD_*
+ * (any nonzero level below 0 or above AVX512 counts as the best); a level the
+ * CPU lacks gives the best one below it. Returns the level set. */
+int detrun_cpu_set_simd(detrun_backend *b, int level);
+/* DETRUN_SIMD's value (NULL: unset) to a level: "scalar", "avx2", "avx512"
+ * or "" / "auto" (the best); -1 for anything else. Capped at what the CPU
+ * runs. */
+int detrun_cpu_simd_parse(const char *value);
+/* The level's name: "scalar", "avx2+fma", "avx512f". */
+const char *detrun_cpu_simd_name(int level);
 
 /* The kernels (their signatures are backend.h's). */
 detrun_gather_fn detrun_cpu_gather;

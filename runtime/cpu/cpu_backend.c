@@ -24,11 +24,58 @@ int detrun_cpu_has_avx2(void)
 #endif
 }
 
-int detrun_cpu_set_simd(detrun_backend *b, int on)
+int detrun_cpu_has_avx512(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();   /* libgcc also checks that the OS saves the zmm state */
+    return detrun_cpu_has_avx2() && __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+int detrun_cpu_simd_best(void)
+{
+    if (detrun_cpu_has_avx512())
+        return DETRUN_CPU_SIMD_AVX512;
+    return detrun_cpu_has_avx2() ? DETRUN_CPU_SIMD_AVX2 : DETRUN_CPU_SIMD_SCALAR;
+}
+
+static int simd_cap(int level)
+{
+    int best = detrun_cpu_simd_best();
+    return level < best ? level : best;
+}
+
+int detrun_cpu_set_simd(detrun_backend *b, int level)
 {
     detrun_cpu *c = DETRUN_CPU(b);
-    c->simd = on && detrun_cpu_has_avx2();
+    if (level < 0 || level > DETRUN_CPU_SIMD_AVX512)
+        level = DETRUN_CPU_SIMD_AVX512;
+    c->simd = simd_cap(level);
     return c->simd;
+}
+
+int detrun_cpu_simd_parse(const char *value)
+{
+    if (value == NULL || value[0] == '\0' || strcmp(value, "auto") == 0)
+        return detrun_cpu_simd_best();
+    if (strcmp(value, "scalar") == 0)
+        return DETRUN_CPU_SIMD_SCALAR;
+    if (strcmp(value, "avx2") == 0)
+        return simd_cap(DETRUN_CPU_SIMD_AVX2);
+    if (strcmp(value, "avx512") == 0)
+        return simd_cap(DETRUN_CPU_SIMD_AVX512);
+    return -1;
+}
+
+const char *detrun_cpu_simd_name(int level)
+{
+    switch (level) {
+    case DETRUN_CPU_SIMD_AVX2: return "avx2+fma";
+    case DETRUN_CPU_SIMD_AVX512: return "avx512f";
+    default: return "scalar";
+    }
 }
 
 float *detrun_cpu_scratch(detrun_cpu *c, size_t floats)
@@ -126,7 +173,7 @@ static void cpu_describe(detrun_backend *b, detrun_backend_info what, char *buf,
     if (!buf || !len)
         return;
     if (what == DETRUN_INFO_ISA)
-        snprintf(buf, len, "%s", DETRUN_CPU(b)->simd ? "avx2+fma" : "scalar");
+        snprintf(buf, len, "%s", detrun_cpu_simd_name(DETRUN_CPU(b)->simd));
     else
         snprintf(buf, len, "cpu");
 }
@@ -268,6 +315,15 @@ static detrun_status cpu_open(detrun_backend **out, const detrun_backend_params 
     b->ctx = c;
     c->alloc = p->alloc;
     c->alloc_ud = p->alloc_ud;
+    /* Read once here so that a run never switches paths midway; every path
+     * gives the same bits, the variable only exists to check that. */
+    const char *simd = getenv("DETRUN_SIMD");
+    c->simd = detrun_cpu_simd_parse(simd);
+    if (c->simd < 0) {
+        cpu_destroy(b);
+        return refuse(DETRUN_ERR_ARG, err, errlen,
+                      "DETRUN_SIMD=%s: unknown kernel path (scalar, avx2, avx512 or auto)", simd);
+    }
     c->pool = detrun_pool_new(p->threads, p->alloc, p->alloc_ud);
     if (!c->pool) {
         cpu_destroy(b);
@@ -276,10 +332,6 @@ static detrun_status cpu_open(detrun_backend **out, const detrun_backend_params 
     }
     c->threads = p->threads;
     c->mode = p->mode;
-    /* Read once here so that a run never switches paths midway; both paths
-     * give the same bits, the variable only exists to check that. */
-    const char *simd = getenv("DETRUN_SIMD");
-    c->simd = detrun_cpu_has_avx2() && !(simd && strcmp(simd, "scalar") == 0);
     *out = b;
     return DETRUN_OK;
 }

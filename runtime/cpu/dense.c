@@ -49,6 +49,10 @@ typedef struct seq_job {
 static void seq_tile(const seq_args *a, int simd, int r0, int r1, int j0, int j1)
 {
 #if defined(__x86_64__)
+    if (simd >= DETRUN_CPU_SIMD_AVX512 && a->wjs == 1) {
+        detrun_cpu_dense_tile_avx512(a, r0, r1, j0, j1);
+        return;
+    }
     if (simd && a->wjs == 1) {
         detrun_cpu_dense_tile_avx2(a, r0, r1, j0, j1);
         return;

@@ -1,6 +1,6 @@
 /*
  * dense.h - what the dense layer's files share: the one product shape all
- * three of its products take (dense.c) and its AVX2 path (dense_avx2.c).
+ * three of its products take (dense.c) and its AVX2 and AVX-512 paths.
  */
 #ifndef DETRUN_CPU_DENSE_H
 #define DETRUN_CPU_DENSE_H
@@ -26,6 +26,8 @@ typedef struct seq_args {
 /* Rows [r0, r1) by columns [j0, j1) (at most COL_TILE), wjs == 1: 8
  * neighbouring columns to a register, each lane its column's written chain. */
 void detrun_cpu_dense_tile_avx2(const seq_args *a, int r0, int r1, int j0, int j1);
+/* The same with 16 columns to a register (dense_avx512.c). */
+void detrun_cpu_dense_tile_avx512(const seq_args *a, int r0, int r1, int j0, int j1);
 #endif
 
 #endif

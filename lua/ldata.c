@@ -157,13 +157,13 @@ static int ds_classes(lua_State *L)
     return 1;
 }
 
-/* ds:label(i) -> label of row i (0-based, like the rows of a split). */
+/* ds:label(i) -> label of row i (from 1, as Lua counts; the C API's row i - 1). */
 static int ds_label(lua_State *L)
 {
     detrun_dataset *ds = detrun_lua_checkdataset(L, 1);
     lua_Integer i = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, i >= 0 && (size_t)i < detrun_dataset_count(ds), 2, "row out of range");
-    lua_pushinteger(L, detrun_dataset_labels(ds)[i]);
+    luaL_argcheck(L, i >= 1 && (size_t)i <= detrun_dataset_count(ds), 2, "row out of range");
+    lua_pushinteger(L, detrun_dataset_labels(ds)[i - 1]);
     return 1;
 }
 
@@ -214,7 +214,8 @@ detrun_lua_rows *detrun_lua_newrows(lua_State *L, size_t n)
     return r;
 }
 
-/* data.rows{ 0, 5, 7 } or data.rows(n) (0..n-1) -> rows */
+/* data.rows{ 1, 6, 8 } or data.rows(n) (1..n) -> rows. Lua counts rows from
+ * 1; the list holds the C API's 0-based indices (row r is index r - 1). */
 static int l_rows(lua_State *L)
 {
     if (lua_istable(L, 1)) {
@@ -224,9 +225,10 @@ static int l_rows(lua_State *L)
             lua_geti(L, 1, i + 1);
             int ok;
             lua_Integer v = lua_tointegerx(L, -1, &ok);
-            if (!ok || v < 0 || v > (lua_Integer)UINT32_MAX)
-                return luaL_error(L, "rows: item %I is not a row index", i + 1);
-            r->rows[i] = (uint32_t)v;
+            if (!ok || v < 1 || v - 1 > (lua_Integer)UINT32_MAX)
+                return luaL_error(L, "rows: item %I is not a row number (rows count from 1)",
+                                  i + 1);
+            r->rows[i] = (uint32_t)(v - 1);
             lua_pop(L, 1);
         }
         return 1;
@@ -252,7 +254,7 @@ static int rows_index(lua_State *L)
     int ok;
     lua_Integer i = lua_tointegerx(L, 2, &ok);
     if (ok && i >= 1 && (size_t)i <= r->n)
-        lua_pushinteger(L, r->rows[i - 1]);
+        lua_pushinteger(L, (lua_Integer)r->rows[i - 1] + 1);   /* a row number, from 1 */
     else
         lua_pushnil(L);
     return 1;

@@ -18,6 +18,37 @@ local function net()
 end
 
 local rows = dr.data.rows(500)
+
+-- Rows count from 1 in Lua: rows(n) is 1..n, a list names row numbers, a
+-- split's lists hold row numbers from 1, ds:label(r) is row r's label. Row 1
+-- trained alone and row 1 named in a list give the same model.
+h.check(rows[1] == 1 and rows[500] == 500 and rows[501] == nil, "rows(n) holds rows 1..n")
+local listed = dr.data.rows { 1, 2, 60000 }
+h.check(listed[1] == 1 and listed[3] == 60000, "a row list keeps the numbers given")
+h.check(not pcall(dr.data.rows, { 0 }), "row 0 is refused")
+do
+  local split = dr.data.kfold(10, 2, 1)
+  local all = {}
+  for f = 1, 2 do
+    local t = split:test(f)
+    for i = 1, #t do all[#all + 1] = t[i] end
+  end
+  table.sort(all)
+  h.check(#all == 10 and all[1] == 1 and all[10] == 10, "a split's rows are 1..n", table.concat(all, " "))
+end
+h.check(train:label(1) == dr.data.mnist().train:label(1) and not pcall(train.label, train, 0) and
+        not pcall(train.label, train, 60001) and pcall(train.label, train, 60000),
+        "ds:label counts rows from 1 to #ds")
+do
+  local function one(r)
+    local m <close> = net()
+    m:compile { optimizer = dr.optim.adam {}, seed = 4 }
+    m:fit(dr.run { seed = 4 }, train, { epochs = 1, batch = 1, rows = r, shuffle = false })
+    return m:fingerprint()
+  end
+  h.check(one(dr.data.rows(1)) == one(dr.data.rows { 1 }) and
+          one(dr.data.rows { 2 }) ~= one(dr.data.rows { 1 }), "rows{1} is the first row")
+end
 local function train_once(threads)
   local m <close> = net()
   m:compile { optimizer = dr.optim.adam {}, loss = "sparse_categorical_crossentropy", seed = 3 }

@@ -113,7 +113,7 @@ do
   local back, dtype = T.load(dir .. "/img.npy")
   h.check(dtype == "uint8" and back:fingerprint() == img:fingerprint(), "load uint8 values")
   local ds, err = dr.data.npy(dir .. "/img.npy", dir .. "/lab.npy")
-  h.check(ds ~= nil and #ds == 20 and ds:classes() == 4 and ds:label(3) == 0, "dr.data.npy", err)
+  h.check(ds ~= nil and #ds == 20 and ds:classes() == 4 and ds:label(4) == 0 and ds:label(1) == 1, "dr.data.npy", err)
   local c, hh, w = ds:shape()
   h.check(c == 1 and hh == 3 and w == 3, "npy data set shape")
   local bad, msg = T.load(dir .. "/missing.npy")

@@ -269,6 +269,20 @@ end
 -- saves its state there after every epoch, and continues from it when
 -- resuming (docs/regression.md).
 -- threads: the cell's threads when not the experiment's.
+-- The script's model for a cell, compiled with the plan's settings (seed,
+-- the fold as stream), not yet built.
+function experiment.model(p, cell)
+  -- The script sees Lua's 1-based numbers; records keep the 0-based ones.
+  local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"] + 1, fold = cell.fold + 1 }
+  if getmetatable(made) ~= nn.Model then
+    error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
+  end
+  local c = {}
+  for _, k in ipairs({ "optimizer", "loss", "metrics" }) do c[k] = p.compile[k] end
+  c.seed, c.stream = p.seed, cell.fold
+  return made:compile(c)
+end
+
 function experiment.run_cell(p, ctx, cell, progress, checkpoint, threads)
   local t0 = core.clock()
   if progress then progress:start(cell) end
@@ -290,16 +304,7 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint, threads)
   if threads and threads < 2 and cell.mode == "fast" and (p.jobs or 1) > 1 then threads = 2 end
   local run = core.run { seed = p.seed, mode = cell.mode,
                          threads = threads or p.threads }
-  -- The script sees Lua's 1-based numbers; records keep the 0-based ones.
-  local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"] + 1, fold = cell.fold + 1 }
-  if getmetatable(made) ~= nn.Model then
-    error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
-  end
-  local m <close> = made
-  local c = {}
-  for _, k in ipairs({ "optimizer", "loss", "metrics" }) do c[k] = p.compile[k] end
-  c.seed, c.stream = p.seed, cell.fold
-  m:compile(c)
+  local m <close> = experiment.model(p, cell)
   -- Repeat 0's weights per epoch, beside the records, for the later repeats'
   -- divergence curve (lua/divergence.lua).
   local wdir = p.repeats > 1 and (p.weights_dir or (checkpoint and checkpoint:match("^(.*)/[^/]*$")))
@@ -322,20 +327,8 @@ function experiment.run_cell(p, ctx, cell, progress, checkpoint, threads)
   return rec
 end
 
--- Population variance, computed on values shifted by the first one so that
--- equal values give exactly 0.
 local function variance(xs)
-  local n = #xs
-  if n == 0 then return 0 / 0 end
-  local s = 0
-  for i = 1, n do s = s + (xs[i] - xs[1]) end
-  local mean = s / n
-  local v = 0
-  for i = 1, n do
-    local d = (xs[i] - xs[1]) - mean
-    v = v + d * d
-  end
-  return v / n
+  return select(2, util.mean_var(xs))
 end
 
 -- The results table from the plan and the cells' records (any order): what

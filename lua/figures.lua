@@ -1,5 +1,6 @@
 -- detrun.figures: the tables and figures of the HTML report (lua/html.lua),
 -- each drawn from the results table alone.
+local report = require "detrun.report"
 local svg = require "detrun.svg"
 
 local figures = {}
@@ -25,17 +26,7 @@ local function cells_of(m)
   return out
 end
 
--- Mean and population standard deviation (numpy's std).
-local function mean_std(xs)
-  local n = #xs
-  if n == 0 then return 0 / 0, 0 / 0 end
-  local s = 0
-  for _, x in ipairs(xs) do s = s + x end
-  local mean = s / n
-  local v = 0
-  for _, x in ipairs(xs) do v = v + (x - mean) * (x - mean) end
-  return mean, math.sqrt(v / n)
-end
+local mean_std = report.mean_std   -- the printed report's: one figure, one value
 
 local function fmt(v, f)
   if not finite(v) then return "–" end

@@ -183,22 +183,6 @@ function html.epochs_csv(res)
   return table.concat(out, "\n") .. "\n"
 end
 
--- Writes text to path whole or not at all. Returns true | nil, message.
-local function write_atomic(path, text)
-  local tmp = path .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, err end
-  local ok, werr = f:write(text)
-  local closed, cerr = f:close()
-  if not ok or not closed then
-    os.remove(tmp)
-    return nil, string.format("%s: cannot write: %s", tmp, tostring(werr or cerr))
-  end
-  local moved, merr = os.rename(tmp, path)
-  if not moved then os.remove(tmp); return nil, merr end
-  return true
-end
-
 -- NAME.html and NAME.epochs.csv as files of the results set that r:write
 -- writes with the JSON and the CSV (whole, or the previous set stays).
 function html.files(res, name)
@@ -211,7 +195,7 @@ function html.main(json, page)
   if not res then error(err, 0) end
   if type(res.modes) ~= "table" then error(json .. ": not detrun results (no modes)", 0) end
   page = (page and page ~= "") and page or (json:gsub("%.json$", "") .. ".html")
-  local ok, werr = write_atomic(page, html.page(res))
+  local ok, werr = core._write_set { { page, html.page(res) } }   -- whole or not at all
   if not ok then error(werr, 0) end
   io.stdout:write("report: ", page, "\n")
 end

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ldetrun.h"
+#include "lsandbox.h"
 
 #define LOCK_META "detrun.folder_lock"
 
@@ -63,6 +64,7 @@ static int l_write_set(lua_State *L)
         texts[i - 1] = lua_tolstring(L, -1, &lens[i - 1]);
         if (paths[i - 1] == NULL || texts[i - 1] == NULL)
             return luaL_error(L, "_write_set: item %d is not {path, text}", (int)i);
+        detrun_lua_checkpath(L, paths[i - 1], DETRUN_LUA_WRITE, "write");   /* the sandbox's */
     }
     detrun_runtime *rt = detrun_lua_runtime(L);
     if (detrun_write_set(rt, (int)n, paths, texts, lens) != DETRUN_OK) {

@@ -1,5 +1,6 @@
 -- detrun.report: live progress on stderr and the final table on stdout.
 local core = require "detrun.core"
+local util = require "detrun.util"
 
 local report = {}
 
@@ -219,20 +220,10 @@ end
 ---------------------------------------------------------------------------
 -- The printed report.
 
--- Mean and population standard deviation (shifted by the first value, as
--- the variance of the results).
+-- Mean and population standard deviation.
 local function mean_std(xs)
-  local n = #xs
-  if n == 0 then return 0 / 0, 0 / 0 end
-  local s = 0
-  for i = 1, n do s = s + (xs[i] - xs[1]) end
-  local m = s / n
-  local v = 0
-  for i = 1, n do
-    local d = (xs[i] - xs[1]) - m
-    v = v + d * d
-  end
-  return xs[1] + m, math.sqrt(v / n)
+  local m, v = util.mean_var(xs)
+  return m, math.sqrt(v)
 end
 report.mean_std = mean_std
 

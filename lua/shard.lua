@@ -10,7 +10,6 @@
 -- describes the grid for `detrun merge` (lua/merge.lua).
 local core = require "detrun.core"
 local experiment = require "detrun.experiment"
-local nn = require "detrun.nn"
 local jobs = require "detrun.jobs"
 local report = require "detrun.report"
 
@@ -86,16 +85,7 @@ end
 -- data but not trained, so that a broken model() or layer stops the plan
 -- instead of failing in every task.
 local function build_once(p)
-  local cell = p.cells[1]
-  local made = p.model { mode = cell.mode, ["repeat"] = cell["repeat"] + 1, fold = cell.fold + 1 }
-  if getmetatable(made) ~= nn.Model then
-    error("dr.experiment: model() must return a new dr.nn.sequential{...}, not " .. tostring(made), 0)
-  end
-  local m <close> = made
-  local c = {}
-  for _, key in ipairs({ "optimizer", "loss", "metrics" }) do c[key] = p.compile[key] end
-  c.seed, c.stream = p.seed, cell.fold
-  m:compile(c)
+  local m <close> = experiment.model(p, p.cells[1])
   m:_build_for(p.data)
 end
 

@@ -53,4 +53,21 @@ function util.check_type(t, k, what, kind)
   end
 end
 
+-- Mean and population variance of xs, computed on values shifted by the
+-- first one so that equal values give exactly 0 (docs/determinism.md,
+-- "Reported figures"). NaN for no values.
+function util.mean_var(xs)
+  local n = #xs
+  if n == 0 then return 0 / 0, 0 / 0 end
+  local s = 0
+  for i = 1, n do s = s + (xs[i] - xs[1]) end
+  local m = s / n
+  local v = 0
+  for i = 1, n do
+    local d = (xs[i] - xs[1]) - m
+    v = v + d * d
+  end
+  return xs[1] + m, v / n
+end
+
 return util

@@ -2,7 +2,8 @@
  * atomic_write.c - a file written whole or not at all: temp file, fsync,
  * rename, then fsync of the folder (DESIGN.md, "Errors and data"). Results,
  * goldens, traces and checkpoints all go through it; a results set (JSON,
- * CSV, report) through detrun_write_set.
+ * CSV, report) through detrun_write_set; hosts and the front end through
+ * detrun_write_atomic.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -146,4 +147,15 @@ detrun_status detrun_write_set(detrun_runtime *rt, int n, const char *const *pat
     detrun_free(rt, tmp, (n > 0 ? (size_t)n : 1) * sizeof *tmp);
     detrun_free(rt, tlen, (n > 0 ? (size_t)n : 1) * sizeof *tlen);
     return s;
+}
+
+/* The public face of detrun_write_file_atomic, its arguments checked first. */
+detrun_status detrun_write_atomic(detrun_runtime *rt, const char *path, const void *const *parts,
+                                  const size_t *lens, int nparts)
+{
+    if (rt == NULL)
+        return DETRUN_ERR_ARG;
+    if (path == NULL || nparts < 0 || (nparts > 0 && (parts == NULL || lens == NULL)))
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "detrun_write_atomic: NULL argument");
+    return detrun_write_file_atomic(rt, path, parts, lens, nparts);
 }

@@ -3,6 +3,7 @@
  * reading of a layer's arguments through its kind's option table.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -54,6 +55,27 @@ detrun_pool_dims detrun_layer_pool_dims(const detrun_layer *l, int n)
     d.size = l->size;
     d.stride = l->stride;
     return d;
+}
+
+const detrun_layer_opt detrun_layer_pool_opts[] = {
+    { "size", DETRUN_LOPT_INT, offsetof(detrun_layer, size), 2, 1, DETRUN_LOPT_INT_MAX, NULL },
+    { "stride", DETRUN_LOPT_INT, offsetof(detrun_layer, stride), 0, 0, DETRUN_LOPT_INT_MAX,
+      NULL },
+    { NULL, DETRUN_LOPT_INT, 0, 0, 0, 0, NULL }
+};
+
+detrun_status detrun_layer_pool_shape(detrun_model *m, detrun_layer *l)
+{
+    if (l->stride == 0)
+        l->stride = l->size;
+    if (l->size > l->in_h || l->size > l->in_w)
+        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
+                             "%s: window %dx%d is larger than its %dx%d input", l->name, l->size,
+                             l->size, l->in_h, l->in_w);
+    l->out_c = l->in_c;
+    l->out_h = (l->in_h - l->size) / l->stride + 1;
+    l->out_w = (l->in_w - l->size) / l->stride + 1;
+    return DETRUN_OK;
 }
 
 const char *const detrun_layer_activations[] = { "none", "relu", "softmax", NULL };

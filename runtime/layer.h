@@ -102,6 +102,10 @@ detrun_status detrun_layer_read_args(detrun_runtime *rt, detrun_layer *l,
 
 /* The pooling kernels' dims of a pooling layer (size, stride) over n samples. */
 detrun_pool_dims detrun_layer_pool_dims(const detrun_layer *l, int n);
+/* What pooling layers share: their options (size, default 2; stride, 0 for
+ * the size, as Keras' default) and their shape (valid windows). */
+extern const detrun_layer_opt detrun_layer_pool_opts[];
+detrun_status detrun_layer_pool_shape(detrun_model *m, detrun_layer *l);
 
 /* The names of detrun_activation, by value: the choices of "activation". */
 extern const char *const detrun_layer_activations[];

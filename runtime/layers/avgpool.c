@@ -8,28 +8,17 @@
 
 #include "layer.h"
 
-static const detrun_layer_opt opts[] = {
-    { "size", DETRUN_LOPT_INT, offsetof(detrun_layer, size), 2, 1, DETRUN_LOPT_INT_MAX, NULL },
-    { "stride", DETRUN_LOPT_INT, offsetof(detrun_layer, stride), 0, 0, DETRUN_LOPT_INT_MAX,
-      NULL },
-    { NULL, DETRUN_LOPT_INT, 0, 0, 0, 0, NULL }
-};
-
+/* Pooling's shape, with at most 2^24 values a window, so that the count
+ * size*size is exact in a float. */
 static detrun_status shape(detrun_model *m, detrun_layer *l)
 {
-    if (l->stride == 0)
-        l->stride = l->size;
-    if (l->size > l->in_h || l->size > l->in_w)
-        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
-                             "%s: window %dx%d is larger than its %dx%d input", l->name, l->size,
-                             l->size, l->in_h, l->in_w);
+    detrun_status st = detrun_layer_pool_shape(m, l);
+    if (st != DETRUN_OK)
+        return st;
     if ((long long)l->size * l->size > (1LL << 24))
         return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
                              "%s: window %dx%d is too large (at most 2^24 values)", l->name,
                              l->size, l->size);
-    l->out_c = l->in_c;
-    l->out_h = (l->in_h - l->size) / l->stride + 1;
-    l->out_w = (l->in_w - l->size) / l->stride + 1;
     return DETRUN_OK;
 }
 
@@ -59,7 +48,7 @@ static float *backward(const detrun_pass *p, detrun_layer *l, float *dout, float
 const detrun_layer_kind detrun_layer_avgpool = {
     .name = "avgpool",
     .doc = "docs/determinism.md#avgpool-forward-and-backward-r1",
-    .opts = opts,
+    .opts = detrun_layer_pool_opts,
     .shape = shape,
     .supported = supported,
     .forward = forward,

@@ -8,27 +8,6 @@
 
 #include "layer.h"
 
-static const detrun_layer_opt opts[] = {
-    { "size", DETRUN_LOPT_INT, offsetof(detrun_layer, size), 2, 1, DETRUN_LOPT_INT_MAX, NULL },
-    { "stride", DETRUN_LOPT_INT, offsetof(detrun_layer, stride), 0, 0, DETRUN_LOPT_INT_MAX,
-      NULL },
-    { NULL, DETRUN_LOPT_INT, 0, 0, 0, 0, NULL }
-};
-
-static detrun_status shape(detrun_model *m, detrun_layer *l)
-{
-    if (l->stride == 0)
-        l->stride = l->size;
-    if (l->size > l->in_h || l->size > l->in_w)
-        return detrun_seterr(m->rt, DETRUN_ERR_SHAPE,
-                             "%s: window %dx%d is larger than its %dx%d input", l->name, l->size,
-                             l->size, l->in_h, l->in_w);
-    l->out_c = l->in_c;
-    l->out_h = (l->in_h - l->size) / l->stride + 1;
-    l->out_w = (l->in_w - l->size) / l->stride + 1;
-    return DETRUN_OK;
-}
-
 static size_t aux_bytes(const detrun_layer *l)
 {
     return detrun_layer_out_size(l) * sizeof(int32_t);   /* argmax */
@@ -56,8 +35,8 @@ const detrun_layer_kind detrun_layer_maxpool = {
     .name = "maxpool",
     .doc = "docs/determinism.md#maxpool-forward-and-backward-r5",
     .flags = DETRUN_LAYER_RELU_THROUGH,
-    .opts = opts,
-    .shape = shape,
+    .opts = detrun_layer_pool_opts,
+    .shape = detrun_layer_pool_shape,
     .aux_bytes = aux_bytes,
     .forward = forward,
     .backward = backward,

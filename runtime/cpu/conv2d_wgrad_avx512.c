@@ -82,6 +82,18 @@ AVX512 INLINE void dw_block(const conv_job *j, int o0, const int NO, int c, cons
         const float *ip = j->in + ((size_t)n * d->c + c) * iplane;
         const float *gp = j->dout + ((size_t)n * d->o + o0) * oplane;
         for (int y = 0; y < d->oh; y++, ip += w, gp += d->ow) {
+            if (CH != 1 && n + 1 < d->n) {
+                /* Long rows (the first layer's planes do not stay in the
+                 * near caches): the next sample's row y, 64 bytes apart. */
+                const float *pi = ip + (size_t)d->c * iplane, *pg = gp + (size_t)d->o * oplane;
+                _mm_prefetch((const char *)pi, _MM_HINT_T0);
+                _mm_prefetch((const char *)(pi + LANES), _MM_HINT_T0);
+#pragma GCC unroll 4
+                for (int q = 0; q < NO; q++) {
+                    _mm_prefetch((const char *)(pg + (size_t)q * oplane), _MM_HINT_T0);
+                    _mm_prefetch((const char *)(pg + (size_t)q * oplane + LANES), _MM_HINT_T0);
+                }
+            }
             if (CH == 0)
                 for (int x0 = 0; x0 < last; x0 += LANES)
                     DW512_CHUNK(x0, full);

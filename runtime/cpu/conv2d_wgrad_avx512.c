@@ -15,8 +15,11 @@
  * 3x3 kernels only, stride 1, no padding: a task owns (block of up to
  * DW512_NO output channels, input channel), holding DW512_NO x 9 accumulators
  * (27 of the 32 registers) while the 9 input loads of a row are shared by the
- * block's channels. Each weight's whole chain is inside one task, so the
- * thread count changes no bit.
+ * block's channels; input channel 0's tasks take blocks of DW512_NB channels
+ * and add up the bias lanes from the same dout loads. Rows of one chunk go
+ * DW512_R at a time, each input row loaded once for the output rows that
+ * read it. Each weight's whole chain is inside one task, so the thread count
+ * changes no bit.
  */
 #if defined(__x86_64__)
 
@@ -30,6 +33,7 @@
 #define DW512_NO 3            /* output channels per task at most */
 #define DW512_TAPS 9
 #define DW512_NB 2            /* output channels per task with the bias */
+#define DW512_R 3             /* rows at a time when a row is one chunk */
 
 /* The lanes of a chunk that hold columns: the first `left` ones. */
 static inline __mmask16 chunk_mask(int left)
@@ -59,6 +63,36 @@ static inline __mmask16 chunk_mask(int left)
         }                                                                                 \
     } while (0)
 
+/* The terms of DW512_R output rows of one chunk (rows of at most 16
+ * columns, the lanes of m): each input row's three loads serve every output
+ * row and tap that read it, the terms of an accumulator still in row order
+ * (input row r gives output row r - ky its tap ky). */
+#define DW512_ROWS(m)                                                                     \
+    do {                                                                                  \
+        __m512 g[DW512_R][DW512_NO];                                                      \
+        _Pragma("GCC unroll 4") for (int r = 0; r < DW512_R; r++)                         \
+            _Pragma("GCC unroll 4") for (int q = 0; q < NO; q++)                          \
+            {                                                                             \
+                g[r][q] = _mm512_maskz_loadu_ps((m), gp + (size_t)q * oplane + (size_t)r * d->ow); \
+                if (BIAS)                                                                 \
+                    b[q] = _mm512_mask_add_ps(b[q], (m), b[q], g[r][q]);                  \
+            }                                                                             \
+        _Pragma("GCC unroll 8") for (int r = 0; r < DW512_R + 2; r++)                     \
+            _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++)                        \
+            {                                                                             \
+                __m512 x = _mm512_maskz_loadu_ps((m), ip + (size_t)r * w + kx);           \
+                __asm__("" : "+v"(x));                                                    \
+                _Pragma("GCC unroll 4") for (int yy = 0; yy < DW512_R; yy++)              \
+                {                                                                         \
+                    if (r - yy < 0 || r - yy > 2)                                         \
+                        continue;                                                         \
+                    _Pragma("GCC unroll 4") for (int q = 0; q < NO; q++)                  \
+                        acc[q][(r - yy) * 3 + kx] =                                       \
+                            _mm512_mask3_fmadd_ps(g[yy][q], x, acc[q][(r - yy) * 3 + kx], (m)); \
+                }                                                                         \
+            }                                                                             \
+    } while (0)
+
 /* Weight gradients of (o0..o0+NO-1, c) over the whole batch and, when BIAS,
  * the channels' bias gradients from the same dout loads: the same lanes,
  * plain additions of dout. CH: the chunks of a row when 1 or 2 (straight
@@ -81,8 +115,16 @@ AVX512 INLINE void dw_block(const conv_job *j, int o0, const int NO, int c, cons
     for (int n = 0; n < d->n; n++) {
         const float *ip = j->in + ((size_t)n * d->c + c) * iplane;
         const float *gp = j->dout + ((size_t)n * d->o + o0) * oplane;
+        if (CH == 1) {
+            int y = 0;
+            for (; y + DW512_R <= d->oh; y += DW512_R, ip += DW512_R * w, gp += DW512_R * d->ow)
+                DW512_ROWS(ml);
+            for (; y < d->oh; y++, ip += w, gp += d->ow)
+                DW512_CHUNK(0, ml);
+            continue;
+        }
         for (int y = 0; y < d->oh; y++, ip += w, gp += d->ow) {
-            if (CH != 1 && n + 1 < d->n) {
+            if (n + 1 < d->n) {
                 /* Long rows (the first layer's planes do not stay in the
                  * near caches): the next sample's row y, 64 bytes apart. */
                 const float *pi = ip + (size_t)d->c * iplane, *pg = gp + (size_t)d->o * oplane;

@@ -557,9 +557,11 @@ int main(void)
     check_conv("stride 2", (detrun_conv_dims){ 2, 2, 9, 11, 3, 5, 6, 3, 3, 2, 1, 1 });
     /* Rows of exactly one chunk of 16 columns, of one chunk and one column,
      * and of two full chunks and a part (with blocks of 1, 2 and 3 output
-     * channels). */
+     * channels); as many rows as a block of rows, and fewer. */
     check_conv("16 wide", (detrun_conv_dims){ 3, 3, 10, 18, 4, 8, 16, 3, 3, 1, 0, 0 });
     check_conv("17 wide", (detrun_conv_dims){ 2, 1, 4, 19, 3, 2, 17, 3, 3, 1, 0, 0 });
+    check_conv("3 rows", (detrun_conv_dims){ 2, 2, 5, 9, 4, 3, 7, 3, 3, 1, 0, 0 });
+    check_conv("2 rows", (detrun_conv_dims){ 2, 3, 4, 7, 5, 2, 5, 3, 3, 1, 0, 0 });
     check_conv("40 wide, 7 outputs", (detrun_conv_dims){ 2, 2, 5, 42, 7, 3, 40, 3, 3, 1, 0, 0 });
     check_conv_dw_nonfinite("28x28x1->8", (detrun_conv_dims){ 5, 1, 28, 28, 8, 26, 26, 3, 3, 1, 0, 0 });
     check_conv_dw_nonfinite("13x13x8->8", (detrun_conv_dims){ 5, 8, 13, 13, 8, 11, 11, 3, 3, 1, 0, 0 });

@@ -4,9 +4,11 @@
  * Each kernel is compared with a plain implementation of the text of
  * docs/determinism.md written here from that text alone (sequential fma
  * chains, the 16 lanes and their tree), at 1, 2, 3 and 4 threads, with the
- * vector paths on and off: all must give the same bits. Also: a sample's
- * result does not depend on its batch (R7), and fast mode at two or more
- * threads really does change the bits of weight gradients.
+ * vector paths on and off: all must give the same bits (the conv weight
+ * gradients also with non-finite inputs in columns that a vector load holds
+ * in lanes past a row's end). Also: a sample's result does not depend on its
+ * batch (R7), and fast mode at two or more threads really does change the
+ * bits of weight gradients.
  */
 #include <math.h>
 #include <stdint.h>
@@ -563,8 +565,10 @@ int main(void)
     check_conv("3 rows", (detrun_conv_dims){ 2, 2, 5, 9, 4, 3, 7, 3, 3, 1, 0, 0 });
     check_conv("2 rows", (detrun_conv_dims){ 2, 3, 4, 7, 5, 2, 5, 3, 3, 1, 0, 0 });
     check_conv("40 wide, 7 outputs", (detrun_conv_dims){ 2, 2, 5, 42, 7, 3, 40, 3, 3, 1, 0, 0 });
-    check_conv_dw_nonfinite("28x28x1->8", (detrun_conv_dims){ 5, 1, 28, 28, 8, 26, 26, 3, 3, 1, 0, 0 });
-    check_conv_dw_nonfinite("13x13x8->8", (detrun_conv_dims){ 5, 8, 13, 13, 8, 11, 11, 3, 3, 1, 0, 0 });
+    check_conv_dw_nonfinite("28x28x1->8",
+                            (detrun_conv_dims){ 5, 1, 28, 28, 8, 26, 26, 3, 3, 1, 0, 0 });
+    check_conv_dw_nonfinite("13x13x8->8",
+                            (detrun_conv_dims){ 5, 8, 13, 13, 8, 11, 11, 3, 3, 1, 0, 0 });
     check_conv_dw_nonfinite("16 wide", (detrun_conv_dims){ 3, 3, 10, 18, 4, 8, 16, 3, 3, 1, 0, 0 });
     check_dense(23, 200, 128);
     check_dense(23, 128, 10);

@@ -5,6 +5,7 @@
  * conv2d.c holds the plain reference (any stride and padding), conv2d_avx2.c
  * the pixel-grid correlation and the 16-lane pair weight gradient,
  * conv2d_wgrad_avx2.c the weight gradients with eight channels to a register,
+ * conv2d_wgrad_avx512.c those with a weight's 16 lanes to a register,
  * conv2d_dispatch.c the entry points and the table that picks a path. Every
  * path follows docs/determinism.md's written orders, so any of them gives
  * the same bits.
@@ -117,6 +118,11 @@ void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread);
 void detrun_cpu_conv2d_to_channels_last(const conv_job *j, int n);
 int detrun_cpu_conv2d_dw_cvec_run(conv_job *j);
 int detrun_cpu_conv2d_dw_ovec_run(conv_job *j);
+
+/* conv2d_wgrad_avx512.c: the weight and bias gradients with the 16 lanes of
+ * one weight in one register; 3x3 kernels, stride 1, no padding. Needs no
+ * scratch: returns 0. */
+int detrun_cpu_conv2d_dw_avx512_run(conv_job *j);
 #endif
 
 #endif

@@ -4,9 +4,11 @@
  * Each kernel is compared with a plain implementation of the text of
  * docs/determinism.md written here from that text alone (sequential fma
  * chains, the 16 lanes and their tree), at 1, 2, 3 and 4 threads, with the
- * vector paths on and off: all must give the same bits. Also: a sample's
- * result does not depend on its batch (R7), and fast mode at two or more
- * threads really does change the bits of weight gradients.
+ * vector paths on and off: all must give the same bits (the conv weight
+ * gradients also with non-finite inputs in columns that a vector load holds
+ * in lanes past a row's end). Also: a sample's result does not depend on its
+ * batch (R7), and fast mode at two or more threads really does change the
+ * bits of weight gradients.
  */
 #include <math.h>
 #include <stdint.h>
@@ -300,6 +302,50 @@ static void check_conv(const char *label, detrun_conv_dims d)
     free(ref_dw); free(ref_db); free(out); free(din); free(dw); free(db);
 }
 
+/* Weight and bias gradients with non-finite values where a path must not
+ * let them in: +inf at the last column of every input row of one sample
+ * (a term of the kx = kw - 1 weights only; the other taps' vector loads
+ * reach it in lanes past the row's end, which must leave their sums as they
+ * are) and NaN in the floats after the input and dout tensors (read by no
+ * term). The text's results are then finite except for the last kernel
+ * column. */
+static void check_conv_dw_nonfinite(const char *label, detrun_conv_dims d)
+{
+    size_t ni = (size_t)d.n * d.c * d.h * d.w, nw = (size_t)d.o * d.c * d.kh * d.kw;
+    size_t no = (size_t)d.n * d.o * d.oh * d.ow;
+    float *in = frand(ni, 1.0f), *w = frand(nw, 0.5f), *dout = frand(no, 0.1f);
+    sprinkle_zeros(dout, no);
+    int s = d.n > 1 ? 1 : 0;
+    for (int c = 0; c < d.c; c++)
+        for (int y = 0; y < d.h; y++)
+            in[(((size_t)s * d.c + c) * d.h + y) * d.w + d.w - 1] = INFINITY;
+    for (int i = 0; i < 16; i++) {
+        in[ni + (size_t)i] = NAN;
+        dout[no + (size_t)i] = NAN;
+    }
+    float *ref_dw = malloc(nw * 4), *ref_db = malloc((size_t)d.o * 4);
+    doc_conv_dw(ref_dw, ref_db, dout, in, &d);
+    int finite = 1;
+    for (size_t i = 0; i < nw; i++)
+        if ((int)(i % (size_t)d.kw) != d.kw - 1)
+            finite &= isfinite(ref_dw[i]) != 0;
+    CHECK(finite, "conv %s: the text's dw should be finite away from the last kernel column",
+          label);
+    float *din = malloc(ni * 4), *dw = malloc(nw * 4), *db = malloc((size_t)d.o * 4);
+    for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
+        for (int threads = 1; threads <= 4; threads++) {
+            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
+            b->ops->conv2d_backward(b, din, dw, db, dout, in, w, &d);
+            CHECK(same_bits(dw, ref_dw, nw), "conv %s dw with inf and NaN: bits differ "
+                  "(%d threads, %s)", label, threads, path_name(simd));
+            CHECK(same_bits(db, ref_db, (size_t)d.o), "conv %s db with inf and NaN: bits "
+                  "differ (%d threads, %s)", label, threads, path_name(simd));
+            b->ops->destroy(b);
+        }
+    }
+    free(in); free(w); free(dout); free(ref_dw); free(ref_db); free(din); free(dw); free(db);
+}
+
 static void check_dense(int n, int k, int u)
 {
     size_t ni = (size_t)n * k, nw = (size_t)k * u, no = (size_t)n * u;
@@ -511,6 +557,19 @@ int main(void)
     check_conv("5 wide", (detrun_conv_dims){ 2, 2, 6, 5, 5, 4, 3, 3, 3, 1, 0, 0 });
     check_conv("same", (detrun_conv_dims){ 3, 2, 9, 20, 3, 9, 20, 3, 3, 1, 1, 1 });
     check_conv("stride 2", (detrun_conv_dims){ 2, 2, 9, 11, 3, 5, 6, 3, 3, 2, 1, 1 });
+    /* Rows of exactly one chunk of 16 columns, of one chunk and one column,
+     * and of two full chunks and a part (with blocks of 1, 2 and 3 output
+     * channels); as many rows as a block of rows, and fewer. */
+    check_conv("16 wide", (detrun_conv_dims){ 3, 3, 10, 18, 4, 8, 16, 3, 3, 1, 0, 0 });
+    check_conv("17 wide", (detrun_conv_dims){ 2, 1, 4, 19, 3, 2, 17, 3, 3, 1, 0, 0 });
+    check_conv("3 rows", (detrun_conv_dims){ 2, 2, 5, 9, 4, 3, 7, 3, 3, 1, 0, 0 });
+    check_conv("2 rows", (detrun_conv_dims){ 2, 3, 4, 7, 5, 2, 5, 3, 3, 1, 0, 0 });
+    check_conv("40 wide, 7 outputs", (detrun_conv_dims){ 2, 2, 5, 42, 7, 3, 40, 3, 3, 1, 0, 0 });
+    check_conv_dw_nonfinite("28x28x1->8",
+                            (detrun_conv_dims){ 5, 1, 28, 28, 8, 26, 26, 3, 3, 1, 0, 0 });
+    check_conv_dw_nonfinite("13x13x8->8",
+                            (detrun_conv_dims){ 5, 8, 13, 13, 8, 11, 11, 3, 3, 1, 0, 0 });
+    check_conv_dw_nonfinite("16 wide", (detrun_conv_dims){ 3, 3, 10, 18, 4, 8, 16, 3, 3, 1, 0, 0 });
     check_dense(23, 200, 128);
     check_dense(23, 128, 10);
     check_dense(5, 13, 37);

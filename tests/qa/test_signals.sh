@@ -1,8 +1,8 @@
 #!/bin/sh
 # Faults from outside: SIGINT and SIGTERM stop a run at the next step
 # boundary with "interrupted: rerun with --resume to continue" and exit 130
-# (143), keeping the checkpoint; the resumed run ends with the fingerprints
-# of an uninterrupted one. A second run on a locked results folder is refused
+# (143), keeping the checkpoint of the step they stopped at; the resumed run
+# ends with the fingerprints of an uninterrupted one. A second run on a locked results folder is refused
 # naming the holder; --no-checkpoint gives up --resume.
 # usage: test_signals.sh DETRUN SCRIPT
 set -u
@@ -50,6 +50,30 @@ for sig in INT TERM; do
     grep -v '^#' "$out.golden" > "$out.fp" 2> /dev/null
     cmp -s "$T/full.fp" "$out.fp" || say "$sig: resumed fingerprints differ from the uninterrupted run's"
     echo "stopped by SIG$sig: exit $code"
+done
+
+# A real SIGINT at a known step (the script signals itself from its step
+# callback): the fit stops at the next step boundary inside the epoch, its
+# checkpoint (format version 2) holds that step, and the resumed fit prints
+# the uninterrupted fit's epochs and fingerprint, at 1 and 2 threads.
+FIT="$(dirname "$0")/signal_fit.lua"
+"$DETRUN" -q -t 1 "$FIT" "$T/fit.ckpt" fresh > "$T/fit.full" || say "uninterrupted fit"
+for t in 1 2; do
+    for at in "1 1" "2 4" "3 9"; do
+        set -- $at
+        ck="$T/fit-$t-$1-$2.ckpt"
+        "$DETRUN" -q -t $t "$FIT" "$ck" fresh $1 $2 > /dev/null 2> "$ck.err"
+        code=$?
+        [ $code -eq 130 ] && grep -q "interrupted: rerun with --resume" "$ck.err" \
+            || say "fit signalled at epoch $1 step $2, $t threads: exit $code, $(cat "$ck.err")"
+        [ "$(od -An -tu4 -j8 -N4 "$ck" | tr -d ' ')" = 2 ] \
+            || say "fit signalled at epoch $1 step $2: the checkpoint is not one inside an epoch"
+        grep -aq "\"epoch\":$(($1 - 1)),\"batch\":$2," "$ck" \
+            || say "fit signalled at epoch $1 step $2: the checkpoint is not at the next step"
+        "$DETRUN" -q -t $t "$FIT" "$ck" resume > "$ck.out" || say "resuming $ck"
+        cmp -s "$T/fit.full" "$ck.out" \
+            || say "fit signalled at epoch $1 step $2, $t threads: the resumed fit differs"
+    done
 done
 
 # A locked results folder: the run is refused before any work, naming it.

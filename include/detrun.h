@@ -146,9 +146,9 @@ DETRUN_API int detrun_error_layer(const detrun_runtime *rt, const char **name);
 /* Cancellation, for hosts and signal handlers: detrun_cancel may be called
  * from any thread, or from a signal handler (it only stores to a lock-free
  * atomic). A running fit or evaluate then stops at its next optimiser step
- * (batch) boundary and returns DETRUN_ERR_CANCELLED; a fit's checkpoint of
- * its last finished epoch stays on disk, so a resumed fit redoes only the
- * unfinished epoch and ends with the same bits. The request stays until
+ * (batch) boundary and returns DETRUN_ERR_CANCELLED; a fit with a checkpoint
+ * writes it at that step (inside the epoch), so a resumed fit goes on from
+ * there and ends with the same bits and the same epoch statistics. The request stays until
  * detrun_cancel_reset: every later fit on the runtime is cancelled at once. */
 DETRUN_API void detrun_cancel(detrun_runtime *rt);
 DETRUN_API int detrun_cancel_requested(const detrun_runtime *rt);
@@ -323,7 +323,8 @@ typedef struct detrun_fit_options {
     uint64_t seed;
     uint32_t stream;           /* e.g. the fold index: keys shuffles and dropout */
     /* Checkpoints (docs/regression.md): when set, the whole training state is
-     * saved to this file (atomically) after every epoch. With resume set and
+     * saved to this file (atomically) after every epoch, and at the step
+     * where detrun_cancel stops the fit. With resume set and
      * the file present, the fit continues from it instead of starting over,
      * replaying the callback for the epochs already done, and ends with the
      * same bits as an uninterrupted fit. A checkpoint of another fit (mode,

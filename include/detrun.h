@@ -162,6 +162,17 @@ DETRUN_API void detrun_cancel_reset(detrun_runtime *rt);
 typedef struct detrun_folder_lock detrun_folder_lock;
 DETRUN_API detrun_status detrun_folder_lock_acquire(detrun_runtime *rt, const char *dir,
                                                     detrun_folder_lock **out);
+/* One part of a results folder that several processes share on purpose (the
+ * shards of a run: part "shard-2-of-4"): dir/.detrun.lock shared, so that a
+ * whole-folder lock above waits for every part, and dir/.detrun.<part>.lock
+ * exclusive, holding the owner's process id, so that each part has one
+ * process at a time. A part held by another process, or the folder held
+ * whole, is DETRUN_ERR_BUSY naming the holder's process and file; a
+ * whole-folder lock refused because of a part names that part's file and
+ * process. part: 1 to 64 letters, digits, '-' or '_'. Released by
+ * detrun_folder_unlock, or when the process ends. */
+DETRUN_API detrun_status detrun_folder_lock_part(detrun_runtime *rt, const char *dir,
+                                                 const char *part, detrun_folder_lock **out);
 DETRUN_API void detrun_folder_unlock(detrun_folder_lock *lock);
 
 /* ===================================================================== */

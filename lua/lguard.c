@@ -1,7 +1,8 @@
 /*
  * lguard.c - what guards a run's results folder against faults and mix-ups:
  *
- *   dr._lock(dir)            -> a lock (closed by <close>, :release() or the GC)
+ *   dr._lock(dir [, part])   -> a lock (closed by <close>, :release() or the GC)
+ *                               of the folder, or of one part of it (a shard);
  *                               error naming the holder when another run has it
  *   dr._write_set{{path, text}, ...}  -> true | nil, message: all or none
  *                               (detrun_write_set)
@@ -37,11 +38,13 @@ static int lock_release(lua_State *L)
 static int l_lock(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
+    const char *part = luaL_optstring(L, 2, NULL);
     detrun_runtime *rt = detrun_lua_runtime(L);
     lock_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->lock = NULL;
     luaL_setmetatable(L, LOCK_META);
-    if (detrun_folder_lock_acquire(rt, dir, &b->lock) != DETRUN_OK)
+    if ((part != NULL ? detrun_folder_lock_part(rt, dir, part, &b->lock)
+                      : detrun_folder_lock_acquire(rt, dir, &b->lock)) != DETRUN_OK)
         return luaL_error(L, "%s", detrun_errmsg(rt));
     return 1;
 }

@@ -72,6 +72,11 @@ end
 function merge.run(out, partial, verbosity)
   local dir = shard.dir(out)
   local path = dir .. "/plan.json"
+  -- One merge or run at a time writes the results of this folder, and none
+  -- while a shard holds its part of it (the lock names the shard). Taken
+  -- before anything is read, so no shard writes meanwhile; a folder that is
+  -- not there is not made.
+  local lock <close> = os.rename(out, out) and core._lock(out) or nil
   local rec = core._record_read(path)
   if not rec then
     error(path .. ": cannot open: no shards ran with this results folder (detrun --shard K/N "
@@ -79,8 +84,6 @@ function merge.run(out, partial, verbosity)
   end
   local p = plan_from(rec, path)
   p.out = out
-  -- One merge or run at a time writes the results of this folder.
-  local lock <close> = core._lock(out)
   local records, problems = {}, {}
   for i, cell in ipairs(p.cells) do
     local cpath = dir .. "/" .. shard.cell_name(cell) .. ".json"

@@ -532,6 +532,21 @@ DETRUN_API detrun_status detrun_write_atomic(detrun_runtime *rt, const char *pat
  * removes the temporaries and leaves every old file of the set as it was. */
 DETRUN_API detrun_status detrun_write_set(detrun_runtime *rt, int n, const char *const *paths,
                                           const void *const *texts, const size_t *lens);
+/* Writes a results set that no reader sees mixed with another
+ * (docs/regression.md, "Results files"): the n files names[i] (plain file
+ * names) into a new folder dir/sets/<id>/, whole, then switches the link
+ * dir/current to it in one rename, points dir/<names[i]> at current/<name>,
+ * and removes the sets before the one it replaced. A failure before the
+ * switch removes the new folder and leaves the current set as it was. id: a
+ * plain file name unused in dir/sets (detrun_results_set_id makes one). */
+DETRUN_API detrun_status detrun_write_results_set(detrun_runtime *rt, const char *dir,
+                                                  const char *id, int n,
+                                                  const char *const *names,
+                                                  const void *const *texts, const size_t *lens);
+/* A new set id into buf (at least 64 bytes): the UTC time to the nanosecond
+ * and the process id ("20261202T145612.123456789Z-4242"), unique on the
+ * machine and in time order. */
+DETRUN_API void detrun_results_set_id(char *buf, size_t len);
 /* Writes a human-readable list of the devices of every backend this build
  * has (and of the known backends it lacks, with the reason) into buf, always
  * NUL-terminated and truncated to len; *count (when not NULL) gets the number

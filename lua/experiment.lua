@@ -397,8 +397,8 @@ function experiment.aggregate(p, records)
 end
 
 -- Writes the results set into out: NAME.json and NAME.csv, and unless
--- --no-report NAME.html and NAME.epochs.csv (lua/html.lua), all or none
--- (r:write). Returns the JSON's and the CSV's paths and the page's (or nil).
+-- --no-report NAME.html and NAME.epochs.csv (lua/html.lua), as one set
+-- that becomes out/current at once, or not at all (r:write). Returns the JSON's and the CSV's paths and the page's (or nil).
 function experiment.write_results(p, res, tbl, out, what)
   local report_files = not core.options().no_report and html.files(tbl, p.name) or nil
   local json, csv = res:write(out, p.name, report_files)
@@ -507,6 +507,8 @@ function experiment.run(spec)
   if progress then progress:finish() end
   local tbl = experiment.aggregate(p, records)
   tbl.wall_seconds, tbl.machine = core.clock() - t_start, core._machine()
+  -- The id of the results set, carried by each of its files.
+  if p.out then tbl.set = core._set_id() end
   local res = core._results(tbl)
   local files, page
   if p.out then

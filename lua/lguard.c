@@ -6,6 +6,7 @@
  *                               error naming the holder when another run has it
  *   dr._write_set{{path, text}, ...}  -> true | nil, message: all or none
  *                               (detrun_write_set)
+ *   dr._set_id()             -> a new results set id (detrun_results_set_id)
  *   dr._data_hash(ds)        -> 32 hex digits of the data set's bytes
  *   dr._file_hash(path)      -> 32 hex digits of the file's bytes | nil
  *   dr._remove_temps(dir)    removes dir's "*.tmp" files: what writes cut
@@ -76,6 +77,14 @@ static int l_write_set(lua_State *L)
         return 2;
     }
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_set_id(lua_State *L)
+{
+    char id[96];
+    detrun_results_set_id(id, sizeof id);
+    lua_pushstring(L, id);
     return 1;
 }
 
@@ -163,6 +172,7 @@ void detrun_lua_open_guard(lua_State *L)
     static const luaL_Reg funcs[] = {
         { "_lock", l_lock },
         { "_write_set", l_write_set },
+        { "_set_id", l_set_id },
         { "_data_hash", l_data_hash },
         { "_file_hash", l_file_hash },
         { "_limit", l_limit },

@@ -108,6 +108,7 @@ function merge.run(out, partial, verbosity)
   end
   local tbl = experiment.aggregate(p, records)
   if #problems > 0 then tbl.incomplete = problems end
+  tbl.set = core._set_id()   -- carried by each file of the set
   local res = core._results(tbl)
   local json, csv, page = experiment.write_results(p, res, tbl, out, "merge")
   if #problems == 0 then divergence.cleanup(dir, p) end

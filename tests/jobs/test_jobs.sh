@@ -19,7 +19,7 @@ grid=$here/grid.lua
 
 # The results file without what may differ between runs: timings, threads and the
 # machine line that names them.
-strip() { grep -v -E '"(seconds|run_seconds|wall_seconds|overhead|threads|machine)":' "$1"; }
+strip() { grep -v -E '"(seconds|run_seconds|wall_seconds|overhead|threads|machine|set)":' "$1"; }
 
 "$detrun" -q -j 1 -t 1 -o "$w/ref" "$grid" >/dev/null || fail "-j 1 -t 1"
 strip "$w/ref/grid.json" >"$w/ref.txt"

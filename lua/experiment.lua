@@ -160,9 +160,10 @@ function experiment.check_record(rec, cell, path)
   if rec.mode ~= cell.mode or math.type(rec["repeat"]) ~= "integer"
      or rec["repeat"] ~= cell["repeat"] or math.type(rec.fold) ~= "integer"
      or rec.fold ~= cell.fold then
-    bad(string.format("it holds %s repeat %s fold %s, but the file is %s repeat %d fold %d's",
-                      tostring(rec.mode), tostring(rec["repeat"]), tostring(rec.fold), cell.mode,
-                      cell["repeat"], cell.fold))
+    -- Named from 1, as every message names cells; the fields hold 0-based numbers.
+    local function from1(v) return math.type(v) == "integer" and tostring(v + 1) or tostring(v) end
+    bad(string.format("it holds %s repeat %s fold %s, but the file is %s's", tostring(rec.mode),
+                      from1(rec["repeat"]), from1(rec.fold), jobs.label(cell)))
   end
   if rec.error ~= nil then
     if type(rec.error) ~= "string" then bad("error is not a string") end
@@ -254,7 +255,7 @@ local function in_cell(cell, f, ...)
   local ok, a, b = pcall(f, ...)
   if ok then return a, b end
   if type(a) ~= "string" then error(a, 0) end
-  local name = string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold)
+  local name = jobs.label(cell)
   local where, rest = a:match("^([^%s]-:%d+): (.*)$")
   if where and not where:match("^%[detrun%.") then
     if rest:match("^fit: ") or rest:match("^evaluate: ") then

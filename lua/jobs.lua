@@ -17,8 +17,11 @@ local core = require "detrun.core"
 
 local jobs = {}
 
+-- A cell as messages name it: repeats and folds counted from 1, as the
+-- progress display and the script's model(cell) count them (records and
+-- file names keep the 0-based numbers).
 function jobs.label(cell)
-  return string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold)
+  return string.format("%s repeat %d fold %d", cell.mode, cell["repeat"] + 1, cell.fold + 1)
 end
 
 local function key(mode, r, f) return mode .. "/" .. r .. "/" .. f end

@@ -7,6 +7,7 @@
 local core = require "detrun.core"
 local divergence = require "detrun.divergence"
 local experiment = require "detrun.experiment"
+local jobs = require "detrun.jobs"
 local report = require "detrun.report"
 local shard = require "detrun.shard"
 
@@ -63,8 +64,9 @@ local function plan_from(rec, path)
   }
 end
 
+-- Cells counted from 1 in plan order, repeats and folds from 1 (jobs.label).
 local function label(i, cell)
-  return string.format("cell %d (%s repeat %d fold %d)", i - 1, cell.mode, cell["repeat"], cell.fold)
+  return string.format("cell %d (%s)", i, jobs.label(cell))
 end
 
 -- Merges the shards in out; partial: write results even if cells are

@@ -76,6 +76,27 @@ for t in 1 2; do
     done
 done
 
+# A repeat after the first, interrupted and resumed: the epochs it had
+# finished are shown again without their weights, so their divergence from
+# repeat 1 comes from what the interrupted run measured; in deterministic
+# mode every epoch's is exactly 0, none missing.
+out="$T/rep"
+"$DETRUN" $RUN --repeats 2 --folds 2 -j 1 -o "$out" "$SCRIPT" > /dev/null 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 6000 ] && ! ls "$out"/quick.cells/deterministic-r1-*.ckpt > /dev/null 2>&1; do
+    sleep 0.01
+    i=$((i + 1))
+done
+kill -INT $pid
+wait $pid
+"$DETRUN" $RUN --repeats 2 --folds 2 -j 1 -o "$out" --resume "$SCRIPT" > /dev/null \
+    || say "resuming repeat 2"
+rows=$(grep -c '^deterministic,1,' "$out/quick.epochs.csv")
+zero=$(grep '^deterministic,1,' "$out/quick.epochs.csv" | cut -d, -f9 | grep -cx 0)
+[ "$rows" -eq 6 ] && [ "$zero" -eq 6 ] \
+    || say "a resumed repeat's divergence: $zero of $rows epochs exactly 0: $(cat "$out/quick.epochs.csv")"
+
 # A locked results folder: the run is refused before any work, naming it.
 if command -v flock > /dev/null; then
     mkdir -p "$T/locked"

@@ -5,6 +5,9 @@
  * come back to the host once at its end, so a GPU is not synchronised per
  * batch; their means are taken in double, samples in row order
  * (docs/determinism.md, "softmax + sparse categorical cross-entropy").
+ *
+ * Over 600 lines: the epoch loop, its cancel and resume inside an epoch and
+ * evaluate share the fit's static state and per-sample results.
  */
 #include <math.h>
 #include <stdio.h>

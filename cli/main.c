@@ -472,7 +472,8 @@ static int goldens(const args *a, detrun_runtime *rt, const detrun_results *res,
  * A worker process of -j (a fork of the command, which inherits this
  * handler) only ever cancels: the command forwards its stop to the workers
  * as SIGTERM, which must not count as the second signal of a Ctrl-C that
- * also reached them; each keeps the checkpoint of the step it stopped at. */
+ * also reached them; each keeps the checkpoint of the step it stopped at.
+ * When the command dies, its workers are killed (lua/lworker.c). */
 static detrun_runtime *signal_rt;
 static volatile sig_atomic_t signal_seen;
 static pid_t signal_pid;

@@ -54,8 +54,11 @@ static int l_fork(lua_State *L)
         return luaL_error(L, "jobs: cannot start a worker process: %s", strerror(e));
     }
     if (pid == 0) {
-        /* A worker dies with the command, however the command ends. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* A worker dies with the command, however the command ends, and at
+         * once: SIGTERM is the command's request to stop at the next step
+         * (keeping a checkpoint), which must not follow a SIGKILL of the
+         * command and overwrite what was on disk when it died. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
         close(fds[0]);

@@ -77,7 +77,9 @@ function divergence.tracker(dir, cell, m)
   local mode, fold = cell.mode, cell.fold
   -- A resumed fit replays the epochs it had finished; the model then holds
   -- later weights than the epoch's (its fingerprint says so).
-  local function replayed(st) return m:fingerprint() ~= st.fingerprint end
+  local function replayed(st)
+    return st.fingerprint ~= nil and m:fingerprint() ~= st.fingerprint
+  end
   if cell["repeat"] == 0 then
     os.remove(done_file(dir, mode, fold))
     local function save(st)
@@ -121,7 +123,7 @@ function divergence.cleanup(dir, p)
       for e = 0, p.fit.epochs - 1 do
         local i = 1
         while os.remove(param_file(dir, mode, f, e, i)) do i = i + 1 end
-        for r = 1, p.repeats - 1 do os.remove(measure_file(dir, mode, r, f, e)) end
+        for r = 1, (p.repeats or 1) - 1 do os.remove(measure_file(dir, mode, r, f, e)) end
       end
     end
   end

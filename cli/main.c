@@ -468,12 +468,22 @@ static int goldens(const args *a, detrun_runtime *rt, const detrun_results *res,
 }
 
 /* SIGINT and SIGTERM: the first asks the runtime to stop at the next step
- * boundary (detrun_cancel is async-signal-safe), the second kills at once. */
+ * boundary (detrun_cancel is async-signal-safe), the second kills at once.
+ * A worker process of -j (a fork of the command, which inherits this
+ * handler) only ever cancels: the command forwards its stop to the workers
+ * as SIGTERM, which must not count as the second signal of a Ctrl-C that
+ * also reached them; each keeps the checkpoint of the step it stopped at.
+ * When the command dies, its workers are killed (lua/lworker.c). */
 static detrun_runtime *signal_rt;
 static volatile sig_atomic_t signal_seen;
+static pid_t signal_pid;
 
 static void on_signal(int sig)
 {
+    if (getpid() != signal_pid) {
+        detrun_cancel(signal_rt);
+        return;
+    }
     if (signal_seen != 0) {
         signal(sig, SIG_DFL);
         raise(sig);
@@ -493,6 +503,7 @@ static void catch_signals(detrun_runtime *rt)
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     signal_rt = rt;
+    signal_pid = getpid();
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }

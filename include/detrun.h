@@ -146,9 +146,9 @@ DETRUN_API int detrun_error_layer(const detrun_runtime *rt, const char **name);
 /* Cancellation, for hosts and signal handlers: detrun_cancel may be called
  * from any thread, or from a signal handler (it only stores to a lock-free
  * atomic). A running fit or evaluate then stops at its next optimiser step
- * (batch) boundary and returns DETRUN_ERR_CANCELLED; a fit's checkpoint of
- * its last finished epoch stays on disk, so a resumed fit redoes only the
- * unfinished epoch and ends with the same bits. The request stays until
+ * (batch) boundary and returns DETRUN_ERR_CANCELLED; a fit with a checkpoint
+ * writes it at that step (inside the epoch), so a resumed fit goes on from
+ * there and ends with the same bits and the same epoch statistics. The request stays until
  * detrun_cancel_reset: every later fit on the runtime is cancelled at once. */
 DETRUN_API void detrun_cancel(detrun_runtime *rt);
 DETRUN_API int detrun_cancel_requested(const detrun_runtime *rt);
@@ -162,6 +162,17 @@ DETRUN_API void detrun_cancel_reset(detrun_runtime *rt);
 typedef struct detrun_folder_lock detrun_folder_lock;
 DETRUN_API detrun_status detrun_folder_lock_acquire(detrun_runtime *rt, const char *dir,
                                                     detrun_folder_lock **out);
+/* One part of a results folder that several processes share on purpose (the
+ * shards of a run: part "shard-2-of-4"): dir/.detrun.lock shared, so that a
+ * whole-folder lock above waits for every part, and dir/.detrun.<part>.lock
+ * exclusive, holding the owner's process id, so that each part has one
+ * process at a time. A part held by another process, or the folder held
+ * whole, is DETRUN_ERR_BUSY naming the holder's process and file; a
+ * whole-folder lock refused because of a part names that part's file and
+ * process. part: 1 to 64 letters, digits, '-' or '_'. Released by
+ * detrun_folder_unlock, or when the process ends. */
+DETRUN_API detrun_status detrun_folder_lock_part(detrun_runtime *rt, const char *dir,
+                                                 const char *part, detrun_folder_lock **out);
 DETRUN_API void detrun_folder_unlock(detrun_folder_lock *lock);
 
 /* ===================================================================== */
@@ -323,7 +334,8 @@ typedef struct detrun_fit_options {
     uint64_t seed;
     uint32_t stream;           /* e.g. the fold index: keys shuffles and dropout */
     /* Checkpoints (docs/regression.md): when set, the whole training state is
-     * saved to this file (atomically) after every epoch. With resume set and
+     * saved to this file (atomically) after every epoch, and at the step
+     * where detrun_cancel stops the fit. With resume set and
      * the file present, the fit continues from it instead of starting over,
      * replaying the callback for the epochs already done, and ends with the
      * same bits as an uninterrupted fit. A checkpoint of another fit (mode,
@@ -520,6 +532,21 @@ DETRUN_API detrun_status detrun_write_atomic(detrun_runtime *rt, const char *pat
  * removes the temporaries and leaves every old file of the set as it was. */
 DETRUN_API detrun_status detrun_write_set(detrun_runtime *rt, int n, const char *const *paths,
                                           const void *const *texts, const size_t *lens);
+/* Writes a results set that no reader sees mixed with another
+ * (docs/regression.md, "Results files"): the n files names[i] (plain file
+ * names) into a new folder dir/sets/<id>/, whole, then switches the link
+ * dir/current to it in one rename, points dir/<names[i]> at current/<name>,
+ * and removes the sets before the one it replaced. A failure before the
+ * switch removes the new folder and leaves the current set as it was. id: a
+ * plain file name unused in dir/sets (detrun_results_set_id makes one). */
+DETRUN_API detrun_status detrun_write_results_set(detrun_runtime *rt, const char *dir,
+                                                  const char *id, int n,
+                                                  const char *const *names,
+                                                  const void *const *texts, const size_t *lens);
+/* A new set id into buf (at least 64 bytes): the UTC time to the nanosecond
+ * and the process id ("20261202T145612.123456789Z-4242"), unique on the
+ * machine and in time order. */
+DETRUN_API void detrun_results_set_id(char *buf, size_t len);
 /* Writes a human-readable list of the devices of every backend this build
  * has (and of the known backends it lacks, with the reason) into buf, always
  * NUL-terminated and truncated to len; *count (when not NULL) gets the number

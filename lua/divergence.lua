@@ -23,6 +23,12 @@ local function done_file(dir, mode, fold)
   return stem(dir, mode, fold) .. ".weights.done"
 end
 
+-- A later repeat's measure of one epoch, kept for a resumed fit, which
+-- shows its callback the finished epochs again without their weights.
+local function measure_file(dir, mode, r, fold, epoch)
+  return string.format("%s/%s-r%d-f%d.e%d.divergence.json", dir, mode, r, fold, epoch)
+end
+
 local function exists(path)
   local f = io.open(path, "rb")
   if f then f:close() end
@@ -69,9 +75,15 @@ end
 function divergence.tracker(dir, cell, m)
   if not dir then return nil end
   local mode, fold = cell.mode, cell.fold
+  -- A resumed fit replays the epochs it had finished; the model then holds
+  -- later weights than the epoch's (its fingerprint says so).
+  local function replayed(st)
+    return st.fingerprint ~= nil and m:fingerprint() ~= st.fingerprint
+  end
   if cell["repeat"] == 0 then
     os.remove(done_file(dir, mode, fold))
     local function save(st)
+      if replayed(st) then return end   -- saved when the epoch ended
       for i = 1, #m:params() do
         local path = param_file(dir, mode, fold, st.epoch, i)
         local ok, err = m:param(i):save(path .. ".tmp")
@@ -88,7 +100,18 @@ function divergence.tracker(dir, cell, m)
   end
   -- Repeat 0 ran elsewhere and is not finished (a sharded run): no curve.
   if not exists(done_file(dir, mode, fold)) then return nil end
-  return function(st) st.divergence = measure(m, dir, mode, fold, st.epoch) end, nil
+  local r = cell["repeat"]
+  return function(st)
+    local path = measure_file(dir, mode, r, fold, st.epoch)
+    if replayed(st) then
+      local ok, kept = pcall(core._record_read, path)
+      st.divergence = ok and type(kept) == "table" and type(kept.rms) == "number"
+                      and type(kept.max_abs) == "number" and kept or nil
+      return
+    end
+    st.divergence = measure(m, dir, mode, fold, st.epoch)
+    if st.divergence then core._record_write(path, st.divergence) end
+  end, nil
 end
 
 -- Removes the files of every (mode, fold) of the plan.
@@ -100,6 +123,7 @@ function divergence.cleanup(dir, p)
       for e = 0, p.fit.epochs - 1 do
         local i = 1
         while os.remove(param_file(dir, mode, f, e, i)) do i = i + 1 end
+        for r = 1, (p.repeats or 1) - 1 do os.remove(measure_file(dir, mode, r, f, e)) end
       end
     end
   end

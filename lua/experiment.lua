@@ -160,9 +160,10 @@ function experiment.check_record(rec, cell, path)
   if rec.mode ~= cell.mode or math.type(rec["repeat"]) ~= "integer"
      or rec["repeat"] ~= cell["repeat"] or math.type(rec.fold) ~= "integer"
      or rec.fold ~= cell.fold then
-    bad(string.format("it holds %s repeat %s fold %s, but the file is %s repeat %d fold %d's",
-                      tostring(rec.mode), tostring(rec["repeat"]), tostring(rec.fold), cell.mode,
-                      cell["repeat"], cell.fold))
+    -- Named from 1, as every message names cells; the fields hold 0-based numbers.
+    local function from1(v) return math.type(v) == "integer" and tostring(v + 1) or tostring(v) end
+    bad(string.format("it holds %s repeat %s fold %s, but the file is %s's", tostring(rec.mode),
+                      from1(rec["repeat"]), from1(rec.fold), jobs.label(cell)))
   end
   if rec.error ~= nil then
     if type(rec.error) ~= "string" then bad("error is not a string") end
@@ -254,7 +255,7 @@ local function in_cell(cell, f, ...)
   local ok, a, b = pcall(f, ...)
   if ok then return a, b end
   if type(a) ~= "string" then error(a, 0) end
-  local name = string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold)
+  local name = jobs.label(cell)
   local where, rest = a:match("^([^%s]-:%d+): (.*)$")
   if where and not where:match("^%[detrun%.") then
     if rest:match("^fit: ") or rest:match("^evaluate: ") then
@@ -397,8 +398,8 @@ function experiment.aggregate(p, records)
 end
 
 -- Writes the results set into out: NAME.json and NAME.csv, and unless
--- --no-report NAME.html and NAME.epochs.csv (lua/html.lua), all or none
--- (r:write). Returns the JSON's and the CSV's paths and the page's (or nil).
+-- --no-report NAME.html and NAME.epochs.csv (lua/html.lua), as one set
+-- that becomes out/current at once, or not at all (r:write). Returns the JSON's and the CSV's paths and the page's (or nil).
 function experiment.write_results(p, res, tbl, out, what)
   local report_files = not core.options().no_report and html.files(tbl, p.name) or nil
   local json, csv = res:write(out, p.name, report_files)
@@ -507,6 +508,8 @@ function experiment.run(spec)
   if progress then progress:finish() end
   local tbl = experiment.aggregate(p, records)
   tbl.wall_seconds, tbl.machine = core.clock() - t_start, core._machine()
+  -- The id of the results set, carried by each of its files.
+  if p.out then tbl.set = core._set_id() end
   local res = core._results(tbl)
   local files, page
   if p.out then

@@ -137,6 +137,9 @@ function html.page(res)
   return table.concat({
     '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n',
     '<meta name="viewport" content="width=device-width, initial-scale=1">\n',
+    -- The results set the page belongs to (docs/regression.md, "Results files").
+    type(res.set) == "string" and string.format('<meta name="detrun-set" content="%s">\n',
+                                                esc(res.set)) or "",
     "<title>", esc(title), "</title>\n<style>", STYLE, "</style>\n</head>\n<body>\n",
     "<h1>", esc(title), "</h1>\n", fig.header(res), "\n",
     "<h2>Cross-validation</h2>\n", fig.summary(res), "\n", legend(res), "\n",
@@ -163,7 +166,7 @@ local function csv_num(v)
 end
 
 html.CSV_HEADER = "mode,repeat,fold,epoch,loss,accuracy,val_loss,val_accuracy,divergence,"
-                  .. "divergence_max,seconds,fingerprint"
+                  .. "divergence_max,seconds,fingerprint,set"
 
 -- One row per (mode, repeat, fold, epoch); epoch 0-based as in the JSON.
 function html.epochs_csv(res)
@@ -176,7 +179,8 @@ function html.epochs_csv(res)
                                        csv_num(e.epoch), csv_num(e.loss), csv_num(e.accuracy),
                                        csv_num(e.val_loss), csv_num(e.val_accuracy),
                                        csv_num(d.rms), csv_num(d.max_abs), csv_num(e.seconds),
-                                       e.fingerprint or "" }, ",")
+                                       e.fingerprint or "", type(res.set) == "string" and res.set
+                                       or "" }, ",")
       end
     end
   end

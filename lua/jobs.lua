@@ -17,8 +17,11 @@ local core = require "detrun.core"
 
 local jobs = {}
 
+-- A cell as messages name it: repeats and folds counted from 1, as the
+-- progress display and the script's model(cell) count them (records and
+-- file names keep the 0-based numbers).
 function jobs.label(cell)
-  return string.format("%s repeat %d fold %d", cell.mode, cell["repeat"], cell.fold)
+  return string.format("%s repeat %d fold %d", cell.mode, cell["repeat"] + 1, cell.fold + 1)
 end
 
 local function key(mode, r, f) return mode .. "/" .. r .. "/" .. f end
@@ -101,6 +104,18 @@ local function stop_all(running)
   for i = #running, 1, -1 do running[i] = nil end
 end
 
+-- A cancel (Ctrl-C, detrun_cancel): no cell starts any more, and each
+-- worker is asked to stop at its next step (its SIGTERM handler cancels its
+-- runtime), keeping its checkpoint of that step; records that arrive are kept.
+local function cancel(state, running)
+  if state.cancelled or not core._cancelled() then return end
+  state.cancelled = true
+  for _, w in ipairs(running) do
+    w.stopped = true
+    core._terminate(w.pid)
+  end
+end
+
 -- A worker that has closed its pipe: its record, or why there is none.
 local function finished(w)
   core._close(w.fd)
@@ -145,7 +160,7 @@ end
 
 -- Starts the cells that may start now.
 local function start(state, n, threads, progress, hooks, running)
-  while #running < n and not state.failed do
+  while #running < n and not state.failed and not state.cancelled do
     local i = next_ready(state.pending, state.unfinished)
     if not i then return end
     local it = table.remove(state.pending, i)
@@ -163,11 +178,12 @@ local function schedule(items, n, threads, progress, hooks, running)
     state.order[it] = i
     state.unfinished[key(it.cell.mode, it.cell["repeat"], it.cell.fold)] = true
   end
-  while (#state.pending > 0 and not state.failed) or #running > 0 do
+  while (#state.pending > 0 and not state.failed and not state.cancelled) or #running > 0 do
+    cancel(state, running)
     start(state, n, threads, progress, hooks, running)
     local fds = {}
     for i, w in ipairs(running) do fds[i] = w.fd end
-    local ready = core._poll(fds)
+    local ready = #fds > 0 and core._poll(fds) or {}
     for j = #ready, 1, -1 do
       local w = running[ready[j]]
       local chunk = core._read(w.fd)
@@ -181,6 +197,7 @@ local function schedule(items, n, threads, progress, hooks, running)
     end
   end
   if state.failed then error(state.failed.err, 0) end
+  if state.cancelled then error("cancelled: the cells still running stopped at their next step", 0) end
 end
 
 -- Runs items ({cell = ..., ...}, in plan order) n at a time with threads

@@ -1,10 +1,12 @@
 /*
  * lguard.c - what guards a run's results folder against faults and mix-ups:
  *
- *   dr._lock(dir)            -> a lock (closed by <close>, :release() or the GC)
+ *   dr._lock(dir [, part])   -> a lock (closed by <close>, :release() or the GC)
+ *                               of the folder, or of one part of it (a shard);
  *                               error naming the holder when another run has it
  *   dr._write_set{{path, text}, ...}  -> true | nil, message: all or none
  *                               (detrun_write_set)
+ *   dr._set_id()             -> a new results set id (detrun_results_set_id)
  *   dr._data_hash(ds)        -> 32 hex digits of the data set's bytes
  *   dr._file_hash(path)      -> 32 hex digits of the file's bytes | nil
  *   dr._remove_temps(dir)    removes dir's "*.tmp" files: what writes cut
@@ -37,11 +39,13 @@ static int lock_release(lua_State *L)
 static int l_lock(lua_State *L)
 {
     const char *dir = luaL_checkstring(L, 1);
+    const char *part = luaL_optstring(L, 2, NULL);
     detrun_runtime *rt = detrun_lua_runtime(L);
     lock_box *b = lua_newuserdatauv(L, sizeof *b, 0);
     b->lock = NULL;
     luaL_setmetatable(L, LOCK_META);
-    if (detrun_folder_lock_acquire(rt, dir, &b->lock) != DETRUN_OK)
+    if ((part != NULL ? detrun_folder_lock_part(rt, dir, part, &b->lock)
+                      : detrun_folder_lock_acquire(rt, dir, &b->lock)) != DETRUN_OK)
         return luaL_error(L, "%s", detrun_errmsg(rt));
     return 1;
 }
@@ -73,6 +77,14 @@ static int l_write_set(lua_State *L)
         return 2;
     }
     lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_set_id(lua_State *L)
+{
+    char id[96];
+    detrun_results_set_id(id, sizeof id);
+    lua_pushstring(L, id);
     return 1;
 }
 
@@ -160,6 +172,7 @@ void detrun_lua_open_guard(lua_State *L)
     static const luaL_Reg funcs[] = {
         { "_lock", l_lock },
         { "_write_set", l_write_set },
+        { "_set_id", l_set_id },
         { "_data_hash", l_data_hash },
         { "_file_hash", l_file_hash },
         { "_limit", l_limit },

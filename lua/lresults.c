@@ -263,15 +263,17 @@ static void push_csv(lua_State *L, const cJSON *root)
 {
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    luaL_addstring(&b, "mode,repeat,fold,loss,accuracy,fingerprint,seconds\n");
+    /* set: the results set's id, on every row (docs/regression.md, "Results files"). */
+    luaL_addstring(&b, "mode,repeat,fold,loss,accuracy,fingerprint,seconds,set\n");
+    const char *set = str(root, "set");
     const cJSON *m, *r, *f;
     cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, "modes")) {
         cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(m, "repeats")) {
             cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(r, "folds")) {
                 char line[512];
-                snprintf(line, sizeof line, "%s,%.0f,%.0f,%.17g,%.17g,%s,%.3f\n", str(m, "mode"),
-                         num(r, "repeat"), num(f, "fold"), num(f, "loss"), num(f, "accuracy"),
-                         str(f, "fingerprint"), num(f, "seconds"));
+                snprintf(line, sizeof line, "%s,%.0f,%.0f,%.17g,%.17g,%s,%.3f,%.80s\n",
+                         str(m, "mode"), num(r, "repeat"), num(f, "fold"), num(f, "loss"),
+                         num(f, "accuracy"), str(f, "fingerprint"), num(f, "seconds"), set);
                 luaL_addstring(&b, line);
             }
         }
@@ -280,11 +282,13 @@ static void push_csv(lua_State *L, const cJSON *root)
 }
 
 /* r:write(dir, name [, extras]) -> json_path, csv_path | nil, message.
- * extras: more files of the same set, {{file name in dir, text}, ...} (the
- * report). The set is written as detrun_write_set does: every file to a
- * temporary first, then renamed, the JSON last, so that a failure leaves the
- * previous set whole and the JSON never names a run whose other files are
- * missing (docs/regression.md, "Results files"). */
+ * extras: more files of the same set, {{file name, text}, ...} (the
+ * report). The set goes to dir/sets/<id>/ and becomes current in one
+ * rename (detrun_write_results_set), so that a reader never sees files of
+ * two runs and a failure leaves the previous set whole; id is the results'
+ * "set" (a new one when they have none). The paths returned are the
+ * familiar dir/NAME.json and dir/NAME.csv, links through dir/current/
+ * (docs/regression.md, "Results files"). */
 static int r_write(lua_State *L)
 {
     lresults *p = checkresults(L, 1);
@@ -300,13 +304,13 @@ static int r_write(lua_State *L)
     lua_settop(L, 4);
     lua_Integer nx = lua_isnil(L, 4) ? 0 : luaL_len(L, 4);
     luaL_argcheck(L, nx >= 0 && nx <= 16, 4, "at most 16 extra files");
-    lua_newtable(L);                                 /* 5: the set */
+    lua_newtable(L);                                 /* 5: the set, {name, text} */
     push_csv(L, p->res->root);                       /* 6 */
     lua_pushfstring(L, "%s/%s.json", dir, name);   /* 7 */
     lua_pushfstring(L, "%s/%s.csv", dir, name);    /* 8 */
     lua_Integer k = 0;
     lua_createtable(L, 2, 0);
-    lua_pushvalue(L, 8);
+    lua_pushfstring(L, "%s.csv", name);
     lua_rawseti(L, -2, 1);
     lua_pushvalue(L, 6);
     lua_rawseti(L, -2, 2);
@@ -319,25 +323,27 @@ static int r_write(lua_State *L)
         if (file == NULL || lua_tostring(L, -1) == NULL || strchr(file, '/') != NULL)
             return luaL_error(L, "write: extra file %d is not {name in the folder, text}", (int)i);
         lua_createtable(L, 2, 0);
-        lua_pushfstring(L, "%s/%s", dir, file);
+        lua_pushvalue(L, -3);
         lua_rawseti(L, -2, 1);
         lua_pushvalue(L, -2);
         lua_rawseti(L, -2, 2);
         lua_rawseti(L, 5, ++k);
         lua_pop(L, 3);
     }
-    lua_createtable(L, 2, 0);
-    lua_pushvalue(L, 7);
+    lua_createtable(L, 2, 0);                        /* the JSON last */
+    lua_pushfstring(L, "%s.json", name);
     lua_rawseti(L, -2, 1);
     lua_pushstring(L, p->res->json);
     lua_rawseti(L, -2, 2);
     lua_rawseti(L, 5, ++k);
+    /* Under the sandbox: only in the output folder. */
     detrun_lua_checkpath(L, dir, DETRUN_LUA_WRITE, "results:write");
-    for (lua_Integer i = 1; i <= k; i++) {   /* under the sandbox: only in the output folder */
+    for (lua_Integer i = 1; i <= k; i++) {
         lua_geti(L, 5, i);
         lua_geti(L, -1, 1);
+        lua_pushfstring(L, "%s/%s", dir, lua_tostring(L, -1));
         detrun_lua_checkpath(L, lua_tostring(L, -1), DETRUN_LUA_WRITE, "results:write");
-        lua_pop(L, 2);
+        lua_pop(L, 3);
     }
     char err[8704];
     if (detrun_lua_mkdirs(dir, err, sizeof err) != 0) {
@@ -346,18 +352,24 @@ static int r_write(lua_State *L)
         return 2;
     }
     detrun_runtime *rt = detrun_lua_runtime(L);
-    const char *paths[18];
+    const char *names[18];
     const void *texts[18];
     size_t lens[18];
     for (lua_Integer i = 1; i <= k; i++) {
         lua_geti(L, 5, i);
         lua_geti(L, -1, 1);
         lua_geti(L, -2, 2);
-        paths[i - 1] = lua_tostring(L, -2);   /* kept alive by the set table */
+        names[i - 1] = lua_tostring(L, -2);   /* kept alive by the set table */
         texts[i - 1] = lua_tolstring(L, -1, &lens[i - 1]);
         lua_pop(L, 3);
     }
-    if (detrun_write_set(rt, (int)k, paths, texts, lens) != DETRUN_OK) {
+    char id[96];
+    const char *set = str(p->res->root, "set");
+    if (set[0] != '\0')
+        snprintf(id, sizeof id, "%s", set);
+    else
+        detrun_results_set_id(id, sizeof id);
+    if (detrun_write_results_set(rt, dir, id, (int)k, names, texts, lens) != DETRUN_OK) {
         luaL_pushfail(L);
         lua_pushstring(L, detrun_errmsg(rt));
         return 2;

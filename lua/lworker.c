@@ -7,7 +7,9 @@
  *                                        child: 0 and the write end)
  *   core._send(fd, value)   one value as a line of JSON (numbers keep every bit)
  *   core._decode(text)      -> the value of one such line
- *   core._poll(fds)         -> the indexes of the fds that can be read (blocks)
+ *   core._poll(fds)         -> the indexes of the fds that can be read (blocks;
+ *                              none when a signal came, e.g. Ctrl-C)
+ *   core._cancelled()       -> whether the runtime was asked to stop (detrun_cancel)
  *   core._read(fd)          -> what is there, "" at end of file
  *   core._close(fd)
  *   core._reap(pid)         -> "exit", code | "signal", number (waits for it)
@@ -52,8 +54,11 @@ static int l_fork(lua_State *L)
         return luaL_error(L, "jobs: cannot start a worker process: %s", strerror(e));
     }
     if (pid == 0) {
-        /* A worker dies with the command, however the command ends. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* A worker dies with the command, however the command ends, and at
+         * once: SIGTERM is the command's request to stop at the next step
+         * (keeping a checkpoint), which must not follow a SIGKILL of the
+         * command and overwrite what was on disk when it died. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
         close(fds[0]);
@@ -145,12 +150,14 @@ static int l_poll(lua_State *L)
         p[i].revents = 0;
         lua_pop(L, 1);
     }
-    int r;
-    while ((r = poll(p, (nfds_t)n, -1)) < 0 && errno == EINTR)
-        ;
-    if (r < 0)
+    /* A signal (Ctrl-C) ends the wait with nothing ready, so that the
+     * caller sees a cancel at once rather than at the next worker's line. */
+    int r = poll(p, (nfds_t)n, -1);
+    if (r < 0 && errno != EINTR)
         return luaL_error(L, "jobs: poll: %s", strerror(errno));
     lua_newtable(L);
+    if (r < 0)
+        return 1;
     lua_Integer k = 1;
     for (lua_Integer i = 0; i < n; i++)
         if (p[i].revents != 0) {
@@ -239,6 +246,12 @@ static int l_cores(lua_State *L)
     return 1;
 }
 
+static int l_cancelled(lua_State *L)
+{
+    lua_pushboolean(L, detrun_cancel_requested(detrun_lua_runtime(L)));
+    return 1;
+}
+
 static int l_set_threads(lua_State *L)
 {
     detrun_runtime *rt = detrun_lua_runtime(L);
@@ -264,6 +277,7 @@ void detrun_lua_open_worker(lua_State *L)
         { "_exit", l_exit },
         { "_cores", l_cores },
         { "_set_threads", l_set_threads },
+        { "_cancelled", l_cancelled },
         { NULL, NULL }
     };
     luaL_setfuncs(L, funcs, 0);

@@ -7,6 +7,7 @@
 local core = require "detrun.core"
 local divergence = require "detrun.divergence"
 local experiment = require "detrun.experiment"
+local jobs = require "detrun.jobs"
 local report = require "detrun.report"
 local shard = require "detrun.shard"
 
@@ -63,8 +64,9 @@ local function plan_from(rec, path)
   }
 end
 
+-- Cells counted from 1 in plan order, repeats and folds from 1 (jobs.label).
 local function label(i, cell)
-  return string.format("cell %d (%s repeat %d fold %d)", i - 1, cell.mode, cell["repeat"], cell.fold)
+  return string.format("cell %d (%s)", i, jobs.label(cell))
 end
 
 -- Merges the shards in out; partial: write results even if cells are
@@ -72,6 +74,11 @@ end
 function merge.run(out, partial, verbosity)
   local dir = shard.dir(out)
   local path = dir .. "/plan.json"
+  -- One merge or run at a time writes the results of this folder, and none
+  -- while a shard holds its part of it (the lock names the shard). Taken
+  -- before anything is read, so no shard writes meanwhile; a folder that is
+  -- not there is not made.
+  local lock <close> = os.rename(out, out) and core._lock(out) or nil
   local rec = core._record_read(path)
   if not rec then
     error(path .. ": cannot open: no shards ran with this results folder (detrun --shard K/N "
@@ -79,8 +86,6 @@ function merge.run(out, partial, verbosity)
   end
   local p = plan_from(rec, path)
   p.out = out
-  -- One merge or run at a time writes the results of this folder.
-  local lock <close> = core._lock(out)
   local records, problems = {}, {}
   for i, cell in ipairs(p.cells) do
     local cpath = dir .. "/" .. shard.cell_name(cell) .. ".json"
@@ -105,6 +110,7 @@ function merge.run(out, partial, verbosity)
   end
   local tbl = experiment.aggregate(p, records)
   if #problems > 0 then tbl.incomplete = problems end
+  tbl.set = core._set_id()   -- carried by each file of the set
   local res = core._results(tbl)
   local json, csv, page = experiment.write_results(p, res, tbl, out, "merge")
   if #problems == 0 then divergence.cleanup(dir, p) end

@@ -93,6 +93,9 @@ end
 function shard.run(p, k, n)
   if not p.out then error("dr.experiment: --shard needs a results folder (--out)", 0) end
   if k < 0 then build_once(p) end
+  -- Shards share the folder; each shard (and the planning) is one process
+  -- at a time, and detrun merge, which locks the whole folder, waits for all.
+  local lock <close> = core._lock(p.out, k < 0 and "plan" or string.format("shard-%d-of-%d", k, n))
   local dir = shard.dir(p.out)
   core._mkdirs(dir)
   ensure_plan(p, dir)

@@ -23,7 +23,13 @@
 #include "detrun.h"
 
 #define DETRUN_CHECKPOINT_MAGIC "DRCKPT\r\n"   /* 8 bytes; \r\n catches text-mode mangling */
-#define DETRUN_CHECKPOINT_VERSION 1u
+/* Version 1: a fit stopped at an epoch boundary. Version 2 adds what a fit
+ * stopped inside an epoch needs (the epoch's per-sample results so far);
+ * only such checkpoints are written as version 2, so end-of-epoch files stay
+ * readable by every detrun, and one that cannot continue inside an epoch
+ * refuses a version 2 file by its version. */
+#define DETRUN_CHECKPOINT_VERSION_EPOCH 1u
+#define DETRUN_CHECKPOINT_VERSION 2u
 #define DETRUN_CHECKPOINT_NAME_MAX 64
 
 /* One parameter tensor as the checkpoint knows it: its floats sit at
@@ -39,6 +45,12 @@ typedef struct detrun_checkpoint {
     /* where the fit stands */
     int epoch;                 /* epochs finished: the next epoch to run */
     int batch;                 /* batches of that epoch finished (0: at an epoch boundary) */
+    /* Inside an epoch (batch > 0): the per-sample losses and hits (1 or 0)
+     * of its first npartial training samples in the epoch's order, which its
+     * statistics are summed from, and the seconds it has run so far. */
+    size_t npartial;
+    float *partial_loss, *partial_hit;
+    double partial_seconds;
     uint64_t step;             /* optimiser steps so far */
     float beta1_t, beta2_t;    /* running products beta^step (1 before the first step) */
     /* what the fit is (checked on resume, so a checkpoint of another fit is refused) */
@@ -91,17 +103,34 @@ detrun_status detrun_checkpoint_apply(detrun_model *m, const detrun_checkpoint *
 
 typedef struct detrun_fit_ckpt detrun_fit_ckpt;
 
+/* Where a resumed fit starts. The arrays belong to the detrun_fit_ckpt. */
+typedef struct detrun_fit_start {
+    int epoch;                 /* the first epoch to run */
+    int batch;                 /* its batches already run (0: from its start) */
+    size_t nsamples;           /* their samples: batch * batch size */
+    const float *loss, *hit;   /* those samples' results, in the epoch's order */
+    double seconds;            /* the epoch's time so far */
+} detrun_fit_start;
+
 /* Before the first epoch. When opt->resume is set and opt->checkpoint
  * exists, restores m from it (refusing a checkpoint of another fit),
- * replays cb for the epochs it holds and sets *start_epoch to the first
- * epoch still to run; otherwise *start_epoch = 0. *done is set when the
- * checkpoint says the fit had already finished (or cb asked to stop). */
+ * replays cb for the epochs it holds and fills *at with where to go on
+ * (ntrain: the fit's training rows, to check a mid-epoch position against);
+ * otherwise *at is all zero. *done is set when the checkpoint says the fit
+ * had already finished (or cb asked to stop). */
 detrun_status detrun_fit_ckpt_begin(detrun_model *m, const uint32_t *rows, size_t nrows,
-                                    const detrun_fit_options *opt, detrun_epoch_fn cb, void *ud,
-                                    detrun_fit_ckpt **out, int *start_epoch, int *done);
+                                    size_t ntrain, const detrun_fit_options *opt,
+                                    detrun_epoch_fn cb, void *ud, detrun_fit_ckpt **out,
+                                    detrun_fit_start *at, int *done);
 /* After each epoch (after its callback): records st and saves the state. */
 detrun_status detrun_fit_ckpt_epoch(detrun_fit_ckpt *c, detrun_model *m,
                                     const detrun_epoch_stats *st);
+/* A fit cancelled inside epoch `epoch` after `batch` of its batches: saves
+ * the state with the first n samples' results (loss, hit) and the epoch's
+ * seconds so far, so that a resume continues at that step. */
+detrun_status detrun_fit_ckpt_inside(detrun_fit_ckpt *c, detrun_model *m, int epoch, int batch,
+                                     const float *loss, const float *hit, size_t n,
+                                     double seconds);
 void detrun_fit_ckpt_end(detrun_fit_ckpt *c);
 
 #endif

@@ -4,12 +4,13 @@
  *
  * Layout, little-endian:
  *   0   8  magic "DRCKPT\r\n"
- *   8   4  version (1)
+ *   8   4  version: 1 at an epoch boundary, 2 inside an epoch
  *   12  4  L: length of the metadata
  *   16  8  P: length of the payload
  *   24  L  metadata: a JSON object (checkpoint_meta.c)
  *   .   P  payload: parameters, then the optimiser moments (count float32
- *          each), then the caller's blob
+ *          each), in version 2 the epoch's per-sample losses and hits so
+ *          far (npartial float32 each), then the caller's blob
  *   .   16 XXH3-128 of every byte before it, canonical (big-endian) form
  * A file is read whole and checked before anything is handed back.
  */
@@ -63,11 +64,16 @@ detrun_status detrun_checkpoint_write(detrun_runtime *rt, const char *path,
     if (c->count > 0 && (c->params == NULL || c->m == NULL))
         return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: checkpoint without parameters or moments",
                              path);
+    size_t npartial = c->batch > 0 ? c->npartial : 0;
+    if (npartial > 0 && (c->partial_loss == NULL || c->partial_hit == NULL))
+        return detrun_seterr(rt, DETRUN_ERR_ARG, "%s: checkpoint inside an epoch without its "
+                             "results so far", path);
     int moments = c->v != NULL ? 2 : 1;
     cJSON *meta = detrun_checkpoint_meta_build(c, moments);
     char *text = meta != NULL ? cJSON_PrintUnformatted(meta) : NULL;
     cJSON_Delete(meta);
-    size_t floats_bytes = c->count * 4 * (size_t)(1 + moments);
+    size_t model_bytes = c->count * 4 * (size_t)(1 + moments);
+    size_t floats_bytes = model_bytes + npartial * 4 * 2;
     unsigned char *floats = detrun_malloc(rt, floats_bytes);
     if (text == NULL || floats == NULL) {
         cJSON_free(text);
@@ -79,11 +85,14 @@ detrun_status detrun_checkpoint_write(detrun_runtime *rt, const char *path,
     put_floats(floats + 4 * c->count, c->m, c->count);
     if (moments == 2)
         put_floats(floats + 8 * c->count, c->v, c->count);
+    put_floats(floats + model_bytes, c->partial_loss, npartial);
+    put_floats(floats + model_bytes + 4 * npartial, c->partial_hit, npartial);
 
     size_t meta_len = strlen(text);
     unsigned char head[HEADER_BYTES];
     memcpy(head, DETRUN_CHECKPOINT_MAGIC, 8);
-    detrun_put_le32(head + 8, DETRUN_CHECKPOINT_VERSION);
+    detrun_put_le32(head + 8, c->batch > 0 ? DETRUN_CHECKPOINT_VERSION
+                                           : DETRUN_CHECKPOINT_VERSION_EPOCH);
     detrun_put_le32(head + 12, (uint32_t)meta_len);
     detrun_put_le64(head + 16, (uint64_t)floats_bytes + c->bloblen);
 
@@ -148,7 +157,8 @@ static detrun_status read_file(detrun_runtime *rt, const char *path, unsigned ch
 /* Magic, version, announced length and checksum of the len bytes at buf;
  * the lengths of the metadata and the payload in *meta_len and *payload. */
 static detrun_status check_frame(detrun_runtime *rt, const char *path, const unsigned char *buf,
-                                 size_t len, uint64_t *meta_len, uint64_t *payload)
+                                 size_t len, uint64_t *meta_len, uint64_t *payload,
+                                 uint32_t *version_out)
 {
     if (len < HEADER_BYTES + SUM_BYTES || memcmp(buf, DETRUN_CHECKPOINT_MAGIC, 8) != 0)
         return detrun_checkpoint_invalid(
@@ -157,10 +167,12 @@ static detrun_status check_frame(detrun_runtime *rt, const char *path, const uns
                           ? "no checkpoint magic at the start (another kind of file?)"
                           : "shorter than a header and a checksum");
     uint32_t version = detrun_get_le32(buf + 8);
-    if (version != DETRUN_CHECKPOINT_VERSION)
+    if (version != DETRUN_CHECKPOINT_VERSION && version != DETRUN_CHECKPOINT_VERSION_EPOCH)
         return detrun_seterr(rt, DETRUN_ERR_FORMAT, "%s: checkpoint format version %" PRIu32
-                             ", but detrun %s reads version %u", path, version, DETRUN_VERSION,
+                             ", but detrun %s reads versions %u to %u", path, version,
+                             DETRUN_VERSION, DETRUN_CHECKPOINT_VERSION_EPOCH,
                              DETRUN_CHECKPOINT_VERSION);
+    *version_out = version;
     *meta_len = detrun_get_le32(buf + 12);
     *payload = detrun_get_le64(buf + 16);
     if (*payload > DETRUN_CHECKPOINT_MAX_BYTES ||
@@ -187,15 +199,22 @@ static detrun_status load_payload(detrun_checkpoint *c, const char *path, const 
     c->m = detrun_malloc(rt, floats_block(c->count));
     c->v = moments == 2 ? detrun_malloc(rt, floats_block(c->count)) : NULL;
     c->blob = c->bloblen > 0 ? detrun_malloc(rt, c->bloblen) : NULL;
+    c->partial_loss = c->npartial > 0 ? detrun_malloc(rt, floats_block(c->npartial)) : NULL;
+    c->partial_hit = c->npartial > 0 ? detrun_malloc(rt, floats_block(c->npartial)) : NULL;
     if (c->params == NULL || c->m == NULL || (moments == 2 && c->v == NULL) ||
-        (c->bloblen > 0 && c->blob == NULL))
+        (c->bloblen > 0 && c->blob == NULL) ||
+        (c->npartial > 0 && (c->partial_loss == NULL || c->partial_hit == NULL)))
         return detrun_seterr(rt, DETRUN_ERR_MEMORY, "%s: out of memory", path);
     get_floats(c->params, p, c->count);
     get_floats(c->m, p + 4 * c->count, c->count);
     if (moments == 2)
         get_floats(c->v, p + 8 * c->count, c->count);
+    p += c->count * 4 * (size_t)(1 + moments);
+    get_floats(c->partial_loss, p, c->npartial);
+    get_floats(c->partial_hit, p + 4 * c->npartial, c->npartial);
+    p += c->npartial * 4 * 2;
     if (c->bloblen > 0)
-        memcpy(c->blob, p + c->count * 4 * (size_t)(1 + moments), c->bloblen);
+        memcpy(c->blob, p, c->bloblen);
     return DETRUN_OK;
 }
 
@@ -213,17 +232,19 @@ detrun_status detrun_checkpoint_read(detrun_runtime *rt, const char *path, detru
     cJSON *meta = NULL;
     int moments = 0;
     uint64_t meta_len = 0, payload = 0;
-    s = check_frame(rt, path, buf, len, &meta_len, &payload);
+    uint32_t version = 0;
+    s = check_frame(rt, path, buf, len, &meta_len, &payload, &version);
     if (s == DETRUN_OK) {
         meta = cJSON_ParseWithLength((const char *)buf + HEADER_BYTES, (size_t)meta_len);
         if (meta == NULL || !cJSON_IsObject(meta))
             s = detrun_checkpoint_invalid(rt, path, "the metadata is not a JSON object");
     }
     if (s == DETRUN_OK)
-        s = detrun_checkpoint_meta_parse(path, meta, c, &moments);
-    if (s == DETRUN_OK && payload != (uint64_t)c->count * 4 * (uint64_t)(1 + moments) + c->bloblen)
+        s = detrun_checkpoint_meta_parse(path, meta, version, c, &moments);
+    if (s == DETRUN_OK && payload != (uint64_t)c->count * 4 * (uint64_t)(1 + moments) +
+                                         (uint64_t)c->npartial * 8 + c->bloblen)
         s = detrun_checkpoint_invalid(rt, path, "the payload length does not match \"count\", "
-                                      "\"moments\" and \"blob\"");
+                                      "\"moments\", \"partial\" and \"blob\"");
     if (s == DETRUN_OK)
         s = load_payload(c, path, buf + HEADER_BYTES + meta_len, moments);
     cJSON_Delete(meta);
@@ -246,6 +267,8 @@ void detrun_checkpoint_free(detrun_checkpoint *c)
         free(c->m);
         free(c->v);
         free(c->blob);
+        free(c->partial_loss);
+        free(c->partial_hit);
     } else {
         detrun_free(rt, c->stats, (c->nstats > 0 ? (size_t)c->nstats : 1) * sizeof *c->stats);
         detrun_free(rt, c->tensors,
@@ -254,6 +277,10 @@ void detrun_checkpoint_free(detrun_checkpoint *c)
         detrun_free(rt, c->m, floats_block(c->count));
         detrun_free(rt, c->v, floats_block(c->count));
         detrun_free(rt, c->blob, c->bloblen);
+        if (c->partial_loss != NULL)
+            detrun_free(rt, c->partial_loss, floats_block(c->npartial));
+        if (c->partial_hit != NULL)
+            detrun_free(rt, c->partial_hit, floats_block(c->npartial));
     }
     memset(c, 0, sizeof *c);
 }

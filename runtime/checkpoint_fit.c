@@ -1,7 +1,8 @@
 /*
  * checkpoint_fit.c - the hooks detrun_model_fit calls when a fit has a
  * checkpoint (docs/regression.md, "Checkpoints"): resume from it before the
- * first epoch, refusing a checkpoint of another fit, and save after each.
+ * first epoch, refusing a checkpoint of another fit, save after each, and
+ * save inside an epoch when the fit is cancelled there.
  */
 #include <string.h>
 #include <unistd.h>
@@ -10,7 +11,7 @@
 #include <xxhash.h>
 
 #include "byteorder.h"
-#include "checkpoint.h"
+#include "checkpoint_meta.h"
 #include "model.h"
 
 struct detrun_fit_ckpt {
@@ -20,6 +21,7 @@ struct detrun_fit_ckpt {
     detrun_checkpoint fit;     /* the fit fields only; no tensors */
     detrun_epoch_stats *stats;
     int nstats, cap;
+    detrun_checkpoint start;   /* a resumed mid-epoch position: its results so far */
 };
 
 /* Keys the rows (and the validation split, which picks the last of them) so
@@ -68,12 +70,43 @@ static detrun_status refuse(detrun_runtime *rt, const char *path, const char *wh
                          "remove it to start over", path, what);
 }
 
+/* A position inside an epoch that this fit can reach: whole batches of its
+ * training rows, their results all there. */
+static detrun_status check_inside(detrun_fit_ckpt *c, const detrun_checkpoint *k, size_t ntrain)
+{
+    size_t batches = (ntrain + (size_t)k->batch_size - 1) / (size_t)k->batch_size;
+    size_t want = (size_t)k->batch >= batches ? ntrain : (size_t)k->batch * (size_t)k->batch_size;
+    if ((size_t)k->batch > batches || k->npartial != want || k->epoch >= k->epochs)
+        return detrun_checkpoint_invalid(c->rt, c->path, "its position inside the epoch does "
+                                         "not fit the fit's rows and batch size");
+    return DETRUN_OK;
+}
+
+/* Takes the mid-epoch part of k (its arrays move to c->start). */
+static void keep_start(detrun_fit_ckpt *c, detrun_checkpoint *k, detrun_fit_start *at)
+{
+    at->epoch = k->epoch;
+    at->batch = k->batch;
+    if (k->batch == 0)
+        return;
+    c->start.rt = c->rt;
+    c->start.npartial = k->npartial;
+    c->start.partial_loss = k->partial_loss;
+    c->start.partial_hit = k->partial_hit;
+    k->partial_loss = k->partial_hit = NULL;
+    at->nsamples = k->npartial;
+    at->loss = c->start.partial_loss;
+    at->hit = c->start.partial_hit;
+    at->seconds = k->partial_seconds;
+}
+
 detrun_status detrun_fit_ckpt_begin(detrun_model *m, const uint32_t *rows, size_t nrows,
-                                    const detrun_fit_options *opt, detrun_epoch_fn cb, void *ud,
-                                    detrun_fit_ckpt **out, int *start_epoch, int *done)
+                                    size_t ntrain, const detrun_fit_options *opt,
+                                    detrun_epoch_fn cb, void *ud, detrun_fit_ckpt **out,
+                                    detrun_fit_start *at, int *done)
 {
     *out = NULL;
-    *start_epoch = 0;
+    memset(at, 0, sizeof *at);
     *done = 0;
     detrun_runtime *rt = m->rt;
     detrun_fit_ckpt *c = detrun_calloc(rt, 1, sizeof *c);
@@ -110,7 +143,7 @@ detrun_status detrun_fit_ckpt_begin(detrun_model *m, const uint32_t *rows, size_
         else if (k.data != c->fit.data)
             s = refuse(rt, c->path, "other rows or another validation split");
         else if (k.batch != 0)
-            s = refuse(rt, c->path, "it stops inside an epoch, which this detrun cannot resume");
+            s = check_inside(c, &k, ntrain);
     }
     if (s == DETRUN_OK)
         s = detrun_checkpoint_apply(m, &k);
@@ -123,7 +156,7 @@ detrun_status detrun_fit_ckpt_begin(detrun_model *m, const uint32_t *rows, size_
         detrun_fit_ckpt_end(c);
         return s;
     }
-    *start_epoch = k.epoch;
+    keep_start(c, &k, at);
     *done = k.epoch >= opt->epochs;
     /* The callback sees every epoch, as an uninterrupted fit would show it. */
     for (int i = 0; i < k.nstats && cb != NULL; i++)
@@ -136,18 +169,21 @@ detrun_status detrun_fit_ckpt_begin(detrun_model *m, const uint32_t *rows, size_
     return DETRUN_OK;
 }
 
-detrun_status detrun_fit_ckpt_epoch(detrun_fit_ckpt *c, detrun_model *m,
-                                    const detrun_epoch_stats *st)
+/* The model's state at (epoch, batch) with the part inside the epoch, if
+ * any, borrowed from the caller. */
+static detrun_status save(detrun_fit_ckpt *c, detrun_model *m, int epoch, int batch,
+                          const float *loss, const float *hit, size_t n, double seconds)
 {
-    detrun_status s = push_stats(c, st);
-    if (s != DETRUN_OK)
-        return s;
     detrun_checkpoint k;
-    s = detrun_checkpoint_capture(m, &k);
+    detrun_status s = detrun_checkpoint_capture(m, &k);
     if (s != DETRUN_OK)
         return s;
-    k.epoch = st->epoch + 1;
-    k.batch = 0;
+    k.epoch = epoch;
+    k.batch = batch;
+    k.npartial = n;
+    k.partial_loss = (float *)loss;   /* borrowed, as the stats below */
+    k.partial_hit = (float *)hit;
+    k.partial_seconds = seconds;
     k.mode = c->fit.mode;
     k.seed = c->fit.seed;
     k.stream = c->fit.stream;
@@ -159,8 +195,27 @@ detrun_status detrun_fit_ckpt_epoch(detrun_fit_ckpt *c, detrun_model *m,
     s = detrun_checkpoint_write(c->rt, c->path, &k);
     k.stats = NULL;   /* borrowed */
     k.nstats = 0;
+    k.partial_loss = k.partial_hit = NULL;
     detrun_checkpoint_free(&k);
     return s;
+}
+
+detrun_status detrun_fit_ckpt_epoch(detrun_fit_ckpt *c, detrun_model *m,
+                                    const detrun_epoch_stats *st)
+{
+    detrun_status s = push_stats(c, st);
+    if (s != DETRUN_OK)
+        return s;
+    return save(c, m, st->epoch + 1, 0, NULL, NULL, 0, 0.0);
+}
+
+detrun_status detrun_fit_ckpt_inside(detrun_fit_ckpt *c, detrun_model *m, int epoch, int batch,
+                                     const float *loss, const float *hit, size_t n,
+                                     double seconds)
+{
+    if (batch <= 0)
+        return DETRUN_OK;   /* at the epoch's start: the last epoch's checkpoint says it all */
+    return save(c, m, epoch, batch, loss, hit, n, seconds);
 }
 
 void detrun_fit_ckpt_end(detrun_fit_ckpt *c)
@@ -168,6 +223,7 @@ void detrun_fit_ckpt_end(detrun_fit_ckpt *c)
     if (c == NULL)
         return;
     detrun_runtime *rt = c->rt;
+    detrun_checkpoint_free(&c->start);
     detrun_free(rt, c->stats, (size_t)c->cap * sizeof *c->stats);
     detrun_free(rt, c->path, c->pathlen);
     detrun_free(rt, c, sizeof *c);

@@ -48,6 +48,10 @@ cJSON *detrun_checkpoint_meta_build(const detrun_checkpoint *c, int moments)
     cJSON_AddStringToObject(o, "detrun", DETRUN_VERSION);
     cJSON_AddNumberToObject(o, "epoch", c->epoch);
     cJSON_AddNumberToObject(o, "batch", c->batch);
+    if (c->batch > 0) {
+        cJSON_AddItemToObject(o, "partial", u64str(c->npartial));
+        cJSON_AddItemToObject(o, "partial_seconds", hexnum(c->partial_seconds));
+    }
     cJSON_AddItemToObject(o, "step", u64str(c->step));
     cJSON_AddItemToObject(o, "beta1_t", hexnum(c->beta1_t));
     cJSON_AddItemToObject(o, "beta2_t", hexnum(c->beta2_t));
@@ -334,11 +338,31 @@ static void parse_history(reader *r, const cJSON *o, detrun_checkpoint *c)
         bad(r, "history does not hold one entry per finished epoch%s", "");
 }
 
-detrun_status detrun_checkpoint_meta_parse(const char *path, const cJSON *o, detrun_checkpoint *c,
-                                           int *moments)
+/* Inside an epoch (version 2): how many samples' results the payload holds.
+ * An epoch boundary (version 1) holds none. */
+static void parse_partial(reader *r, const cJSON *o, uint32_t version, detrun_checkpoint *c)
+{
+    if (version == DETRUN_CHECKPOINT_VERSION_EPOCH) {
+        if (c->batch != 0)
+            bad(r, "metadata \"%s\" is not 0 in a version 1 file", "batch");
+        return;
+    }
+    if (c->batch == 0)
+        bad(r, "metadata \"%s\" is 0 in a version 2 (inside an epoch) file", "batch");
+    uint64_t n = get_u64str(r, o, "partial");
+    c->partial_seconds = get_hex(r, o, "partial_seconds");
+    if (r->status == DETRUN_OK && n > DETRUN_CHECKPOINT_MAX_BYTES / 8)
+        bad(r, "metadata \"%s\" is too large", "partial");
+    else
+        c->npartial = (size_t)n;
+}
+
+detrun_status detrun_checkpoint_meta_parse(const char *path, const cJSON *o, uint32_t version,
+                                           detrun_checkpoint *c, int *moments)
 {
     reader r = { c->rt, path, DETRUN_OK };
     parse_fit(&r, o, c);
+    parse_partial(&r, o, version, c);
     parse_optimizer(&r, o, c);
     *moments = get_int(&r, o, "moments", 1, 2);
     uint64_t count = get_u64str(&r, o, "count");

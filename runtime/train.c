@@ -5,6 +5,9 @@
  * come back to the host once at its end, so a GPU is not synchronised per
  * batch; their means are taken in double, samples in row order
  * (docs/determinism.md, "softmax + sparse categorical cross-entropy").
+ *
+ * Over 600 lines: the epoch loop, its cancel and resume inside an epoch and
+ * evaluate share the fit's static state and per-sample results.
  */
 #include <math.h>
 #include <stdio.h>
@@ -367,6 +370,13 @@ typedef struct fit_run {
     uint32_t *order;            /* this epoch's training rows */
     sample_results r;
     uint64_t fit_step;
+    detrun_fit_ckpt *ckpt;      /* NULL: no checkpoint */
+    double t0;                  /* when this epoch started (less its time before a resume) */
+    /* A fit resumed inside an epoch: its batches and samples already run,
+     * and that part's seconds; all zero once that epoch has begun. */
+    int start_batch;
+    size_t start_off;
+    double start_seconds;
 } fit_run;
 
 /* The per-step callback. Only while one is set do the step's per-sample
@@ -389,17 +399,72 @@ static detrun_status batch_callback(fit_run *f, int epoch, size_t off, int nb, d
     return DETRUN_OK;
 }
 
-/* The optimiser steps of one epoch, then its per-sample losses checked.
- * *stop is set when the per-step callback asks to stop (the epoch is then
- * left unfinished). */
+/* A fit cancelled inside epoch `epoch` after its first n training samples
+ * (whole batches): with a checkpoint, that position is saved (weights,
+ * optimiser, counters and the epoch's per-sample results so far), so that a
+ * resume goes on from this very step. Returns the cancellation (why), or
+ * the error that kept the checkpoint from being written. */
+static detrun_status cancelled_inside(fit_run *f, int epoch, size_t n, detrun_status why)
+{
+    if (f->ckpt == NULL || n == 0)
+        return why;
+    detrun_model *m = f->m;
+    detrun_backend *be = m->rt->backend;
+    detrun_status st = be->ops->download(be, f->r.hloss, f->r.loss, n * sizeof(float));
+    if (st == DETRUN_OK)
+        st = be->ops->download(be, f->r.hcorrect, f->r.correct, n * sizeof(float));
+    if (st != DETRUN_OK)
+        return detrun_seterr(m->rt, st, "fit: could not download the losses");
+    size_t batch = (size_t)f->opt->batch;
+    int batches = (int)((n + batch - 1) / batch);
+    st = detrun_fit_ckpt_inside(f->ckpt, m, epoch, batches, f->r.hloss, f->r.hcorrect, n,
+                                now_seconds() - f->t0);
+    if (st != DETRUN_OK)
+        return st;
+    return detrun_seterr(m->rt, DETRUN_ERR_CANCELLED,
+                         "fit: cancelled before step %llu (epoch %d, after batch %d of the "
+                         "epoch); %s holds the fit there: resume to go on",
+                         (unsigned long long)f->fit_step, epoch, batches, f->opt->checkpoint);
+}
+
+/* The part of an epoch that a checkpoint inside it holds, put back: its
+ * per-sample results, where the rest of the epoch adds to them. */
+static detrun_status restore_inside(fit_run *f, const detrun_fit_start *at)
+{
+    detrun_backend *be = f->m->rt->backend;
+    size_t bytes = at->nsamples * sizeof(float);
+    memcpy(f->r.hloss, at->loss, bytes);
+    memcpy(f->r.hcorrect, at->hit, bytes);
+    detrun_status st = be->ops->upload(be, f->r.loss, at->loss, bytes);
+    if (st == DETRUN_OK)
+        st = be->ops->upload(be, f->r.correct, at->hit, bytes);
+    if (st != DETRUN_OK)
+        return detrun_seterr(f->m->rt, st, "fit: could not upload the epoch's losses so far");
+    f->start_batch = at->batch;
+    f->start_off = at->nsamples;
+    f->start_seconds = at->seconds;
+    return DETRUN_OK;
+}
+
+/* The optimiser steps of one epoch (from where a resume left it), then its
+ * per-sample losses checked. *stop is set when the per-step callback asks to
+ * stop (the epoch is then left unfinished). */
 static detrun_status train_epoch(fit_run *f, int epoch, int *stop)
 {
     detrun_model *m = f->m;
     detrun_runtime *rt = m->rt;
     const detrun_fit_options *opt = f->opt;
     int batch = opt->batch;
-    uint64_t first_step = f->fit_step;
+    size_t start = f->start_off;
+    uint64_t first_step = f->fit_step - (uint64_t)f->start_batch;
+    f->start_off = 0;
+    f->start_batch = 0;
+    /* The running loss adds the samples in row order from the epoch's
+     * first: those of a resumed part first, one by one as batch_callback
+     * would have. */
     double running = 0.0;
+    for (size_t i = 0; opt->on_batch != NULL && i < start; i++)
+        running += (double)f->r.hloss[i];
     detrun_status st;
     /* Each epoch shuffles the rows in their given order, so epoch e's order
      * depends on (seed, stream, e) alone. */
@@ -407,10 +472,10 @@ static detrun_status train_epoch(fit_run *f, int epoch, int *stop)
     if (opt->shuffle)
         detrun_shuffle(f->order, f->ntrain, opt->seed, DETRUN_RNG_SHUFFLE, opt->stream,
                        (uint32_t)epoch);
-    for (size_t off = 0; off < f->ntrain; off += (size_t)batch) {
+    for (size_t off = start; off < f->ntrain; off += (size_t)batch) {
         int nb = f->ntrain - off < (size_t)batch ? (int)(f->ntrain - off) : batch;
         if ((st = detrun_check_cancel(rt, "fit", f->fit_step)) != DETRUN_OK)
-            return st;
+            return cancelled_inside(f, epoch, off, st);
         detrun_rng_addr addr = { opt->seed, opt->stream, 0, (uint32_t)f->fit_step };
         st = detrun_batch_step(m, f->order + off, nb, &addr, f->r.loss + off, f->r.correct + off);
         if (st != DETRUN_OK)
@@ -440,7 +505,8 @@ static detrun_status run_epoch(fit_run *f, int epoch, detrun_epoch_fn cb, void *
      * this data set's, which cannot have changed: the fit holds it). */
     if ((st = bind_dataset(m, f->ds, "fit")) != DETRUN_OK)
         return st;
-    double t0 = now_seconds();
+    f->t0 = now_seconds() - f->start_seconds;
+    f->start_seconds = 0.0;
     if ((st = train_epoch(f, epoch, stop)) != DETRUN_OK || *stop)
         return st;
     detrun_epoch_stats s;
@@ -448,13 +514,14 @@ static detrun_status run_epoch(fit_run *f, int epoch, detrun_epoch_fn cb, void *
     s.epoch = epoch;
     results_mean(&f->r, &s.loss, &s.accuracy);
     s.val_loss = s.val_accuracy = NAN;
+    /* Cancelled while validating: every step of the epoch is kept. */
     if (f->nval > 0 &&
         (st = eval_rows(m, f->rows + f->ntrain, f->nval, f->opt->batch, &s.val_loss,
                         &s.val_accuracy, "fit (validation)")) != DETRUN_OK)
-        return st;
+        return st == DETRUN_ERR_CANCELLED ? cancelled_inside(f, epoch, f->ntrain, st) : st;
     if ((st = detrun_model_fingerprint(m, s.fingerprint)) != DETRUN_OK)
         return st;
-    s.seconds = now_seconds() - t0;
+    s.seconds = now_seconds() - f->t0;
     *stop = cb != NULL && cb(ud, &s) != 0;
     if (ckpt != NULL && (st = detrun_fit_ckpt_epoch(ckpt, m, &s)) != DETRUN_OK)
         return st;
@@ -519,18 +586,23 @@ detrun_status detrun_model_fit(detrun_model *m, const detrun_dataset *ds, const 
     f.rows = rows;
     if ((st = fit_prepare(&f, nrows)) != DETRUN_OK)
         goto done;
-    int start_epoch = 0, finished = 0;
+    detrun_fit_start at;
+    memset(&at, 0, sizeof at);
+    int finished = 0;
     if (opt->checkpoint != NULL) {
-        st = detrun_fit_ckpt_begin(m, rows, nrows, opt, cb, ud, &ckpt, &start_epoch, &finished);
+        st = detrun_fit_ckpt_begin(m, rows, nrows, f.ntrain, opt, cb, ud, &ckpt, &at, &finished);
         if (st != DETRUN_OK || finished)
             goto done;
+        if (at.batch > 0 && (st = restore_inside(&f, &at)) != DETRUN_OK)
+            goto done;
     }
+    f.ckpt = ckpt;
     if (rt->trace != NULL &&
         (st = detrun_trace_fit(rt->trace, rt->mode, opt->seed, opt->stream, NULL)) != DETRUN_OK)
         goto done;
     uint64_t steps_per_epoch = (f.ntrain + (size_t)opt->batch - 1) / (size_t)opt->batch;
-    f.fit_step = (uint64_t)start_epoch * steps_per_epoch;
-    for (int epoch = start_epoch, stop = 0; epoch < opt->epochs && !stop; epoch++)
+    f.fit_step = (uint64_t)at.epoch * steps_per_epoch + (uint64_t)at.batch;
+    for (int epoch = at.epoch, stop = 0; epoch < opt->epochs && !stop; epoch++)
         if ((st = run_epoch(&f, epoch, cb, ud, ckpt, &stop)) != DETRUN_OK)
             goto done;
 

@@ -19,7 +19,7 @@ grid=$here/grid.lua
 
 # The results file without what may differ between runs: timings, threads and the
 # machine line that names them.
-strip() { grep -v -E '"(seconds|run_seconds|wall_seconds|overhead|threads|machine)":' "$1"; }
+strip() { grep -v -E '"(seconds|run_seconds|wall_seconds|overhead|threads|machine|set)":' "$1"; }
 
 "$detrun" -q -j 1 -t 1 -o "$w/ref" "$grid" >/dev/null || fail "-j 1 -t 1"
 strip "$w/ref/grid.json" >"$w/ref.txt"
@@ -40,7 +40,7 @@ strip "$w/seed6/grid.json" | cmp -s "$w/ref.txt" - && fail "another seed gave th
 rc=0
 DETRUN_TEST_FAIL_CELL=1/2 "$detrun" -q -j 2 -o "$w/f" "$grid" >/dev/null 2>"$w/f.err" || rc=$?
 [ "$rc" = 1 ] || fail "a failing cell: exit $rc, expected 1"
-grep -q "deterministic repeat 1 fold 2: cell 1/2 refuses to train" "$w/f.err" ||
+grep -q "deterministic repeat 2 fold 3: cell 1/2 refuses to train" "$w/f.err" ||
     fail "the failing cell is not named: $(cat "$w/f.err")"
 for f in 0 1 2; do
     [ -e "$w/f/grid.cells/deterministic-r0-f$f.json" ] || fail "repeat 0 fold $f's record is gone"

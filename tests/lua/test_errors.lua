@@ -67,7 +67,7 @@ return dr.experiment { name = "nan", data = dr.data.mnist().train, limit = 200, 
   compile = { optimizer = dr.optim.adam { lr = 1e30 } }, fit = { epochs = 1, batch = 50 } }
 ]])
 code, _, err = h.run { "-q", "-o", h.work, nan }
-h.check(code == 1 and err:find("nan.lua:8: deterministic repeat 0 fold 0: fit: the loss became",
+h.check(code == 1 and err:find("nan.lua:8: deterministic repeat 1 fold 1: fit: the loss became",
                                1, true) ~= nil and err:find("dense_2", 1, true) ~= nil,
         "a NaN names the cell and the line of the layer it is about", err)
 

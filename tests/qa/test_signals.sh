@@ -1,8 +1,8 @@
 #!/bin/sh
 # Faults from outside: SIGINT and SIGTERM stop a run at the next step
 # boundary with "interrupted: rerun with --resume to continue" and exit 130
-# (143), keeping the checkpoint; the resumed run ends with the fingerprints
-# of an uninterrupted one. A second run on a locked results folder is refused
+# (143), keeping the checkpoint of the step they stopped at; the resumed run
+# ends with the fingerprints of an uninterrupted one. A second run on a locked results folder is refused
 # naming the holder; --no-checkpoint gives up --resume.
 # usage: test_signals.sh DETRUN SCRIPT
 set -u
@@ -51,6 +51,51 @@ for sig in INT TERM; do
     cmp -s "$T/full.fp" "$out.fp" || say "$sig: resumed fingerprints differ from the uninterrupted run's"
     echo "stopped by SIG$sig: exit $code"
 done
+
+# A real SIGINT at a known step (the script signals itself from its step
+# callback): the fit stops at the next step boundary inside the epoch, its
+# checkpoint (format version 2) holds that step, and the resumed fit prints
+# the uninterrupted fit's epochs and fingerprint, at 1 and 2 threads.
+FIT="$(dirname "$0")/signal_fit.lua"
+"$DETRUN" -q -t 1 "$FIT" "$T/fit.ckpt" fresh > "$T/fit.full" || say "uninterrupted fit"
+for t in 1 2; do
+    for at in "1 1" "2 4" "3 9"; do
+        set -- $at
+        ck="$T/fit-$t-$1-$2.ckpt"
+        "$DETRUN" -q -t $t "$FIT" "$ck" fresh $1 $2 > /dev/null 2> "$ck.err"
+        code=$?
+        [ $code -eq 130 ] && grep -q "interrupted: rerun with --resume" "$ck.err" \
+            || say "fit signalled at epoch $1 step $2, $t threads: exit $code, $(cat "$ck.err")"
+        [ "$(od -An -tu4 -j8 -N4 "$ck" | tr -d ' ')" = 2 ] \
+            || say "fit signalled at epoch $1 step $2: the checkpoint is not one inside an epoch"
+        grep -aq "\"epoch\":$(($1 - 1)),\"batch\":$2," "$ck" \
+            || say "fit signalled at epoch $1 step $2: the checkpoint is not at the next step"
+        "$DETRUN" -q -t $t "$FIT" "$ck" resume > "$ck.out" || say "resuming $ck"
+        cmp -s "$T/fit.full" "$ck.out" \
+            || say "fit signalled at epoch $1 step $2, $t threads: the resumed fit differs"
+    done
+done
+
+# A repeat after the first, interrupted and resumed: the epochs it had
+# finished are shown again without their weights, so their divergence from
+# repeat 1 comes from what the interrupted run measured; in deterministic
+# mode every epoch's is exactly 0, none missing.
+out="$T/rep"
+"$DETRUN" $RUN --repeats 2 --folds 2 -j 1 -o "$out" "$SCRIPT" > /dev/null 2>&1 &
+pid=$!
+i=0
+while [ $i -lt 6000 ] && ! ls "$out"/quick.cells/deterministic-r1-*.ckpt > /dev/null 2>&1; do
+    sleep 0.01
+    i=$((i + 1))
+done
+kill -INT $pid
+wait $pid
+"$DETRUN" $RUN --repeats 2 --folds 2 -j 1 -o "$out" --resume "$SCRIPT" > /dev/null \
+    || say "resuming repeat 2"
+rows=$(grep -c '^deterministic,1,' "$out/quick.epochs.csv")
+zero=$(grep '^deterministic,1,' "$out/quick.epochs.csv" | cut -d, -f9 | grep -cx 0)
+[ "$rows" -eq 6 ] && [ "$zero" -eq 6 ] \
+    || say "a resumed repeat's divergence: $zero of $rows epochs exactly 0: $(cat "$out/quick.epochs.csv")"
 
 # A locked results folder: the run is refused before any work, naming it.
 if command -v flock > /dev/null; then

@@ -13,7 +13,7 @@ from common import (CELLS, EPOCHS, FOLDS, MODES, REPEATS, check, check_figures, 
                     run_experiment)
 
 HEADER = ["mode", "repeat", "fold", "epoch", "loss", "accuracy", "val_loss", "val_accuracy",
-          "divergence", "divergence_max", "seconds", "fingerprint"]
+          "divergence", "divergence_max", "seconds", "fingerprint", "set"]
 
 
 def check_csv(path, res):
@@ -36,6 +36,8 @@ def check_csv(path, res):
         for k in ("loss", "accuracy", "val_loss", "val_accuracy"):
             check(float(d[k]) == e[k], "%s %s: %s %s, the JSON says %r" % (path, key, k, d[k], e[k]))
         check(d["fingerprint"] == e["fingerprint"], "%s %s: fingerprint" % (path, key))
+        check(d["set"] == res["set"], "%s %s: set %s, the JSON's is %s" % (path, key, d["set"],
+                                                                        res["set"]))
         float(d["seconds"])
         if key[1] == 0:
             check(d["divergence"] == "" and d["divergence_max"] == "",
@@ -140,10 +142,13 @@ def main():
 
     check_merge(detrun, src)
     out2, _ = run_experiment(detrun, src, ["--no-report"])
-    # .detrun.lock: the results folder's lock (docs/regression.md), no report.
+    # .detrun.lock: the results folder's lock; current and sets: the results
+    # set and its links (docs/regression.md); no report.
     left = sorted(n for n in os.listdir(out2) if n != ".detrun.lock")
-    check(left == ["synthetic.cells", "synthetic.csv", "synthetic.json"],
+    check(left == ["current", "sets", "synthetic.cells", "synthetic.csv", "synthetic.json"],
           "--no-report left %s" % left)
+    left = sorted(os.listdir(os.path.join(out2, "current")))
+    check(left == ["synthetic.csv", "synthetic.json"], "--no-report's set holds %s" % left)
     shutil.rmtree(out, ignore_errors=True)
     shutil.rmtree(out2, ignore_errors=True)
     print("ok: %d cells, %d epoch rows, page %d bytes" % (CELLS, CELLS * EPOCHS, len(page)))

@@ -14,7 +14,7 @@ local a, b = load(a_path), load(b_path)
 -- divergence: a sharded run's curve may be partial (docs/cluster.md), so it
 -- is not compared here; tests/report checks it.
 local SKIP = { seconds = true, run_seconds = true, overhead = true, threads = true, device = true,
-               wall_seconds = true, machine = true, divergence = true }
+               wall_seconds = true, machine = true, divergence = true, set = true }
 
 local function same(x, y, where)
   if type(x) == "table" and type(y) == "table" then

@@ -17,7 +17,7 @@ set -- -q --limit 400 --folds 2 --epochs 1 --repeats 2
 
 "$detrun" "$@" -o "$w/single" "$quick" >/dev/null || fail "single-process run"
 
-# Shards 0-2 of 4; shard 3 (cells 3 and 7) is left out, as if its task died.
+# Shards 0-2 of 4; shard 3 (cells 4 and 8, counted from 1) is left out, as if its task died.
 for k in 0 1 2; do
     "$detrun" --shard "$k/4" "$@" -o "$w/sh" "$quick" >"$w/shard$k.out" || fail "shard $k/4"
     grep -q "shard $k/4: 2 cells run, 0 already recorded" "$w/shard$k.out" ||
@@ -27,8 +27,8 @@ rc=0
 "$detrun" merge "$w/sh" >/dev/null 2>"$w/merge.err" || rc=$?
 [ "$rc" = 1 ] || fail "merge with a shard missing exited $rc, expected 1"
 grep -q "2 of 8 cells are missing or failed" "$w/merge.err" || fail "merge said: $(cat "$w/merge.err")"
-grep -q "cell 3 (deterministic repeat 1 fold 1): missing" "$w/merge.err" || fail "cell 3 not named"
-grep -q "cell 7 (fast repeat 1 fold 1): missing" "$w/merge.err" || fail "cell 7 not named"
+grep -q "cell 4 (deterministic repeat 2 fold 2): missing" "$w/merge.err" || fail "cell 4 not named"
+grep -q "cell 8 (fast repeat 2 fold 2): missing" "$w/merge.err" || fail "cell 8 not named"
 [ ! -e "$w/sh/quick.json" ] || fail "merge wrote results although cells are missing"
 
 "$detrun" merge --partial -q "$w/sh" 2>/dev/null || fail "merge --partial"
@@ -55,7 +55,7 @@ grep -q "4 of its cells failed" "$w/f.err" || fail "shard said: $(cat "$w/f.err"
 rc=0
 "$detrun" merge "$w/f" >/dev/null 2>"$w/f.err" || rc=$?
 [ "$rc" = 1 ] || fail "merge with failed cells exited $rc"
-grep -q "cell 1 (deterministic repeat 0 fold 1): failed: .*fold 2 refuses to train" "$w/f.err" ||
+grep -q "cell 2 (deterministic repeat 1 fold 2): failed: .*fold 2 refuses to train" "$w/f.err" ||
     fail "merge said: $(cat "$w/f.err")"
 "$detrun" --shard 0/1 "$@" -o "$w/f" "$here/failing.lua" >"$w/f.out" || fail "rerun of failed cells"
 grep -q "4 cells run, 4 already recorded" "$w/f.out" || fail "rerun said: $(cat "$w/f.out")"

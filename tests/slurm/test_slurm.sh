@@ -42,8 +42,8 @@ if [ "${1:-}" = --inside ]; then
     "$detrun" merge "$w/b" >/dev/null 2>"$w/merge.err" || rc=$?
     [ "$rc" = 1 ] || fail "merge exited $rc, expected 1: $(cat "$w/merge.err")"
     grep -q "2 of 8 cells are missing" "$w/merge.err" || fail "merge said: $(cat "$w/merge.err")"
-    grep -q "cell 2 (deterministic repeat 1 fold 0): missing" "$w/merge.err" || fail "cell 2 not named"
-    grep -q "cell 6 (fast repeat 1 fold 0): missing" "$w/merge.err" || fail "cell 6 not named"
+    grep -q "cell 3 (deterministic repeat 2 fold 1): missing" "$w/merge.err" || fail "cell 3 not named"
+    grep -q "cell 7 (fast repeat 2 fold 1): missing" "$w/merge.err" || fail "cell 7 not named"
 
     before=$(ls -i "$w/b/shards" | grep -e '-f[01].json' | sort)
     "$detrun" slurm --shards 4 --wait "$@" -o "$w/b" "$quick" >"$w/b2.out" 2>&1 ||

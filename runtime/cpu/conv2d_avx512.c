@@ -77,22 +77,25 @@ AVX512 INLINE void block16(const grid_args *a, int oc0, const int NOC, int p, in
             for (int v = 0; v < NV; v++)
                 acc[k][v] = _mm512_max_ps(acc[k][v], zero);
     }
-    float *base = a->out + (size_t)oc0 * a->ops;
+    /* Locals: the vector stores may alias *a as far as the compiler knows. */
+    const size_t ops = a->ops;
+    const int gw = a->gw, oh = a->oh, ow = a->ow;
+    float *base = a->out + (size_t)oc0 * ops;
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) {
         int g0 = p + 16 * v;
-        while ((y + 1) * a->gw <= g0)
+        while ((y + 1) * gw <= g0)
             y++;
-        for (int r = y; r < a->oh && r * a->gw < g0 + 16; r++) {
-            __mmask16 m = lanes16(r * a->gw - g0, r * a->gw + a->ow - g0);
+        for (int r = y; r < oh && r * gw < g0 + 16; r++) {
+            __mmask16 m = lanes16(r * gw - g0, r * gw + ow - g0);
             if (!m)
                 continue;
             /* Lanes outside the row are masked off: lane 0's address may
              * lie outside the plane. */
-            float *dst = base + (g0 - (ptrdiff_t)r * (a->gw - a->ow));
+            float *dst = base + (g0 - (ptrdiff_t)r * (gw - ow));
 #pragma GCC unroll 8
             for (int k = 0; k < NOC; k++)
-                _mm512_mask_storeu_ps(dst + (size_t)k * a->ops, m, acc[k][v]);
+                _mm512_mask_storeu_ps(dst + (size_t)k * ops, m, acc[k][v]);
         }
     }
 }

@@ -100,7 +100,24 @@ typedef struct grid_args {
     int taps;
     const float *init;        /* per oc, or NULL for +0 */
     int relu;
+    /* The AVX2 path's grid buffer (ocs, ogs): its registers go there whole
+     * and then row by row to out, without masked stores (slow on some
+     * CPUs). */
+    float *og;
+    size_t ogs;
 } grid_args;
+
+/* The grid buffer's floats per channel (AVX2), and per thread (none for
+ * the AVX-512 path, which stores into the output rows directly). */
+static inline size_t grid_plane(int np)
+{
+    return ((size_t)np + 7) & ~(size_t)7;
+}
+
+static inline size_t grid_buffer_floats(const detrun_cpu *c, int chans, int np)
+{
+    return c->simd >= DETRUN_CPU_SIMD_AVX512 ? 0 : (size_t)chans * grid_plane(np);
+}
 
 #if DETRUN_CONV2D_AVX2
 /* conv2d_avx512.c: the same correlation, 16 pixels to a register; and

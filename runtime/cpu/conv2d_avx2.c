@@ -5,13 +5,14 @@
  * R1, R2).
  *
  * The grid: 8 neighbouring grid pixels share one load, 4 output channels by
- * 24 pixels stay in registers over the whole (channel, ky, kx) chain and are
- * then written, ReLU'd when asked, straight into the output rows; threads
- * take samples, so the chain of every pixel is the written one whatever runs
- * it. The input gradient correlates a zero-padded copy of dout with the
- * flipped kernel, which performs the fmas on +0 that the text asks
- * for. The pair weight gradient holds the 16 lanes of each tap in two
- * registers, lane = output column mod 16.
+ * 24 pixels stay in registers over the whole (channel, ky, kx) chain, go
+ * whole into a grid buffer and from there by rows into the output (vector
+ * stores only: masked stores are slow on some CPUs); threads take samples,
+ * so the chain of every pixel is the written one whatever runs it. The
+ * input gradient correlates a zero-padded copy of dout with the flipped
+ * kernel, which performs the fmas on +0 that the text asks for. The pair
+ * weight gradient holds the 16 lanes of each tap in two registers, lane =
+ * output column mod 16.
  */
 #if defined(__x86_64__)
 
@@ -27,21 +28,10 @@
 #define A_BLOCK (8 * A_NV)
 #define A_OCB 4                /* output channels per block */
 
-/* Lanes i of [0, 8) with lo <= i < hi, as a maskstore mask. */
-AVX2 static inline __m256i lanes8(int lo, int hi)
-{
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
-                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
-}
-
-/* NOC output channels from oc0 at NV registers of 8 grid pixels from p (row
- * y of the grid): up to 12 accumulators stay in registers over the whole
- * (ic, t) chain. Each register is then stored one output row at a time:
- * grid pixel g of row r is output r * ow + (g - r * gw), so the register
- * goes to g0 - r * (gw - ow) through the mask of that row's kept columns. */
-AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p, int y,
-                            const int NV)
+/* NOC output channels from oc0 at NV registers of 8 grid pixels from p: up
+ * to 12 accumulators stay in registers over the whole (ic, t) chain, then
+ * go whole (ReLU'd when asked) into the grid buffer. */
+AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p, const int NV)
 {
     __m256 acc[A_OCB][A_NV];
 #pragma GCC unroll 4
@@ -70,36 +60,14 @@ AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p, i
             }
         }
     }
-    if (a->relu) {
-        /* max with +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`. */
-        const __m256 zero = _mm256_setzero_ps();
+    /* max with +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`. */
+    const __m256 zero = _mm256_setzero_ps();
 #pragma GCC unroll 4
-        for (int k = 0; k < NOC; k++)
+    for (int k = 0; k < NOC; k++) {
+        float *dst = a->og + (size_t)(oc0 + k) * a->ogs + p;
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                acc[k][v] = _mm256_max_ps(acc[k][v], zero);
-    }
-    /* Locals: the vector stores may alias *a as far as the compiler knows. */
-    const size_t ops = a->ops;
-    const int gw = a->gw, oh = a->oh, ow = a->ow;
-    float *base = a->out + (size_t)oc0 * ops;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-        int g0 = p + 8 * v;
-        while ((y + 1) * gw <= g0)
-            y++;
-        for (int r = y; r < oh && r * gw < g0 + 8; r++) {
-            int lo = r * gw - g0, hi = r * gw + ow - g0;
-            if (hi <= 0)
-                continue;
-            __m256i m = lanes8(lo, hi);
-            /* Lanes outside the row are masked off: lane 0's address may
-             * lie outside the plane. */
-            float *dst = base + (g0 - (ptrdiff_t)r * (gw - ow));
-#pragma GCC unroll 4
-            for (int k = 0; k < NOC; k++)
-                _mm256_maskstore_ps(dst + (size_t)k * ops, m, acc[k][v]);
-        }
+        for (int v = 0; v < NV; v++)
+            _mm256_storeu_ps(dst + 8 * v, a->relu ? _mm256_max_ps(acc[k][v], zero) : acc[k][v]);
     }
 }
 
@@ -107,19 +75,36 @@ AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p, i
  * registers left (their lanes past np are computed and dropped). */
 AVX2 INLINE void grid_channels(const grid_args *a, int oc0, const int NOC)
 {
-    int p = 0, y = 0;
-    for (; p + A_BLOCK <= a->np; p += A_BLOCK) {
-        while ((y + 1) * a->gw <= p)
-            y++;
-        grid_block(a, oc0, NOC, p, y, A_NV);
-    }
-    while ((y + 1) * a->gw <= p)
-        y++;
+    int p = 0;
+    for (; p + A_BLOCK <= a->np; p += A_BLOCK)
+        grid_block(a, oc0, NOC, p, A_NV);
     switch ((a->np - p + 7) / 8) {
     case 0: break;
-    case 1: grid_block(a, oc0, NOC, p, y, 1); break;
-    case 2: grid_block(a, oc0, NOC, p, y, 2); break;
-    default: grid_block(a, oc0, NOC, p, y, 3); break;
+    case 1: grid_block(a, oc0, NOC, p, 1); break;
+    case 2: grid_block(a, oc0, NOC, p, 2); break;
+    default: grid_block(a, oc0, NOC, p, 3); break;
+    }
+}
+
+/* dst[r * dpitch + x] = src[r * spitch + x] for r < rows, x < cols: whole
+ * vectors, a row's last one overlapping the one before it (both store the
+ * same values). */
+AVX2 static void copy_rows8(float *dst, size_t dpitch, const float *src, size_t spitch,
+                            int rows, int cols)
+{
+    for (int r = 0; r < rows; r++, dst += dpitch, src += spitch) {
+        if (cols < 8) {
+            for (int x = 0; x < cols; x++)
+                dst[x] = src[x];
+            continue;
+        }
+        for (int x = 0;; x += 8) {
+            if (x > cols - 8)
+                x = cols - 8;
+            _mm256_storeu_ps(dst + x, _mm256_loadu_ps(src + x));
+            if (x == cols - 8)
+                break;
+        }
     }
 }
 
@@ -138,24 +123,18 @@ AVX2 static void grid_corr(const grid_args *a, int wide)
         default: grid_channels(a, oc0, 4); break;
         }
     }
+    for (int oc = 0; oc < a->ocs; oc++)
+        copy_rows8(a->out + (size_t)oc * a->ops, (size_t)a->ow, a->og + (size_t)oc * a->ogs,
+                   (size_t)a->gw, a->oh, a->ow);
 }
 
-/* dst[r * dpitch + x] = src[r * spitch + x] for r < rows, x < cols. */
-AVX2 static void copy_rows(float *dst, size_t dpitch, const float *src, size_t spitch,
-                           int rows, int cols, int wide)
+static void copy_rows(float *dst, size_t dpitch, const float *src, size_t spitch, int rows,
+                      int cols, int wide)
 {
-    if (wide) {
+    if (wide)
         detrun_cpu_conv2d_copy_rows_avx512(dst, dpitch, src, spitch, rows, cols);
-        return;
-    }
-    __m256i rest = lanes8(0, cols % 8);
-    for (int r = 0; r < rows; r++, dst += dpitch, src += spitch) {
-        int x = 0;
-        for (; x + 8 <= cols; x += 8)
-            _mm256_storeu_ps(dst + x, _mm256_loadu_ps(src + x));
-        if (x < cols)
-            _mm256_maskstore_ps(dst + x, rest, _mm256_maskload_ps(src + x, rest));
-    }
+    else
+        copy_rows8(dst, dpitch, src, spitch, rows, cols);
 }
 
 /* 16 lanes (two registers A and B, lane = column mod 16) for NT taps from t0
@@ -330,6 +309,8 @@ void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
     a.taps = d->kh * d->kw;
     a.init = j->bias;
     a.relu = j->relu;
+    a.og = X + j->in_floats;
+    a.ogs = grid_plane(j->np);
     grid_corr(&a, j->cpu->simd >= DETRUN_CPU_SIMD_AVX512);
 }
 
@@ -371,6 +352,8 @@ void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread)
     a.taps = d->kh * d->kw;
     a.init = NULL;
     a.relu = 0;
+    a.og = P + j->in_floats;
+    a.ogs = grid_plane(j->np);
     grid_corr(&a, wide);
 }
 

@@ -79,7 +79,7 @@ void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, c
         size_t maxoff = (size_t)(d->kh - 1) * d->w + d->kw - 1;
         j.in_floats = ((size_t)d->c * d->h * d->w + j.np + GRID_SLACK + maxoff + 15) &
                       ~(size_t)15;
-        j.scratch_per_thread = j.in_floats;
+        j.scratch_per_thread = j.in_floats + grid_buffer_floats(c, d->o, j.np);
         j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
         if (j.scratch) {
             detrun_pool_run(c->pool, d->n, detrun_cpu_conv2d_forward_grid_task, &j);
@@ -271,7 +271,7 @@ static void plan_din(conv_job *j)
     j->np = grid_pixels(d->h, d->w, pw);
     size_t maxoff = (size_t)(d->kh - 1) * pw + d->kw - 1;
     j->in_floats = ((size_t)d->o * ph * pw + j->np + GRID_SLACK + maxoff + 15) & ~(size_t)15;
-    j->scratch_per_thread = j->in_floats;
+    j->scratch_per_thread = j->in_floats + grid_buffer_floats(j->cpu, d->c, j->np);
 }
 
 static void run_din(conv_job *j, int *off)

@@ -27,9 +27,9 @@
 #define MAX_TAPS 1024
 #define DWC_KW 3              /* the kernel width the channel-vector weight gradient takes */
 #define DWC_NO 4              /* channel-vector weight gradient: output channels per task */
-#define GRID_NV 3             /* vectors of 8 pixels per register block */
-#define GRID_BLOCK (8 * GRID_NV)
-#define GRID_OCB 4            /* output channels per register block */
+/* Floats past a grid's last pixel that its last register's whole-vector
+ * reads may touch. */
+#define GRID_SLACK 16
 /* Floats of the row copies that the last rows of a batch are read through. */
 #define DW_ROW_MAX 2048
 
@@ -46,7 +46,7 @@ typedef struct conv_job {
     int relu;
     int ocs_tiles;            /* channel pairs (plain forward) */
     const int *off;
-    int np;                   /* grid pixels, a multiple of GRID_BLOCK */
+    int np;                   /* grid pixels: (oh - 1) * grid width + ow */
     size_t in_floats;         /* per thread: the sample's (padded) input */
     float *scratch;
     size_t scratch_per_thread;
@@ -80,16 +80,19 @@ conv_dw_pair_fn detrun_cpu_conv2d_dw_pair_plain;
 void detrun_cpu_conv2d_forward_plain_task(void *arg, int task, int thread);
 void detrun_cpu_conv2d_din_plain_task(void *arg, int n, int thread);
 
-/* A valid correlation on a pixel grid: og[oc][p] for p in [0, np) is the
- * chain over ic, then tap t, of fma(in[ic * ips + p + off[t]],
- * w[oc * w_oc + ic * w_ic + t], acc) from init[oc] (or +0). For an image of
- * width W and off[t] = ky * W + kx, grid pixel p = y * W + x is output (y, x)
- * for x < ow; the pixels x >= ow of each row are computed and thrown away, so
- * that eight neighbouring grid pixels always share one contiguous load. */
+/* A valid correlation on a pixel grid, written straight into the output:
+ * grid pixel p = y * gw + x (p in [0, np), np = (oh - 1) * gw + ow) runs
+ * the chain over ic, then tap t, of fma(in[ic * ips + p + off[t]],
+ * w[oc * w_oc + ic * w_ic + t], acc) from init[oc] (or +0), then `acc > 0 ?
+ * acc : +0` when relu, and is out[oc * ops + y * ow + x] when x < ow. For an
+ * image of width gw and off[t] = ky * gw + kx, that is output (y, x); the
+ * pixels x >= ow of each row are computed and dropped, so that neighbouring
+ * grid pixels always share one contiguous load. */
 typedef struct grid_args {
-    float *og;                /* (ocs, ogs) */
-    size_t ogs;
-    const float *in;          /* (ics, ips), readable up to np + max(off) past the last plane's start */
+    float *out;               /* (ocs, ops) */
+    size_t ops;
+    int gw, oh, ow;
+    const float *in;          /* (ics, ips), readable up to np + GRID_SLACK + max(off) past the last plane's start */
     size_t ips;
     int ics, ocs, np;
     const float *w;
@@ -97,15 +100,32 @@ typedef struct grid_args {
     const int *off;
     int taps;
     const float *init;        /* per oc, or NULL for +0 */
-    int wide;                 /* 1: the AVX-512 blocks (conv2d_avx512.c) */
+    int relu;
+    /* The AVX2 path's grid buffer (ocs, ogs): its registers go there whole
+     * and then row by row to out, without masked stores (slow on some
+     * CPUs). */
+    float *og;
+    size_t ogs;
 } grid_args;
 
+/* The grid buffer's floats per channel (AVX2), and per thread (none for
+ * the AVX-512 path, which stores into the output rows directly). */
+static inline size_t grid_plane(int np)
+{
+    return ((size_t)np + 7) & ~(size_t)7;
+}
+
+static inline size_t grid_buffer_floats(const detrun_cpu *c, int chans, int np)
+{
+    return c->simd >= DETRUN_CPU_SIMD_AVX512 ? 0 : (size_t)chans * grid_plane(np);
+}
+
 #if DETRUN_CONV2D_AVX2
-/* conv2d_avx512.c: the same correlation, 16 pixels to a register. */
+/* conv2d_avx512.c: the same correlation, 16 pixels to a register; and
+ * dst[r * dpitch + x] = src[r * spitch + x] for r < rows, x < cols. */
 void detrun_cpu_conv2d_grid_corr_avx512(const grid_args *a);
-/* out[oc][y][x] = og[oc][y * gw + x] for x < ow, ReLU'd when relu. */
-void detrun_cpu_conv2d_grid_store_avx512(float *out, const float *og, size_t ogs, int ocs,
-                                         int oh, int ow, int gw, int relu);
+void detrun_cpu_conv2d_copy_rows_avx512(float *dst, size_t dpitch, const float *src,
+                                        size_t spitch, int rows, int cols);
 
 /* conv2d_avx2.c: stride 1 (and no input padding for the forward and the
  * weight gradient). */

@@ -5,12 +5,14 @@
  * R1, R2).
  *
  * The grid: 8 neighbouring grid pixels share one load, 4 output channels by
- * 24 pixels stay in registers over the whole (channel, ky, kx) chain, and
- * threads take samples, so the chain of every pixel is the written one
- * whatever runs it. The input gradient correlates a zero-padded copy of dout
- * with the flipped kernel, which performs the fmas on +0 that the text asks
- * for. The pair weight gradient holds the 16 lanes of each tap in two
- * registers, lane = output column mod 16.
+ * 24 pixels stay in registers over the whole (channel, ky, kx) chain, go
+ * whole into a grid buffer and from there by rows into the output (vector
+ * stores only: masked stores are slow on some CPUs); threads take samples,
+ * so the chain of every pixel is the written one whatever runs it. The
+ * input gradient correlates a zero-padded copy of dout with the flipped
+ * kernel, which performs the fmas on +0 that the text asks for. The pair
+ * weight gradient holds the 16 lanes of each tap in two registers, lane =
+ * output column mod 16.
  */
 #if defined(__x86_64__)
 
@@ -22,16 +24,21 @@
 #define AVX2 __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
 
-/* NOC output channels from oc0 at GRID_BLOCK pixels from p: 12 accumulators
- * stay in registers over the whole (ic, t) chain. */
-AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p)
+#define A_NV 3                 /* registers of 8 pixels per block */
+#define A_BLOCK (8 * A_NV)
+#define A_OCB 4                /* output channels per block */
+
+/* NOC output channels from oc0 at NV registers of 8 grid pixels from p: up
+ * to 12 accumulators stay in registers over the whole (ic, t) chain, then
+ * go whole (ReLU'd when asked) into the grid buffer. */
+AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p, const int NV)
 {
-    __m256 acc[GRID_OCB][GRID_NV];
+    __m256 acc[A_OCB][A_NV];
 #pragma GCC unroll 4
     for (int k = 0; k < NOC; k++) {
         __m256 v0 = _mm256_set1_ps(a->init ? a->init[oc0 + k] : 0.0f);
 #pragma GCC unroll 4
-        for (int v = 0; v < GRID_NV; v++)
+        for (int v = 0; v < NV; v++)
             acc[k][v] = v0;
     }
     const float *wb = a->w + (size_t)oc0 * a->w_oc;
@@ -40,81 +47,94 @@ AVX2 INLINE void grid_block(const grid_args *a, int oc0, const int NOC, int p)
         const float *wp = wb + (size_t)ic * a->w_ic;
         for (int t = 0; t < a->taps; t++) {
             const float *q = ip + a->off[t];
-            __m256 x[GRID_NV];
+            __m256 x[A_NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < GRID_NV; v++)
+            for (int v = 0; v < NV; v++)
                 x[v] = _mm256_loadu_ps(q + 8 * v);
 #pragma GCC unroll 4
             for (int k = 0; k < NOC; k++) {
                 __m256 b = _mm256_broadcast_ss(wp + (size_t)k * a->w_oc + t);
 #pragma GCC unroll 4
-                for (int v = 0; v < GRID_NV; v++)
+                for (int v = 0; v < NV; v++)
                     acc[k][v] = _mm256_fmadd_ps(x[v], b, acc[k][v]);
             }
         }
     }
+    /* max with +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`. */
+    const __m256 zero = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (int k = 0; k < NOC; k++) {
         float *dst = a->og + (size_t)(oc0 + k) * a->ogs + p;
 #pragma GCC unroll 4
-        for (int v = 0; v < GRID_NV; v++)
-            _mm256_storeu_ps(dst + 8 * v, acc[k][v]);
+        for (int v = 0; v < NV; v++)
+            _mm256_storeu_ps(dst + 8 * v, a->relu ? _mm256_max_ps(acc[k][v], zero) : acc[k][v]);
     }
 }
 
-AVX2 static void grid_corr(const grid_args *a)
+/* All pixels of NOC channels from oc0: blocks of 24, then the 1 to 3
+ * registers left (their lanes past np are computed and dropped). */
+AVX2 INLINE void grid_channels(const grid_args *a, int oc0, const int NOC)
 {
-    if (a->wide) {
+    int p = 0;
+    for (; p + A_BLOCK <= a->np; p += A_BLOCK)
+        grid_block(a, oc0, NOC, p, A_NV);
+    switch ((a->np - p + 7) / 8) {
+    case 0: break;
+    case 1: grid_block(a, oc0, NOC, p, 1); break;
+    case 2: grid_block(a, oc0, NOC, p, 2); break;
+    default: grid_block(a, oc0, NOC, p, 3); break;
+    }
+}
+
+/* dst[r * dpitch + x] = src[r * spitch + x] for r < rows, x < cols: whole
+ * vectors, a row's last one overlapping the one before it (both store the
+ * same values). */
+AVX2 static void copy_rows8(float *dst, size_t dpitch, const float *src, size_t spitch,
+                            int rows, int cols)
+{
+    for (int r = 0; r < rows; r++, dst += dpitch, src += spitch) {
+        if (cols < 8) {
+            for (int x = 0; x < cols; x++)
+                dst[x] = src[x];
+            continue;
+        }
+        for (int x = 0;; x += 8) {
+            if (x > cols - 8)
+                x = cols - 8;
+            _mm256_storeu_ps(dst + x, _mm256_loadu_ps(src + x));
+            if (x == cols - 8)
+                break;
+        }
+    }
+}
+
+AVX2 static void grid_corr(const grid_args *a, int wide)
+{
+    if (wide) {
         detrun_cpu_conv2d_grid_corr_avx512(a);
         return;
     }
-    for (int oc0 = 0; oc0 < a->ocs; oc0 += GRID_OCB) {
-        int noc = a->ocs - oc0 < GRID_OCB ? a->ocs - oc0 : GRID_OCB;
-        for (int p = 0; p < a->np; p += GRID_BLOCK) {
-            switch (noc) {
-            case 1: grid_block(a, oc0, 1, p); break;
-            case 2: grid_block(a, oc0, 2, p); break;
-            case 3: grid_block(a, oc0, 3, p); break;
-            default: grid_block(a, oc0, 4, p); break;
-            }
+    for (int oc0 = 0; oc0 < a->ocs; oc0 += A_OCB) {
+        int noc = a->ocs - oc0 < A_OCB ? a->ocs - oc0 : A_OCB;
+        switch (noc) {
+        case 1: grid_channels(a, oc0, 1); break;
+        case 2: grid_channels(a, oc0, 2); break;
+        case 3: grid_channels(a, oc0, 3); break;
+        default: grid_channels(a, oc0, 4); break;
         }
     }
+    for (int oc = 0; oc < a->ocs; oc++)
+        copy_rows8(a->out + (size_t)oc * a->ops, (size_t)a->ow, a->og + (size_t)oc * a->ogs,
+                   (size_t)a->gw, a->oh, a->ow);
 }
 
-/* out[oc][y][x] = og[oc][y * gw + x] for x < ow, ReLU'd when relu (max with
- * +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`). A row's last vector may
- * overlap the one before it: both store the same values. */
-AVX2 static void grid_store(float *out, const float *og, size_t ogs, int ocs, int oh, int ow,
-                            int gw, int relu, int wide)
+static void copy_rows(float *dst, size_t dpitch, const float *src, size_t spitch, int rows,
+                      int cols, int wide)
 {
-    if (wide) {
-        detrun_cpu_conv2d_grid_store_avx512(out, og, ogs, ocs, oh, ow, gw, relu);
-        return;
-    }
-    const __m256 zero = _mm256_setzero_ps();
-    for (int oc = 0; oc < ocs; oc++) {
-        for (int y = 0; y < oh; y++) {
-            const float *src = og + (size_t)oc * ogs + (size_t)y * gw;
-            float *dst = out + ((size_t)oc * oh + y) * ow;
-            if (ow < 8) {
-                for (int x = 0; x < ow; x++) {
-                    float v = src[x];
-                    dst[x] = relu ? (v > 0.0f ? v : 0.0f) : v;
-                }
-                continue;
-            }
-            for (int x = 0;; x += 8) {
-                if (x > ow - 8)
-                    x = ow - 8;
-                __m256 v = _mm256_loadu_ps(src + x);
-                if (relu)
-                    v = _mm256_max_ps(v, zero);
-                _mm256_storeu_ps(dst + x, v);
-                if (x == ow - 8)
-                    break;
-            }
-        }
-    }
+    if (wide)
+        detrun_cpu_conv2d_copy_rows_avx512(dst, dpitch, src, spitch, rows, cols);
+    else
+        copy_rows8(dst, dpitch, src, spitch, rows, cols);
 }
 
 /* 16 lanes (two registers A and B, lane = column mod 16) for NT taps from t0
@@ -257,14 +277,13 @@ AVX2 void detrun_cpu_conv2d_dw_pair_avx2(float *dw, float *db, const float *dout
 }
 
 /* Forward: task (sample). Reads past the sample's end (dropped pixels only)
- * find the next sample; the last sample is read from a copy followed by
+ * find the next sample; the last samples are read from a copy followed by
  * zeros. */
 void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
 {
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
     float *X = j->scratch + (size_t)thread * j->scratch_per_thread;
-    float *G = X + j->in_floats;
     size_t in_n = (size_t)d->c * d->h * d->w;
     const float *src = j->in + (size_t)n * in_n;
     if ((size_t)(d->n - n) * in_n < j->in_floats) {
@@ -273,8 +292,11 @@ void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
         src = X;
     }
     grid_args a;
-    a.og = G;
-    a.ogs = (size_t)j->np;
+    a.out = j->out + (size_t)n * d->o * d->oh * d->ow;
+    a.ops = (size_t)d->oh * d->ow;
+    a.gw = d->w;
+    a.oh = d->oh;
+    a.ow = d->ow;
     a.in = src;
     a.ips = (size_t)d->h * d->w;
     a.ics = d->c;
@@ -286,40 +308,38 @@ void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
     a.off = j->off;
     a.taps = d->kh * d->kw;
     a.init = j->bias;
-    a.wide = j->cpu->simd >= DETRUN_CPU_SIMD_AVX512;
-    grid_corr(&a);
-    grid_store(j->out + (size_t)n * d->o * d->oh * d->ow, G, (size_t)j->np, d->o, d->oh,
-               d->ow, d->w, j->relu, a.wide);
+    a.relu = j->relu;
+    a.og = X + j->in_floats;
+    a.ogs = grid_plane(j->np);
+    grid_corr(&a, j->cpu->simd >= DETRUN_CPU_SIMD_AVX512);
 }
 
 /* Input gradient: task (sample), after the sample's layout for the weight
- * gradient when that wants one. */
+ * gradient when that wants one. dout of sample n is copied into a
+ * zero-padded buffer so that din is a valid correlation with the flipped
+ * kernel: P[o][r][q] = dout[o][r - ay][q - ax]. Only the copied rows change
+ * from sample to sample: the zeros around them were written once per call
+ * (conv2d_dispatch.c). */
 void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread)
 {
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
     if (j->per_sample)
         j->per_sample(j, n);
-    /* dout of sample n, zero-padded so that din is a valid correlation
-     * with the flipped kernel: P[o][r][q] = dout[o][r - ay][q - ax]. */
     int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
     int ay = d->kh - 1 - d->pad_top, ax = d->kw - 1 - d->pad_left;
+    int wide = j->cpu->simd >= DETRUN_CPU_SIMD_AVX512;
     float *P = j->scratch + (size_t)thread * j->scratch_per_thread;
-    float *G = P + j->in_floats;
-    memset(P, 0, j->in_floats * sizeof *P);
-    for (int o = 0; o < d->o; o++) {
-        const float *src = j->dout + ((size_t)n * d->o + o) * d->oh * d->ow;
-        float *dst = P + (size_t)o * ph * pw;
-        for (int y = 0; y < d->oh; y++) {
-            float *r = dst + (size_t)(y + ay) * pw + ax;
-            const float *q = src + (size_t)y * d->ow;
-            for (int x = 0; x < d->ow; x++)
-                r[x] = q[x];
-        }
-    }
+    for (int o = 0; o < d->o; o++)
+        copy_rows(P + (size_t)o * ph * pw + (size_t)ay * pw + ax, (size_t)pw,
+                  j->dout + ((size_t)n * d->o + o) * d->oh * d->ow, (size_t)d->ow, d->oh, d->ow,
+                  wide);
     grid_args a;
-    a.og = G;
-    a.ogs = (size_t)j->np;
+    a.out = j->din + (size_t)n * d->c * d->h * d->w;
+    a.ops = (size_t)d->h * d->w;
+    a.gw = pw;
+    a.oh = d->h;
+    a.ow = d->w;
     a.in = P;
     a.ips = (size_t)ph * pw;
     a.ics = d->o;
@@ -331,10 +351,10 @@ void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread)
     a.off = j->off;
     a.taps = d->kh * d->kw;
     a.init = NULL;
-    a.wide = j->cpu->simd >= DETRUN_CPU_SIMD_AVX512;
-    grid_corr(&a);
-    grid_store(j->din + (size_t)n * d->c * d->h * d->w, G, (size_t)j->np, d->c, d->h, d->w,
-               pw, 0, a.wide);
+    a.relu = 0;
+    a.og = P + j->in_floats;
+    a.ogs = grid_plane(j->np);
+    grid_corr(&a, wide);
 }
 
 #endif

@@ -7,8 +7,8 @@
  * order from its initial value; only the number of pixels side by side and
  * of output channels sharing one input load (up to 8 by 48 pixels: 24
  * accumulators of the 32 registers) differ from the AVX2 blocks, so the bits
- * are the same. The grid's pixel count is a multiple of 24: the last 24 of an
- * odd count take one full and one half-masked register.
+ * are the same. A block's finished pixels go straight into the output rows
+ * (ReLU'd when asked): no grid-sized buffer and no pass over it.
  */
 #if defined(__x86_64__)
 
@@ -23,10 +23,21 @@
 #define W_BLOCK (16 * W_NV)
 #define W_OCB 8                /* output channels per block */
 
-/* NOC output channels from oc0 at NV registers of pixels from p; the last
- * register holds only the pixels of `last` (a lane mask). */
-AVX512 INLINE void block16(const grid_args *a, int oc0, const int NOC, int p, const int NV,
-                           __mmask16 last)
+/* Lanes i of [0, 16) with lo <= i < hi. */
+static inline __mmask16 lanes16(int lo, int hi)
+{
+    lo = lo < 0 ? 0 : lo > 16 ? 16 : lo;
+    hi = hi < 0 ? 0 : hi > 16 ? 16 : hi;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* NOC output channels from oc0 at NV registers of grid pixels from p (row
+ * y of the grid). Each register's pixels are stored one output row at a
+ * time: grid pixel g of row r is output r * ow + (g - r * gw), so the
+ * register is stored at g0 - r * (gw - ow) through the mask of that row's
+ * kept columns. */
+AVX512 INLINE void block16(const grid_args *a, int oc0, const int NOC, int p, int y,
+                           const int NV)
 {
     __m512 acc[W_OCB][W_NV];
 #pragma GCC unroll 8
@@ -46,9 +57,8 @@ AVX512 INLINE void block16(const grid_args *a, int oc0, const int NOC, int p, co
             /* Each (unaligned) input vector loaded once into a register and
              * shared by the NOC channels. */
 #pragma GCC unroll 4
-            for (int v = 0; v < NV - 1; v++)
+            for (int v = 0; v < NV; v++)
                 x[v] = _mm512_loadu_ps(q + 16 * v);
-            x[NV - 1] = _mm512_maskz_loadu_ps(last, q + 16 * (NV - 1));
 #pragma GCC unroll 8
             for (int k = 0; k < NOC; k++) {
                 __m512 b = _mm512_set1_ps(wp[(size_t)k * a->w_oc + t]);
@@ -58,24 +68,56 @@ AVX512 INLINE void block16(const grid_args *a, int oc0, const int NOC, int p, co
             }
         }
     }
+    if (a->relu) {
+        /* max with +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`. */
+        const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 8
-    for (int k = 0; k < NOC; k++) {
-        float *dst = a->og + (size_t)(oc0 + k) * a->ogs + p;
+        for (int k = 0; k < NOC; k++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV - 1; v++)
-            _mm512_storeu_ps(dst + 16 * v, acc[k][v]);
-        _mm512_mask_storeu_ps(dst + 16 * (NV - 1), last, acc[k][NV - 1]);
+            for (int v = 0; v < NV; v++)
+                acc[k][v] = _mm512_max_ps(acc[k][v], zero);
+    }
+    /* Locals: the vector stores may alias *a as far as the compiler knows. */
+    const size_t ops = a->ops;
+    const int gw = a->gw, oh = a->oh, ow = a->ow;
+    float *base = a->out + (size_t)oc0 * ops;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) {
+        int g0 = p + 16 * v;
+        while ((y + 1) * gw <= g0)
+            y++;
+        for (int r = y; r < oh && r * gw < g0 + 16; r++) {
+            __mmask16 m = lanes16(r * gw - g0, r * gw + ow - g0);
+            if (!m)
+                continue;
+            /* Lanes outside the row are masked off: lane 0's address may
+             * lie outside the plane. */
+            float *dst = base + (g0 - (ptrdiff_t)r * (gw - ow));
+#pragma GCC unroll 8
+            for (int k = 0; k < NOC; k++)
+                _mm512_mask_storeu_ps(dst + (size_t)k * ops, m, acc[k][v]);
+        }
     }
 }
 
-/* All pixels of NOC channels from oc0: blocks of 48, then 24 when left. */
+/* All pixels of NOC channels from oc0: blocks of 48, then the 1 to 3
+ * registers left (their lanes past np are computed and dropped). */
 AVX512 INLINE void channels16(const grid_args *a, int oc0, const int NOC)
 {
-    int p = 0;
-    for (; p + W_BLOCK <= a->np; p += W_BLOCK)
-        block16(a, oc0, NOC, p, W_NV, (__mmask16)0xffff);
-    if (p < a->np)   /* np is a multiple of GRID_BLOCK (24) */
-        block16(a, oc0, NOC, p, 2, (__mmask16)0x00ff);
+    int p = 0, y = 0;
+    for (; p + W_BLOCK <= a->np; p += W_BLOCK) {
+        while ((y + 1) * a->gw <= p)
+            y++;
+        block16(a, oc0, NOC, p, y, W_NV);
+    }
+    while ((y + 1) * a->gw <= p)
+        y++;
+    switch ((a->np - p + 15) / 16) {
+    case 0: break;
+    case 1: block16(a, oc0, NOC, p, y, 1); break;
+    case 2: block16(a, oc0, NOC, p, y, 2); break;
+    default: block16(a, oc0, NOC, p, y, 3); break;
+    }
 }
 
 AVX512 void detrun_cpu_conv2d_grid_corr_avx512(const grid_args *a)
@@ -95,27 +137,17 @@ AVX512 void detrun_cpu_conv2d_grid_corr_avx512(const grid_args *a)
     }
 }
 
-/* A copy (ReLU'd: max with +0 gives +0 for NaN and -0, as `v > 0 ? v : +0`):
- * rows of 16, then the row's rest through a mask. */
-AVX512 void detrun_cpu_conv2d_grid_store_avx512(float *out, const float *og, size_t ogs, int ocs,
-                                                int oh, int ow, int gw, int relu)
+/* Rows of 16, then the row's rest through a mask. */
+AVX512 void detrun_cpu_conv2d_copy_rows_avx512(float *dst, size_t dpitch, const float *src,
+                                               size_t spitch, int rows, int cols)
 {
-    const __m512 zero = _mm512_setzero_ps();
-    __mmask16 rest = (__mmask16)((1u << (ow % 16)) - 1);
-    for (int oc = 0; oc < ocs; oc++) {
-        for (int y = 0; y < oh; y++) {
-            const float *src = og + (size_t)oc * ogs + (size_t)y * gw;
-            float *dst = out + ((size_t)oc * oh + y) * ow;
-            int x = 0;
-            for (; x + 16 <= ow; x += 16) {
-                __m512 v = _mm512_loadu_ps(src + x);
-                _mm512_storeu_ps(dst + x, relu ? _mm512_max_ps(v, zero) : v);
-            }
-            if (x < ow) {
-                __m512 v = _mm512_maskz_loadu_ps(rest, src + x);
-                _mm512_mask_storeu_ps(dst + x, rest, relu ? _mm512_max_ps(v, zero) : v);
-            }
-        }
+    __mmask16 rest = lanes16(0, cols % 16);
+    for (int r = 0; r < rows; r++, dst += dpitch, src += spitch) {
+        int x = 0;
+        for (; x + 16 <= cols; x += 16)
+            _mm512_storeu_ps(dst + x, _mm512_loadu_ps(src + x));
+        if (x < cols)
+            _mm512_mask_storeu_ps(dst + x, rest, _mm512_maskz_loadu_ps(rest, src + x));
     }
 }
 

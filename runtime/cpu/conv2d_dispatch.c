@@ -45,8 +45,7 @@ static int fast_chunks(const detrun_cpu *c, const detrun_conv_dims *d)
 /* Grid pixels for an output of oh x ow on a grid of width gw. */
 static int grid_pixels(int oh, int ow, int gw)
 {
-    int p = (oh - 1) * gw + ow;
-    return (p + GRID_BLOCK - 1) / GRID_BLOCK * GRID_BLOCK;
+    return (oh - 1) * gw + ow;
 }
 
 static void job_init(conv_job *j, detrun_cpu *c, const detrun_conv_dims *d, const float *in,
@@ -78,8 +77,9 @@ void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, c
             off[t] = (t / d->kw) * d->w + t % d->kw;
         j.np = grid_pixels(d->oh, d->ow, d->w);
         size_t maxoff = (size_t)(d->kh - 1) * d->w + d->kw - 1;
-        j.in_floats = ((size_t)d->c * d->h * d->w + j.np + maxoff + 15) & ~(size_t)15;
-        j.scratch_per_thread = j.in_floats + (size_t)d->o * j.np;
+        j.in_floats = ((size_t)d->c * d->h * d->w + j.np + GRID_SLACK + maxoff + 15) &
+                      ~(size_t)15;
+        j.scratch_per_thread = j.in_floats + grid_buffer_floats(c, d->o, j.np);
         j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
         if (j.scratch) {
             detrun_pool_run(c->pool, d->n, detrun_cpu_conv2d_forward_grid_task, &j);
@@ -271,7 +271,7 @@ static const conv_wgrad_path wgrad_paths[] = {
 /* ---- backward -------------------------------------------------------------------- */
 
 /* The input gradient's grid scratch per thread (0 when the grid does not
- * apply): the zero-padded dout and the grid output. */
+ * apply): the zero-padded dout. */
 static void plan_din(conv_job *j)
 {
     const detrun_conv_dims *d = j->d;
@@ -280,8 +280,8 @@ static void plan_din(conv_job *j)
     int ph = d->h + d->kh - 1, pw = d->w + d->kw - 1;
     j->np = grid_pixels(d->h, d->w, pw);
     size_t maxoff = (size_t)(d->kh - 1) * pw + d->kw - 1;
-    j->in_floats = ((size_t)d->o * ph * pw + j->np + maxoff + 15) & ~(size_t)15;
-    j->scratch_per_thread = j->in_floats + (size_t)d->c * j->np;
+    j->in_floats = ((size_t)d->o * ph * pw + j->np + GRID_SLACK + maxoff + 15) & ~(size_t)15;
+    j->scratch_per_thread = j->in_floats + grid_buffer_floats(j->cpu, d->c, j->np);
 }
 
 static void run_din(conv_job *j, int *off)
@@ -292,6 +292,8 @@ static void run_din(conv_job *j, int *off)
         int pw = d->w + d->kw - 1;
         for (int t = 0; t < d->kh * d->kw; t++)
             off[t] = (d->kh - 1 - t / d->kw) * pw + (d->kw - 1 - t % d->kw);
+        /* The zeros around every sample's copy of dout, once per call. */
+        memset(j->scratch, 0, j->scratch_per_thread * j->cpu->threads * sizeof *j->scratch);
         detrun_pool_run(j->cpu->pool, d->n, detrun_cpu_conv2d_din_grid_task, j);
         return;
     }

@@ -570,6 +570,17 @@ int main(void)
     check_conv_dw_nonfinite("13x13x8->8",
                             (detrun_conv_dims){ 5, 8, 13, 13, 8, 11, 11, 3, 3, 1, 0, 0 });
     check_conv_dw_nonfinite("16 wide", (detrun_conv_dims){ 3, 3, 10, 18, 4, 8, 16, 3, 3, 1, 0, 0 });
+    /* The packed correlation's blocks (8 or 4 channels by 48 or 24 pixels)
+     * and their ends: output widths and pixel counts on and off multiples of
+     * 8, 16 and 48, channel counts past a block, wider and 1-wide kernels. */
+    check_conv("16 wide, 9 outputs", (detrun_conv_dims){ 3, 3, 18, 18, 9, 16, 16, 3, 3, 1, 0, 0 });
+    check_conv("48 wide, 12 outputs", (detrun_conv_dims){ 2, 1, 4, 50, 12, 2, 48, 3, 3, 1, 0, 0 });
+    check_conv("17 wide, 1 output", (detrun_conv_dims){ 3, 4, 7, 19, 1, 5, 17, 3, 3, 1, 0, 0 });
+    check_conv("1 pixel", (detrun_conv_dims){ 5, 2, 3, 3, 6, 1, 1, 3, 3, 1, 0, 0 });
+    check_conv("5x5 same", (detrun_conv_dims){ 3, 3, 11, 13, 10, 11, 13, 5, 5, 1, 2, 2 });
+    check_conv("1x1", (detrun_conv_dims){ 4, 5, 6, 7, 7, 6, 7, 1, 1, 1, 0, 0 });
+    check_conv("1x4 kernel, 33 wide", (detrun_conv_dims){ 2, 2, 3, 36, 5, 3, 33, 1, 4, 1, 0, 0 });
+    check_conv("padded rows only", (detrun_conv_dims){ 2, 2, 8, 9, 3, 8, 7, 3, 3, 1, 1, 0 });
     check_dense(23, 200, 128);
     check_dense(23, 128, 10);
     check_dense(5, 13, 37);

@@ -127,6 +127,11 @@ typedef void detrun_maxpool_forward_fn(detrun_backend *b, float *out, int32_t *a
 /* din is overwritten. */
 typedef void detrun_maxpool_backward_fn(detrun_backend *b, float *din, const float *dout,
                                         const int32_t *argmax, const detrun_pool_dims *d);
+/* maxpool_backward of relu_backward(dout, pooled), in one pass: pooled is the
+ * forward's out, so din = (argmax here) ? (pooled > 0 ? +0 + dout : +0) : +0. */
+typedef void detrun_maxpool_relu_backward_fn(detrun_backend *b, float *din, const float *dout,
+                                             const float *pooled, const int32_t *argmax,
+                                             const detrun_pool_dims *d);
 /* out: (n, units); in: (n, k); w: (k, units) (Keras layout); b: (units). */
 typedef void detrun_dense_forward_fn(detrun_backend *b, float *out, const float *in,
                                      const float *w, const float *bias, int n, int k, int units,
@@ -205,6 +210,8 @@ typedef struct detrun_backend_ops {
     /* Optional. */
     detrun_avgpool_forward_fn *avgpool_forward;
     detrun_avgpool_backward_fn *avgpool_backward;
+    /* NULL: relu_backward, then maxpool_backward. */
+    detrun_maxpool_relu_backward_fn *maxpool_relu_backward;
 } detrun_backend_ops;
 
 struct detrun_backend {

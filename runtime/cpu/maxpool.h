@@ -1,5 +1,11 @@
 /*
- * maxpool.h - max pooling's AVX2 paths (maxpool_avx2.c), for maxpool.c.
+ * maxpool.h - max pooling's vector paths for 2x2 windows at stride 2
+ * (maxpool_avx2.c, maxpool_avx512.c), for maxpool.c.
+ *
+ * Each runs `planes` consecutive (h, w) planes into (oh, ow) ones, with
+ * 2 * oh <= h, 2 * ow <= w, oh, ow >= 1. The backward overwrites every input
+ * of its planes (+0 outside every window); pooled, when not NULL, is the
+ * forward's output, the mask of the ReLU before (`pooled > 0`).
  */
 #ifndef DETRUN_CPU_MAXPOOL_H
 #define DETRUN_CPU_MAXPOOL_H
@@ -9,12 +15,16 @@
 #include "cpu.h"
 
 #if defined(__x86_64__)
-/* One plane, 2x2 windows at stride 2 (2 * oh <= h, 2 * ow <= w). */
-void detrun_cpu_maxpool_2x2_avx2(float *out, int32_t *am, const float *in, int w, int oh,
-                                 int ow);
-/* Backward of one plane, 2x2 windows at stride 2, ow >= 8. */
+void detrun_cpu_maxpool_2x2_avx2(float *out, int32_t *am, const float *in, int planes, int h,
+                                 int w, int oh, int ow);
 void detrun_cpu_maxpool_back_2x2_avx2(float *din, const float *dout, const int32_t *am,
-                                      int h, int w, int oh, int ow);
+                                      const float *pooled, int planes, int h, int w, int oh,
+                                      int ow);
+void detrun_cpu_maxpool_2x2_avx512(float *out, int32_t *am, const float *in, int planes, int h,
+                                   int w, int oh, int ow);
+void detrun_cpu_maxpool_back_2x2_avx512(float *din, const float *dout, const int32_t *am,
+                                        const float *pooled, int planes, int h, int w, int oh,
+                                        int ow);
 #endif
 
 #endif

@@ -29,10 +29,10 @@ AVX2 static inline __m256i lanes8(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* 8 outputs of row oy from column ox; act < 8 loads and stores only the
- * first act of them. */
-AVX2 static inline void win_2x2(float *out, int32_t *am, const float *in, int w, int oy, int ox,
-                                int act)
+/* 8 outputs of row oy from column ox and their 8 code bytes; act < 8 loads
+ * and stores only the first act outputs (the other codes are 0). */
+AVX2 static inline void win_2x2(float *out, uint8_t *codes, const float *in, int w, int oy,
+                                int ox, int act)
 {
     const float *r0 = in + (size_t)(2 * oy) * w + 2 * ox, *r1 = r0 + w;
     __m256 l0, h0, l1, h1;
@@ -53,47 +53,47 @@ AVX2 static inline void win_2x2(float *out, int32_t *am, const float *in, int w,
     __m256 b = _mm256_shuffle_ps(l0, h0, _MM_SHUFFLE(3, 1, 3, 1));
     __m256 c = _mm256_shuffle_ps(l1, h1, _MM_SHUFFLE(2, 0, 2, 0));
     __m256 d = _mm256_shuffle_ps(l1, h1, _MM_SHUFFLE(3, 1, 3, 1));
-    __m256i ia = _mm256_add_epi32(_mm256_set1_epi32(2 * oy * w + 2 * ox),
-                                  _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14));
-    __m256 best = a, idx = _mm256_castsi256_ps(ia), gt;
+    __m256 best = a, code = _mm256_setzero_ps(), gt;
     gt = _mm256_cmp_ps(b, best, _CMP_GT_OQ);
     best = _mm256_blendv_ps(best, b, gt);
-    idx = _mm256_blendv_ps(idx, _mm256_castsi256_ps(_mm256_add_epi32(ia, _mm256_set1_epi32(1))), gt);
+    code = _mm256_blendv_ps(code, _mm256_castsi256_ps(_mm256_set1_epi32(1)), gt);
     gt = _mm256_cmp_ps(c, best, _CMP_GT_OQ);
     best = _mm256_blendv_ps(best, c, gt);
-    idx = _mm256_blendv_ps(idx, _mm256_castsi256_ps(_mm256_add_epi32(ia, _mm256_set1_epi32(w))), gt);
+    code = _mm256_blendv_ps(code, _mm256_castsi256_ps(_mm256_set1_epi32(2)), gt);
     gt = _mm256_cmp_ps(d, best, _CMP_GT_OQ);
     best = _mm256_blendv_ps(best, d, gt);
-    idx = _mm256_blendv_ps(idx, _mm256_castsi256_ps(_mm256_add_epi32(ia, _mm256_set1_epi32(w + 1))), gt);
+    code = _mm256_blendv_ps(code, _mm256_castsi256_ps(_mm256_set1_epi32(3)), gt);
     best = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), 0xd8));
-    __m256i ix = _mm256_permute4x64_epi64(_mm256_castps_si256(idx), 0xd8);
-    if (act == 8) {
+    /* Codes to bytes: each half packs to 0 1 4 5 | 2 3 6 7, and interleaving
+     * the halves' byte pairs gives 0 .. 7. */
+    __m256i c16 = _mm256_packs_epi32(_mm256_castps_si256(code), _mm256_castps_si256(code));
+    __m256i c8 = _mm256_packus_epi16(c16, c16);
+    __m128i bytes = _mm_unpacklo_epi16(_mm256_castsi256_si128(c8), _mm256_extracti128_si256(c8, 1));
+    _mm_storel_epi64((__m128i *)codes, bytes);
+    if (act == 8)
         _mm256_storeu_ps(out, best);
-        _mm256_storeu_si256((__m256i *)am, ix);
-    } else {
-        __m256i mo = lanes8(act);
-        _mm256_maskstore_ps(out, mo, best);
-        _mm256_maskstore_epi32(am, mo, ix);
-    }
+    else
+        _mm256_maskstore_ps(out, lanes8(act), best);
 }
 
 /* A row's last 8 outputs may overlap the ones before: both store the same
  * values. */
-AVX2 void detrun_cpu_maxpool_2x2_avx2(float *out, int32_t *am, const float *in, int planes, int h,
-                                      int w, int oh, int ow)
+AVX2 void detrun_cpu_maxpool_2x2_avx2(float *out, uint8_t *codes, const float *in, int planes,
+                                      int h, int w, int oh, int ow)
 {
     for (int p = 0; p < planes; p++) {
         const float *pin = in + (size_t)p * h * w;
         for (int oy = 0; oy < oh; oy++) {
             size_t o = ((size_t)p * oh + oy) * ow;
+            uint8_t *cr = codes + ((size_t)p * oh + oy) * DETRUN_MAXPOOL_CODE_ROW(ow);
             if (ow < 8) {
-                win_2x2(out + o, am + o, pin, w, oy, 0, ow);
+                win_2x2(out + o, cr, pin, w, oy, 0, ow);
                 continue;
             }
             for (int ox = 0;; ox += 8) {
                 if (ox > ow - 8)
                     ox = ow - 8;
-                win_2x2(out + o + ox, am + o + ox, pin, w, oy, ox, 8);
+                win_2x2(out + o + ox, cr + ox, pin, w, oy, ox, 8);
                 if (ox == ow - 8)
                     break;
             }
@@ -103,19 +103,18 @@ AVX2 void detrun_cpu_maxpool_2x2_avx2(float *out, int32_t *am, const float *in, 
 
 /* The two input rows under 8 outputs of row oy from column ox (act < 8:
  * only the first act of them, their 2 * act columns). */
-AVX2 static inline void back_2x2(float *din, const float *dout, const int32_t *am,
+AVX2 static inline void back_2x2(float *din, const float *dout, const uint8_t *codes,
                                  const float *pooled, int w, int oy, int ox, int act)
 {
     const __m256 zero = _mm256_setzero_ps();
     __m256 g, m;
-    __m256i a, mo = lanes8(act);
+    __m256i mo = lanes8(act);
+    __m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)codes));
     if (act == 8) {
         g = _mm256_loadu_ps(dout);
-        a = _mm256_loadu_si256((const __m256i *)am);
         m = pooled != NULL ? _mm256_loadu_ps(pooled) : zero;
     } else {
         g = _mm256_maskload_ps(dout, mo);
-        a = _mm256_maskload_epi32(am, mo);
         m = pooled != NULL ? _mm256_maskload_ps(pooled, mo) : zero;
     }
     g = _mm256_add_ps(zero, g);
@@ -123,15 +122,10 @@ AVX2 static inline void back_2x2(float *din, const float *dout, const int32_t *a
         g = _mm256_and_ps(g, _mm256_cmp_ps(m, zero, _CMP_GT_OQ));
     else if (act < 8)
         g = _mm256_and_ps(g, _mm256_castsi256_ps(mo));
-    __m256i ia = _mm256_add_epi32(_mm256_set1_epi32(2 * oy * w + 2 * ox),
-                                  _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14));
-    __m256 v00 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, ia)));
-    __m256 v01 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(
-                                      a, _mm256_add_epi32(ia, _mm256_set1_epi32(1)))));
-    __m256 v10 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(
-                                      a, _mm256_add_epi32(ia, _mm256_set1_epi32(w)))));
-    __m256 v11 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(
-                                      a, _mm256_add_epi32(ia, _mm256_set1_epi32(w + 1)))));
+    __m256 v00 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_setzero_si256())));
+    __m256 v01 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(1))));
+    __m256 v10 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(2))));
+    __m256 v11 = _mm256_and_ps(g, _mm256_castsi256_ps(_mm256_cmpeq_epi32(a, _mm256_set1_epi32(3))));
     __m256 lo0 = _mm256_unpacklo_ps(v00, v01), hi0 = _mm256_unpackhi_ps(v00, v01);
     __m256 lo1 = _mm256_unpacklo_ps(v10, v11), hi1 = _mm256_unpackhi_ps(v10, v11);
     float *d0 = din + (size_t)(2 * oy) * w + 2 * ox, *d1 = d0 + w;
@@ -151,7 +145,7 @@ AVX2 static inline void back_2x2(float *din, const float *dout, const int32_t *a
 
 /* A row's last 8 outputs may overlap the ones before: both write the same
  * values. */
-AVX2 void detrun_cpu_maxpool_back_2x2_avx2(float *din, const float *dout, const int32_t *am,
+AVX2 void detrun_cpu_maxpool_back_2x2_avx2(float *din, const float *dout, const uint8_t *codes,
                                            const float *pooled, int planes, int h, int w, int oh,
                                            int ow)
 {
@@ -160,13 +154,14 @@ AVX2 void detrun_cpu_maxpool_back_2x2_avx2(float *din, const float *dout, const 
         for (int oy = 0; oy < oh; oy++) {
             size_t o = ((size_t)p * oh + oy) * ow;
             const float *po = pooled != NULL ? pooled + o : NULL;
+            const uint8_t *cr = codes + ((size_t)p * oh + oy) * DETRUN_MAXPOOL_CODE_ROW(ow);
             if (ow < 8) {
-                back_2x2(pdin, dout + o, am + o, po, w, oy, 0, ow);
+                back_2x2(pdin, dout + o, cr, po, w, oy, 0, ow);
             } else {
                 for (int ox = 0;; ox += 8) {
                     if (ox > ow - 8)
                         ox = ow - 8;
-                    back_2x2(pdin, dout + o + ox, am + o + ox, po != NULL ? po + ox : NULL, w, oy,
+                    back_2x2(pdin, dout + o + ox, cr + ox, po != NULL ? po + ox : NULL, w, oy,
                              ox, 8);
                     if (ox == ow - 8)
                         break;

@@ -31,47 +31,75 @@ static inline __mmask16 lanes(int n)
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
-/* 16 outputs of row oy from column ox (act <= 16 of them real). */
-AVX512 static inline void win_2x2(float *out, int32_t *am, const float *in, int w, int oy,
-                                  int ox, int act)
+/* Load and store masks of a run of 16 outputs (act of them real): the
+ * input columns of its window rows (lo: the first 16, hi: the next 16), its
+ * outputs, and in the backward the input columns it writes (cols: 2 * act,
+ * or up to the row's end for a row's last run, at most 32). The same for
+ * every row, so made once per call. */
+typedef struct run_masks {
+    __mmask16 lo, hi, out, slo, shi;
+} run_masks;
+
+static run_masks masks_of(int act, int cols)
+{
+    run_masks m = { lanes(2 * act), lanes(2 * act - 16), lanes(act), lanes(cols),
+                    lanes(cols - 16) };
+    return m;
+}
+
+/* 16 outputs of row oy from column ox; their 16 code bytes (0 past the
+ * outputs). */
+AVX512 static inline void win_2x2(float *out, uint8_t *codes, const float *in, int w, int oy,
+                                  int ox, const run_masks *k)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
                                            28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const float *r0 = in + (size_t)(2 * oy) * w + 2 * ox, *r1 = r0 + w;
-    __mmask16 klo = lanes(2 * act), khi = lanes(2 * act - 16);
-    __m512 l0 = _mm512_maskz_loadu_ps(klo, r0), h0 = _mm512_maskz_loadu_ps(khi, r0 + 16);
-    __m512 l1 = _mm512_maskz_loadu_ps(klo, r1), h1 = _mm512_maskz_loadu_ps(khi, r1 + 16);
+    __m512 l0 = _mm512_maskz_loadu_ps(k->lo, r0), l1 = _mm512_maskz_loadu_ps(k->lo, r1);
+    __m512 h0 = _mm512_setzero_ps(), h1 = h0;
+    if (k->hi) {   /* the same for every row: predicted */
+        h0 = _mm512_maskz_loadu_ps(k->hi, r0 + 16);
+        h1 = _mm512_maskz_loadu_ps(k->hi, r1 + 16);
+    }
     __m512 a = _mm512_permutex2var_ps(l0, even, h0), b = _mm512_permutex2var_ps(l0, odd, h0);
     __m512 c = _mm512_permutex2var_ps(l1, even, h1), d = _mm512_permutex2var_ps(l1, odd, h1);
-    __m512i ia = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox), even);
     __m512 best = a;
-    __m512i idx = ia;
+    __m512i code = _mm512_setzero_si512();
     __mmask16 gt = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ);
     best = _mm512_mask_mov_ps(best, gt, b);
-    idx = _mm512_mask_add_epi32(idx, gt, ia, _mm512_set1_epi32(1));
+    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(1));
     gt = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ);
     best = _mm512_mask_mov_ps(best, gt, c);
-    idx = _mm512_mask_add_epi32(idx, gt, ia, _mm512_set1_epi32(w));
+    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(2));
     gt = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ);
     best = _mm512_mask_mov_ps(best, gt, d);
-    idx = _mm512_mask_add_epi32(idx, gt, ia, _mm512_set1_epi32(w + 1));
-    __mmask16 ko = lanes(act);
-    _mm512_mask_storeu_ps(out, ko, best);
-    _mm512_mask_storeu_epi32(am, ko, idx);
+    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(3));
+    _mm512_mask_storeu_ps(out, k->out, best);
+    _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(code));
 }
 
-AVX512 void detrun_cpu_maxpool_2x2_avx512(float *out, int32_t *am, const float *in, int planes,
-                                          int h, int w, int oh, int ow)
+AVX512 void detrun_cpu_maxpool_2x2_avx512(float *out, uint8_t *codes, const float *in,
+                                          int planes, int h, int w, int oh, int ow)
 {
+    int full = ow / 16 * 16;   /* outputs in whole runs of 16 */
+    run_masks kf = masks_of(16, 32), kr = masks_of(ow - full, 0), ks = kr;
+    /* One run a row: its store may run on over the next rows' start, which
+     * is stored later (whole stores are cheaper than split masked ones),
+     * but not past the planes' end, where another task's outputs begin. */
+    if (full == 0)
+        ks.out = 0xffff;
+    size_t end = (size_t)planes * oh * ow;
     for (int p = 0; p < planes; p++) {
         const float *pin = in + (size_t)p * h * w;
-        float *pout = out + (size_t)p * oh * ow;
-        int32_t *pam = am + (size_t)p * oh * ow;
-        for (int oy = 0; oy < oh; oy++)
-            for (int ox = 0; ox < ow; ox += 16)
-                win_2x2(pout + (size_t)oy * ow + ox, pam + (size_t)oy * ow + ox, pin, w, oy, ox,
-                        ow - ox < 16 ? ow - ox : 16);
+        for (int oy = 0; oy < oh; oy++) {
+            size_t o = ((size_t)p * oh + oy) * ow;
+            uint8_t *cr = codes + ((size_t)p * oh + oy) * DETRUN_MAXPOOL_CODE_ROW(ow);
+            for (int ox = 0; ox < full; ox += 16)
+                win_2x2(out + o + ox, cr + ox, pin, w, oy, ox, &kf);
+            if (full < ow)
+                win_2x2(out + o + full, cr + full, pin, w, oy, full, o + 16 <= end ? &ks : &kr);
+        }
     }
 }
 
@@ -84,56 +112,69 @@ AVX512 static inline void zero_run(float *d, size_t n)
     _mm512_mask_storeu_ps(d + i, lanes((int)(n - i)), _mm512_setzero_ps());
 }
 
-/* The two input rows under 16 outputs of row oy from column ox (act real).
- * cols: how many input columns from 2 * ox to write (2 * act, or up to the
- * row's end for the last outputs; at most 32): the ones past 2 * act are +0. */
-AVX512 static inline void back_2x2(float *din, const float *dout, const int32_t *am,
-                                   const float *pooled, int w, int oy, int ox, int act, int cols)
+/* The two input rows under 16 outputs of row oy from column ox: k->slo and
+ * k->shi say which of their next 32 columns to write, those past the run's
+ * windows as +0. */
+AVX512 static inline void back_2x2(float *din, const float *dout, const uint8_t *codes,
+                                   const float *pooled, int w, int oy, int ox,
+                                   const run_masks *km)
 {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                           28, 30);
     const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i ihi = _mm512_add_epi32(ilo, _mm512_set1_epi32(8));
     const __m512 zero = _mm512_setzero_ps();
-    __mmask16 k = lanes(act);
+    __mmask16 k = km->out;
     if (pooled != NULL)
         k = _mm512_mask_cmp_ps_mask(k, _mm512_maskz_loadu_ps(k, pooled), zero, _CMP_GT_OQ);
     __m512 g = _mm512_add_ps(zero, _mm512_maskz_loadu_ps(k, dout));
-    __m512i a = _mm512_maskz_loadu_epi32(k, am);
-    __m512i ia = _mm512_add_epi32(_mm512_set1_epi32(2 * oy * w + 2 * ox), even);
-    __m512 v00 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(k, a, ia), g);
-    __m512 v01 = _mm512_maskz_mov_ps(
-        _mm512_mask_cmpeq_epi32_mask(k, a, _mm512_add_epi32(ia, _mm512_set1_epi32(1))), g);
-    __m512 v10 = _mm512_maskz_mov_ps(
-        _mm512_mask_cmpeq_epi32_mask(k, a, _mm512_add_epi32(ia, _mm512_set1_epi32(w))), g);
-    __m512 v11 = _mm512_maskz_mov_ps(
-        _mm512_mask_cmpeq_epi32_mask(k, a, _mm512_add_epi32(ia, _mm512_set1_epi32(w + 1))), g);
+    __m512i a = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)codes));
+    __m512 v00 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(k, a, _mm512_setzero_si512()), g);
+    __m512 v01 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(k, a, _mm512_set1_epi32(1)), g);
+    __m512 v10 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(k, a, _mm512_set1_epi32(2)), g);
+    __m512 v11 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(k, a, _mm512_set1_epi32(3)), g);
     float *d0 = din + (size_t)(2 * oy) * w + 2 * ox, *d1 = d0 + w;
-    __mmask16 klo = lanes(cols), khi = lanes(cols - 16);
-    _mm512_mask_storeu_ps(d0, klo, _mm512_permutex2var_ps(v00, ilo, v01));
-    _mm512_mask_storeu_ps(d0 + 16, khi, _mm512_permutex2var_ps(v00, ihi, v01));
-    _mm512_mask_storeu_ps(d1, klo, _mm512_permutex2var_ps(v10, ilo, v11));
-    _mm512_mask_storeu_ps(d1 + 16, khi, _mm512_permutex2var_ps(v10, ihi, v11));
+    /* In column order, the first row before the second (see the caller). */
+    _mm512_mask_storeu_ps(d0, km->slo, _mm512_permutex2var_ps(v00, ilo, v01));
+    if (km->shi)   /* the same for every row: predicted */
+        _mm512_mask_storeu_ps(d0 + 16, km->shi, _mm512_permutex2var_ps(v00, ihi, v01));
+    _mm512_mask_storeu_ps(d1, km->slo, _mm512_permutex2var_ps(v10, ilo, v11));
+    if (km->shi)
+        _mm512_mask_storeu_ps(d1 + 16, km->shi, _mm512_permutex2var_ps(v10, ihi, v11));
 }
 
-AVX512 void detrun_cpu_maxpool_back_2x2_avx512(float *din, const float *dout, const int32_t *am,
+AVX512 void detrun_cpu_maxpool_back_2x2_avx512(float *din, const float *dout, const uint8_t *codes,
                                                const float *pooled, int planes, int h, int w,
                                                int oh, int ow)
 {
+    /* Whole runs of 16, then the rest; the last run also writes the
+     * columns after the last window (up to 32 columns, a wider rest below). */
+    int full = ow % 16 == 0 ? ow - 16 : ow / 16 * 16;
+    int cols = w - 2 * full;
+    run_masks kf = masks_of(16, 32), kr = masks_of(ow - full, cols < 32 ? cols : 32), ks = kr;
+    /* One run a row: its stores may run on over the next input rows' start
+     * (w >= 8: into the next row at most), which is stored later (whole
+     * stores are cheaper than split masked ones), but not past the planes'
+     * end, where another task's inputs begin. */
+    if (full == 0) {
+        ks.slo = 0xffff;
+        ks.shi = kr.shi ? 0xffff : 0;
+    }
+    size_t end = (size_t)planes * h * w;
+    int reach = kr.shi ? 32 : 16;
     for (int p = 0; p < planes; p++) {
         float *pdin = din + (size_t)p * h * w;
-        size_t po = (size_t)p * oh * ow;
         for (int oy = 0; oy < oh; oy++) {
-            size_t o = po + (size_t)oy * ow;
-            for (int ox = 0; ox < ow; ox += 16) {
-                int act = ow - ox < 16 ? ow - ox : 16;
-                int cols = ox + act == ow ? w - 2 * ox : 2 * act;
-                back_2x2(pdin, dout + o + ox, am + o + ox, pooled ? pooled + o + ox : NULL, w,
-                         oy, ox, act, cols < 32 ? cols : 32);
-                if (cols > 32) {   /* a wide rest after the last window */
-                    zero_run(pdin + (size_t)(2 * oy) * w + 2 * ox + 32, (size_t)(cols - 32));
-                    zero_run(pdin + (size_t)(2 * oy + 1) * w + 2 * ox + 32, (size_t)(cols - 32));
-                }
+            size_t o = ((size_t)p * oh + oy) * ow;
+            const float *po = pooled != NULL ? pooled + o : NULL;
+            const uint8_t *cr = codes + ((size_t)p * oh + oy) * DETRUN_MAXPOOL_CODE_ROW(ow);
+            for (int ox = 0; ox < full; ox += 16)
+                back_2x2(pdin, dout + o + ox, cr + ox, po != NULL ? po + ox : NULL, w, oy, ox,
+                         &kf);
+            size_t last = (size_t)p * h * w + (size_t)(2 * oy + 1) * w + reach;
+            back_2x2(pdin, dout + o + full, cr + full, po != NULL ? po + full : NULL, w, oy, full,
+                     last <= end ? &ks : &kr);
+            if (cols > 32) {
+                zero_run(pdin + (size_t)(2 * oy) * w + 2 * full + 32, (size_t)(cols - 32));
+                zero_run(pdin + (size_t)(2 * oy + 1) * w + 2 * full + 32, (size_t)(cols - 32));
             }
         }
         zero_run(pdin + (size_t)(2 * oh) * w, (size_t)(h - 2 * oh) * w);

@@ -79,10 +79,43 @@ AVX512 static inline void win_2x2(float *out, uint8_t *codes, const float *in, i
     _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(code));
 }
 
+/* Narrow rows (ow <= 8, w <= 16): two output rows oy, oy + 1 in one
+ * register, lanes 0-7 and 8-15, from the four input rows under them (the
+ * same permutes, the second source being the row two below). pack puts
+ * the two rows' outputs side by side; k: how many floats of them to store. */
+AVX512 static inline void win_2x2_pair(float *out, uint8_t *codes, int code_row, const float *in,
+                                       int w, int oy, __mmask16 kin, __m512i pack, __mmask16 k)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const float *r0 = in + (size_t)(2 * oy) * w;
+    __m512 l0 = _mm512_maskz_loadu_ps(kin, r0), l1 = _mm512_maskz_loadu_ps(kin, r0 + w);
+    __m512 l2 = _mm512_maskz_loadu_ps(kin, r0 + 2 * w), l3 = _mm512_maskz_loadu_ps(kin, r0 + 3 * w);
+    __m512 a = _mm512_permutex2var_ps(l0, even, l2), b = _mm512_permutex2var_ps(l0, odd, l2);
+    __m512 c = _mm512_permutex2var_ps(l1, even, l3), d = _mm512_permutex2var_ps(l1, odd, l3);
+    __m512 best = a;
+    __m512i code = _mm512_setzero_si512();
+    __mmask16 gt = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, gt, b);
+    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(1));
+    gt = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, gt, c);
+    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(2));
+    gt = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, gt, d);
+    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(3));
+    _mm512_mask_storeu_ps(out, k, _mm512_permutexvar_ps(pack, best));
+    __m128i c8 = _mm512_cvtepi32_epi8(code);
+    _mm_storel_epi64((__m128i *)codes, c8);
+    _mm_storel_epi64((__m128i *)(codes + code_row), _mm_unpackhi_epi64(c8, c8));
+}
+
 AVX512 void detrun_cpu_maxpool_2x2_avx512(float *out, uint8_t *codes, const float *in,
                                           int planes, int h, int w, int oh, int ow)
 {
     int full = ow / 16 * 16;   /* outputs in whole runs of 16 */
+    int row = DETRUN_MAXPOOL_CODE_ROW(ow);
     run_masks kf = masks_of(16, 32), kr = masks_of(ow - full, 0), ks = kr;
     /* One run a row: its store may run on over the next rows' start, which
      * is stored later (whole stores are cheaper than split masked ones),
@@ -90,11 +123,22 @@ AVX512 void detrun_cpu_maxpool_2x2_avx512(float *out, uint8_t *codes, const floa
     if (full == 0)
         ks.out = 0xffff;
     size_t end = (size_t)planes * oh * ow;
+    int pairs = ow <= 8 && w <= 16;
+    int packi[16];
+    for (int i = 0; i < 16; i++)
+        packi[i] = i < ow ? i : i < 2 * ow ? 8 + i - ow : 0;
+    __m512i pack = _mm512_loadu_si512(packi);
     for (int p = 0; p < planes; p++) {
         const float *pin = in + (size_t)p * h * w;
-        for (int oy = 0; oy < oh; oy++) {
+        int oy = 0;
+        for (; pairs && oy + 1 < oh; oy += 2) {
             size_t o = ((size_t)p * oh + oy) * ow;
-            uint8_t *cr = codes + ((size_t)p * oh + oy) * DETRUN_MAXPOOL_CODE_ROW(ow);
+            win_2x2_pair(out + o, codes + ((size_t)p * oh + oy) * row, row, pin, w, oy, kr.lo,
+                         pack, o + 16 <= end ? 0xffff : lanes(2 * ow));
+        }
+        for (; oy < oh; oy++) {
+            size_t o = ((size_t)p * oh + oy) * ow;
+            uint8_t *cr = codes + ((size_t)p * oh + oy) * row;
             for (int ox = 0; ox < full; ox += 16)
                 win_2x2(out + o + ox, cr + ox, pin, w, oy, ox, &kf);
             if (full < ow)
@@ -141,6 +185,36 @@ AVX512 static inline void back_2x2(float *din, const float *dout, const uint8_t 
         _mm512_mask_storeu_ps(d1 + 16, km->shi, _mm512_permutex2var_ps(v10, ihi, v11));
 }
 
+/* Narrow rows (ow <= 8, w <= 16): output rows oy, oy + 1 in one register,
+ * lanes 0-7 and 8-15 (expanded from their 2 * ow side by side floats by
+ * kin2), giving the four input rows under them, written in order; k: how
+ * many columns of each to store. */
+AVX512 static inline void back_2x2_pair(float *din, const float *dout, const uint8_t *codes,
+                                        int code_row, const float *pooled, int w, int oy,
+                                        __mmask16 kin2, __mmask16 k)
+{
+    const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ihi = _mm512_add_epi32(ilo, _mm512_set1_epi32(8));
+    const __m512 zero = _mm512_setzero_ps();
+    __mmask16 m = kin2;
+    if (pooled != NULL)
+        m = _mm512_mask_cmp_ps_mask(m, _mm512_maskz_expandloadu_ps(kin2, pooled), zero,
+                                    _CMP_GT_OQ);
+    __m512 g = _mm512_maskz_add_ps(m, zero, _mm512_maskz_expandloadu_ps(kin2, dout));
+    __m128i c8 = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)codes),
+                                    _mm_loadl_epi64((const __m128i *)(codes + code_row)));
+    __m512i a = _mm512_cvtepu8_epi32(c8);
+    __m512 v00 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(m, a, _mm512_setzero_si512()), g);
+    __m512 v01 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(m, a, _mm512_set1_epi32(1)), g);
+    __m512 v10 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(m, a, _mm512_set1_epi32(2)), g);
+    __m512 v11 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(m, a, _mm512_set1_epi32(3)), g);
+    float *d0 = din + (size_t)(2 * oy) * w;
+    _mm512_mask_storeu_ps(d0, k, _mm512_permutex2var_ps(v00, ilo, v01));
+    _mm512_mask_storeu_ps(d0 + w, k, _mm512_permutex2var_ps(v10, ilo, v11));
+    _mm512_mask_storeu_ps(d0 + 2 * w, k, _mm512_permutex2var_ps(v00, ihi, v01));
+    _mm512_mask_storeu_ps(d0 + 3 * w, k, _mm512_permutex2var_ps(v10, ihi, v11));
+}
+
 AVX512 void detrun_cpu_maxpool_back_2x2_avx512(float *din, const float *dout, const uint8_t *codes,
                                                const float *pooled, int planes, int h, int w,
                                                int oh, int ow)
@@ -160,12 +234,22 @@ AVX512 void detrun_cpu_maxpool_back_2x2_avx512(float *din, const float *dout, co
     }
     size_t end = (size_t)planes * h * w;
     int reach = kr.shi ? 32 : 16;
+    int row = DETRUN_MAXPOOL_CODE_ROW(ow), pairs = ow <= 8 && w <= 16;
+    __mmask16 kin2 = (__mmask16)(lanes(ow) | lanes(ow) << 8);
     for (int p = 0; p < planes; p++) {
         float *pdin = din + (size_t)p * h * w;
-        for (int oy = 0; oy < oh; oy++) {
+        int oy = 0;
+        for (; pairs && oy + 1 < oh; oy += 2) {
+            size_t o = ((size_t)p * oh + oy) * ow;
+            size_t last = (size_t)p * h * w + (size_t)(2 * oy + 3) * w + 16;
+            back_2x2_pair(pdin, dout + o, codes + ((size_t)p * oh + oy) * row, row,
+                          pooled != NULL ? pooled + o : NULL, w, oy, kin2,
+                          last <= end ? 0xffff : kr.slo);
+        }
+        for (; oy < oh; oy++) {
             size_t o = ((size_t)p * oh + oy) * ow;
             const float *po = pooled != NULL ? pooled + o : NULL;
-            const uint8_t *cr = codes + ((size_t)p * oh + oy) * DETRUN_MAXPOOL_CODE_ROW(ow);
+            const uint8_t *cr = codes + ((size_t)p * oh + oy) * row;
             for (int ox = 0; ox < full; ox += 16)
                 back_2x2(pdin, dout + o + ox, cr + ox, po != NULL ? po + ox : NULL, w, oy, ox,
                          &kf);

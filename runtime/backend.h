@@ -120,8 +120,11 @@ typedef void detrun_conv2d_forward_fn(detrun_backend *b, float *out, const float
 typedef void detrun_conv2d_backward_fn(detrun_backend *b, float *din, float *dw, float *db,
                                        const float *dout, const float *in, const float *w,
                                        const detrun_conv_dims *d);
-/* out: (n, c, oh, ow). argmax: (n, c, oh, ow) flat index into the input
- * plane (first maximum in row-major window order). */
+/* out: (n, c, oh, ow). argmax: room for (n, c, oh, ow) int32, where the
+ * backend records each output's choice (the first maximum in row-major
+ * window order) in its own form, for its backward only: the flat index into
+ * the input plane, or on the CPU one byte per output for 2x2 windows at
+ * stride 2 (docs/determinism.md). */
 typedef void detrun_maxpool_forward_fn(detrun_backend *b, float *out, int32_t *argmax,
                                        const float *in, const detrun_pool_dims *d);
 /* din is overwritten. */

@@ -31,6 +31,14 @@ static inline __mmask16 lanes(int n)
     return n >= 16 ? (__mmask16)0xffff : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1);
 }
 
+/* 16 floats by two 256-bit stores: where a store may cross a cache line,
+ * measurably faster than one 512-bit store streaming to memory. */
+AVX512 static inline void store16(float *d, __m512 x)
+{
+    _mm256_storeu_ps(d, _mm512_castps512_ps256(x));
+    _mm256_storeu_ps(d + 8, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
+}
+
 /* Load and store masks of a run of 16 outputs (act of them real): the
  * input columns of its window rows (lo: the first 16, hi: the next 16), its
  * outputs, and in the backward the input columns it writes (cols: 2 * act,
@@ -177,6 +185,13 @@ AVX512 static inline void back_2x2(float *din, const float *dout, const uint8_t 
     __m512 v11 = _mm512_maskz_mov_ps(_mm512_mask_cmpeq_epi32_mask(k, a, _mm512_set1_epi32(3)), g);
     float *d0 = din + (size_t)(2 * oy) * w + 2 * ox, *d1 = d0 + w;
     /* In column order, the first row before the second (see the caller). */
+    if (km->slo == 0xffff && km->shi == 0xffff) {
+        store16(d0, _mm512_permutex2var_ps(v00, ilo, v01));
+        store16(d0 + 16, _mm512_permutex2var_ps(v00, ihi, v01));
+        store16(d1, _mm512_permutex2var_ps(v10, ilo, v11));
+        store16(d1 + 16, _mm512_permutex2var_ps(v10, ihi, v11));
+        return;
+    }
     _mm512_mask_storeu_ps(d0, km->slo, _mm512_permutex2var_ps(v00, ilo, v01));
     if (km->shi)   /* the same for every row: predicted */
         _mm512_mask_storeu_ps(d0 + 16, km->shi, _mm512_permutex2var_ps(v00, ihi, v01));

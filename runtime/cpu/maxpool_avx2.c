@@ -48,20 +48,22 @@ AVX2 static inline void win_2x2(float *out, uint8_t *codes, const float *in, int
         l1 = _mm256_maskload_ps(r1, ml);
         h1 = _mm256_maskload_ps(r1 + 8, mh);
     }
-    /* Outputs 0 1 4 5 | 2 3 6 7. */
+    /* Outputs 0 1 4 5 | 2 3 6 7. max(v, best) is `v > best ? v : best`: the
+     * instruction returns its second operand when either is NaN or both are
+     * zeros. */
     __m256 a = _mm256_shuffle_ps(l0, h0, _MM_SHUFFLE(2, 0, 2, 0));
     __m256 b = _mm256_shuffle_ps(l0, h0, _MM_SHUFFLE(3, 1, 3, 1));
     __m256 c = _mm256_shuffle_ps(l1, h1, _MM_SHUFFLE(2, 0, 2, 0));
     __m256 d = _mm256_shuffle_ps(l1, h1, _MM_SHUFFLE(3, 1, 3, 1));
     __m256 best = a, code = _mm256_setzero_ps(), gt;
     gt = _mm256_cmp_ps(b, best, _CMP_GT_OQ);
-    best = _mm256_blendv_ps(best, b, gt);
+    best = _mm256_max_ps(b, best);
     code = _mm256_blendv_ps(code, _mm256_castsi256_ps(_mm256_set1_epi32(1)), gt);
     gt = _mm256_cmp_ps(c, best, _CMP_GT_OQ);
-    best = _mm256_blendv_ps(best, c, gt);
+    best = _mm256_max_ps(c, best);
     code = _mm256_blendv_ps(code, _mm256_castsi256_ps(_mm256_set1_epi32(2)), gt);
     gt = _mm256_cmp_ps(d, best, _CMP_GT_OQ);
-    best = _mm256_blendv_ps(best, d, gt);
+    best = _mm256_max_ps(d, best);
     code = _mm256_blendv_ps(code, _mm256_castsi256_ps(_mm256_set1_epi32(3)), gt);
     best = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), 0xd8));
     /* Codes to bytes: each half packs to 0 1 4 5 | 2 3 6 7, and interleaving

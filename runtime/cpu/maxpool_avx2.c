@@ -104,9 +104,11 @@ AVX2 void detrun_cpu_maxpool_2x2_avx2(float *out, uint8_t *codes, const float *i
 }
 
 /* The two input rows under 8 outputs of row oy from column ox (act < 8:
- * only the first act of them, their 2 * act columns). */
+ * only the first act of them, their 2 * act columns, or with spill all 16
+ * columns from 2 * ox, those past the windows +0: whole stores, cheaper than
+ * masked ones, that run on over the next input row, which is written after). */
 AVX2 static inline void back_2x2(float *din, const float *dout, const uint8_t *codes,
-                                 const float *pooled, int w, int oy, int ox, int act)
+                                 const float *pooled, int w, int oy, int ox, int act, int spill)
 {
     const __m256 zero = _mm256_setzero_ps();
     __m256 g, m;
@@ -131,7 +133,7 @@ AVX2 static inline void back_2x2(float *din, const float *dout, const uint8_t *c
     __m256 lo0 = _mm256_unpacklo_ps(v00, v01), hi0 = _mm256_unpackhi_ps(v00, v01);
     __m256 lo1 = _mm256_unpacklo_ps(v10, v11), hi1 = _mm256_unpackhi_ps(v10, v11);
     float *d0 = din + (size_t)(2 * oy) * w + 2 * ox, *d1 = d0 + w;
-    if (act == 8) {
+    if (act == 8 || spill) {
         _mm256_storeu_ps(d0, _mm256_permute2f128_ps(lo0, hi0, 0x20));
         _mm256_storeu_ps(d0 + 8, _mm256_permute2f128_ps(lo0, hi0, 0x31));
         _mm256_storeu_ps(d1, _mm256_permute2f128_ps(lo1, hi1, 0x20));
@@ -157,23 +159,31 @@ AVX2 void detrun_cpu_maxpool_back_2x2_avx2(float *din, const float *dout, const 
             size_t o = ((size_t)p * oh + oy) * ow;
             const float *po = pooled != NULL ? pooled + o : NULL;
             const uint8_t *cr = codes + ((size_t)p * oh + oy) * DETRUN_MAXPOOL_CODE_ROW(ow);
+            int done = 2 * ow;   /* columns written */
             if (ow < 8) {
-                back_2x2(pdin, dout + o, cr, po, w, oy, 0, ow);
+                /* w >= 8 here: 16 columns reach the next row at most. */
+                size_t last = (size_t)p * h * w + (size_t)(2 * oy + 1) * w + 16;
+                int spill = last <= (size_t)planes * h * w;
+                back_2x2(pdin, dout + o, cr, po, w, oy, 0, ow, spill);
+                done = spill ? 16 : done;
             } else {
                 for (int ox = 0;; ox += 8) {
                     if (ox > ow - 8)
                         ox = ow - 8;
                     back_2x2(pdin, dout + o + ox, cr + ox, po != NULL ? po + ox : NULL, w, oy,
-                             ox, 8);
+                             ox, 8, 0);
                     if (ox == ow - 8)
                         break;
                 }
             }
             float *d0 = pdin + (size_t)(2 * oy) * w, *d1 = d0 + w;
-            for (int x = 2 * ow; x < w; x++)
+            for (int x = done; x < w; x++)
                 d0[x] = d1[x] = 0.0f;
         }
-        for (size_t i = (size_t)(2 * oh) * w; i < (size_t)h * w; i++)
+        size_t i = (size_t)(2 * oh) * w;   /* the rows after the last windows */
+        for (; i + 8 <= (size_t)h * w; i += 8)
+            _mm256_storeu_ps(pdin + i, _mm256_setzero_ps());
+        for (; i < (size_t)h * w; i++)
             pdin[i] = 0.0f;
     }
 }

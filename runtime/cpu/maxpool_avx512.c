@@ -2,13 +2,14 @@
  * maxpool_avx512.c - max pooling's AVX-512F paths for 2x2 windows at stride 2
  * (docs/determinism.md, "maxpool forward and backward" and "CPU", R5).
  *
- * Forward: 16 outputs of a row at a time. The window's two input rows are
- * loaded as 32 columns each (masked, so a row's end reads nothing beyond it)
- * and split into even and odd columns by one two-source permute each: the
- * four window elements in row-major order, compared in that order with
- * `v > best` (an ordered compare: a NaN never replaces best, a NaN best is
- * never replaced), exactly as the plain loop in maxpool.c. No branch depends
- * on the data.
+ * Forward: 16 outputs of a row at a time (rows of at most 8 outputs: two
+ * rows). The window's two input rows are loaded as 32 columns each (masked,
+ * so a row's end reads nothing beyond it) and split into even and odd
+ * columns by one two-source permute each: the four window elements in
+ * row-major order, compared in that order with `v > best` (an ordered
+ * compare: a NaN never replaces best, a NaN best is never replaced), exactly
+ * as the plain loop in maxpool.c; the choice is kept as its window position,
+ * one byte (maxpool.h). No branch depends on the data.
  *
  * Backward: each input of a 2x2 stride-2 window gets at most one term, so
  * din = (argmax here) ? +0 + dout : +0; the four candidates' gradients are

@@ -242,6 +242,7 @@ static const detrun_backend_ops cuda_ops = {
     /* No average pooling kernel yet: a model with avgpool is refused on cuda. */
     .avgpool_forward = NULL,
     .avgpool_backward = NULL,
+    .maxpool_relu_backward = NULL,
 };
 
 /* ---- construction ------------------------------------------------------------ */

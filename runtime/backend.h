@@ -120,13 +120,21 @@ typedef void detrun_conv2d_forward_fn(detrun_backend *b, float *out, const float
 typedef void detrun_conv2d_backward_fn(detrun_backend *b, float *din, float *dw, float *db,
                                        const float *dout, const float *in, const float *w,
                                        const detrun_conv_dims *d);
-/* out: (n, c, oh, ow). argmax: (n, c, oh, ow) flat index into the input
- * plane (first maximum in row-major window order). */
+/* out: (n, c, oh, ow). argmax: room for (n, c, oh, ow) int32, where the
+ * backend records each output's choice (the first maximum in row-major
+ * window order) in its own form, for its backward only: the flat index into
+ * the input plane, or on the CPU one byte per output for 2x2 windows at
+ * stride 2 (docs/determinism.md). */
 typedef void detrun_maxpool_forward_fn(detrun_backend *b, float *out, int32_t *argmax,
                                        const float *in, const detrun_pool_dims *d);
 /* din is overwritten. */
 typedef void detrun_maxpool_backward_fn(detrun_backend *b, float *din, const float *dout,
                                         const int32_t *argmax, const detrun_pool_dims *d);
+/* maxpool_backward of relu_backward(dout, pooled), in one pass: pooled is the
+ * forward's out, so din = (argmax here) ? (pooled > 0 ? +0 + dout : +0) : +0. */
+typedef void detrun_maxpool_relu_backward_fn(detrun_backend *b, float *din, const float *dout,
+                                             const float *pooled, const int32_t *argmax,
+                                             const detrun_pool_dims *d);
 /* out: (n, units); in: (n, k); w: (k, units) (Keras layout); b: (units). */
 typedef void detrun_dense_forward_fn(detrun_backend *b, float *out, const float *in,
                                      const float *w, const float *bias, int n, int k, int units,
@@ -205,6 +213,8 @@ typedef struct detrun_backend_ops {
     /* Optional. */
     detrun_avgpool_forward_fn *avgpool_forward;
     detrun_avgpool_backward_fn *avgpool_backward;
+    /* NULL: relu_backward, then maxpool_backward. */
+    detrun_maxpool_relu_backward_fn *maxpool_relu_backward;
 } detrun_backend_ops;
 
 struct detrun_backend {

@@ -50,6 +50,8 @@ typedef struct detrun_pass {
     int index;                       /* of the layer in the model */
     int train;                       /* forward: 1 in a training step */
     const detrun_rng_addr *addr;     /* forward in training: the step's dropout address */
+    int relu_before;                 /* backward of a RELU_THROUGH kind: undo the layer
+                                        before's ReLU here (see the flag) */
 } detrun_pass;
 
 /* Flags of a kind. */
@@ -59,7 +61,8 @@ enum {
     /* A ReLU on its input may be undone on its output gradient, with its
      * output as the mask, instead of on its input gradient: max-pool, whose
      * output is the ReLU output the window chose (docs/determinism.md,
-     * "Training step"). */
+     * "Training step"). The pass then sets relu_before and the kind's
+     * backward applies the mask, so a backend may fuse it into the kernel. */
     DETRUN_LAYER_RELU_THROUGH = 2
 };
 

@@ -10,7 +10,7 @@
 
 const float *detrun_model_forward(detrun_model *m, int n, int train, const detrun_rng_addr *addr)
 {
-    detrun_pass p = { m, m->rt->backend, n, 0, train, addr };
+    detrun_pass p = { m, m->rt->backend, n, 0, train, addr, 0 };
     const float *in = m->x;
     for (int i = 0; i < m->nlayers; i++) {
         detrun_layer *l = &m->layers[i];
@@ -24,7 +24,7 @@ const float *detrun_model_forward(detrun_model *m, int n, int train, const detru
 void detrun_model_backward(detrun_model *m, int n, float *dlogits)
 {
     detrun_backend *be = m->rt->backend;
-    detrun_pass p = { m, be, n, 0, 1, NULL };
+    detrun_pass p = { m, be, n, 0, 1, NULL, 0 };
     int first = 0;
     while (first < m->nlayers && m->layers[first].wparam < 0)
         first++;
@@ -32,7 +32,8 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
     /* A ReLU right before a max-pool is applied to the pool's gradient, where
      * the mask is the pooled value (the ReLU output the window chose), and
      * skipped on its own layer: a quarter of the elements, the same bits
-     * (docs/determinism.md, "Training step"). */
+     * (docs/determinism.md, "Training step"). The pool's backward applies it
+     * (relu_before), so that a backend can do both in one pass. */
     int relu_done = -1;
     for (int i = m->nlayers - 1; i >= first; i--) {
         detrun_layer *l = &m->layers[i];
@@ -43,11 +44,10 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
         size_t count = (size_t)n * detrun_layer_out_size(l);
         if (l->relu && relu_done != i)
             be->ops->relu_backward(be, dcur, dcur, l->act_out, count);
-        if ((l->kind->flags & DETRUN_LAYER_RELU_THROUGH) && i - 1 >= first &&
-            m->layers[i - 1].relu) {
-            be->ops->relu_backward(be, dcur, dcur, l->act_out, count);
+        p.relu_before = (l->kind->flags & DETRUN_LAYER_RELU_THROUGH) && i - 1 >= first &&
+                        m->layers[i - 1].relu;
+        if (p.relu_before)
             relu_done = i - 1;
-        }
         p.index = i;
         if (l->kind->backward != NULL)
             dcur = l->kind->backward(&p, l, dcur, din, in);

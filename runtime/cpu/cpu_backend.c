@@ -260,6 +260,7 @@ static const detrun_backend_ops cpu_ops = {
     .check_finite = detrun_cpu_check_finite,
     .avgpool_forward = detrun_cpu_avgpool_forward,
     .avgpool_backward = detrun_cpu_avgpool_backward,
+    .maxpool_relu_backward = detrun_cpu_maxpool_relu_backward,
 };
 
 /* ---- construction ------------------------------------------------------------ */

@@ -2,7 +2,9 @@
  * maxpool.c - max pooling, forward and backward (docs/determinism.md,
  * "maxpool forward and backward", R5: the first maximum in row-major window
  * order wins, so a tie always picks the same input on every target). The
- * AVX2 paths for 2x2 windows at stride 2 are in maxpool_avx2.c.
+ * vector paths for 2x2 windows at stride 2 are in maxpool_avx2.c and
+ * maxpool_avx512.c; threads split the batch by sample, so every thread
+ * count gives the same bits.
  */
 #include "maxpool.h"
 
@@ -13,46 +15,51 @@ typedef struct pool_job {
     float *din;
     const float *dout;
     const int32_t *cargmax;
+    const float *pooled;   /* backward: the ReLU before's mask, or NULL */
     const detrun_pool_dims *d;
     int simd;
 } pool_job;
 
-/* One (n, c) plane: planes are independent. */
-static void forward_plane(const pool_job *j, int plane)
+/* 2x2 windows at stride 2 inside the input, ow >= 4: the one-byte codes
+ * of maxpool.h (and the vector paths' case); otherwise flat indices. */
+static int is_2x2(const detrun_pool_dims *d)
 {
-    const detrun_pool_dims *d = j->d;
-    const float *in = j->in + (size_t)plane * d->h * d->w;
-    float *out = j->out + (size_t)plane * d->oh * d->ow;
-    int32_t *am = j->argmax + (size_t)plane * d->oh * d->ow;
-    if (d->size == 2 && d->stride == 2 && 2 * d->oh <= d->h && 2 * d->ow <= d->w) {
-        /* The common case, unrolled and without branches on the data (a
-         * branch on random comparisons mispredicts half the time). */
-#if defined(__x86_64__)
-        if (j->simd) {
-            detrun_cpu_maxpool_2x2_avx2(out, am, in, d->w, d->oh, d->ow);
-            return;
+    return d->size == 2 && d->stride == 2 && d->oh >= 1 && d->ow >= 4 && 2 * d->oh <= d->h &&
+           2 * d->ow <= d->w;
+}
+
+/* One plane of 2x2 windows into codes, unrolled and without branches on
+ * the data (a branch on random comparisons mispredicts half the time). */
+static void forward_2x2_plane(float *out, uint8_t *codes, const float *in,
+                              const detrun_pool_dims *d)
+{
+    int row = DETRUN_MAXPOOL_CODE_ROW(d->ow);
+    for (int oy = 0; oy < d->oh; oy++) {
+        uint8_t *cr = codes + (size_t)oy * row;
+        for (int ox = 0; ox < d->ow; ox++) {
+            const float *r0 = in + (size_t)(2 * oy) * d->w + 2 * ox, *r1 = r0 + d->w;
+            float best = r0[0];
+            int bi = 0;
+            float v = r0[1];
+            bi = v > best ? 1 : bi;
+            best = v > best ? v : best;
+            v = r1[0];
+            bi = v > best ? 2 : bi;
+            best = v > best ? v : best;
+            v = r1[1];
+            bi = v > best ? 3 : bi;
+            best = v > best ? v : best;
+            out[oy * d->ow + ox] = best;
+            cr[ox] = (uint8_t)bi;
         }
-#endif
-        for (int oy = 0; oy < d->oh; oy++) {
-            for (int ox = 0; ox < d->ow; ox++) {
-                int i0 = 2 * oy * d->w + 2 * ox, i2 = i0 + d->w;
-                float best = in[i0];
-                int bi = i0;
-                float v = in[i0 + 1];
-                bi = v > best ? i0 + 1 : bi;
-                best = v > best ? v : best;
-                v = in[i2];
-                bi = v > best ? i2 : bi;
-                best = v > best ? v : best;
-                v = in[i2 + 1];
-                bi = v > best ? i2 + 1 : bi;
-                best = v > best ? v : best;
-                out[oy * d->ow + ox] = best;
-                am[oy * d->ow + ox] = bi;
-            }
-        }
-        return;
+        for (int ox = d->ow; ox < row; ox++)
+            cr[ox] = 0;
     }
+}
+
+/* One plane, any window and stride: the text as written. */
+static void forward_plane(float *out, int32_t *am, const float *in, const detrun_pool_dims *d)
+{
     for (int oy = 0; oy < d->oh; oy++) {
         for (int ox = 0; ox < d->ow; ox++) {
             int best_i = -1;
@@ -83,51 +90,121 @@ static void forward_task(void *arg, int n, int thread)
 {
     (void)thread;
     const pool_job *j = arg;
-    for (int c = 0; c < j->d->c; c++)
-        forward_plane(j, n * j->d->c + c);
-}
-
-static void backward_plane(const pool_job *j, int plane)
-{
     const detrun_pool_dims *d = j->d;
-    float *din = j->din + (size_t)plane * d->h * d->w;
-    const float *dout = j->dout + (size_t)plane * d->oh * d->ow;
-    const int32_t *am = j->cargmax + (size_t)plane * d->oh * d->ow;
-    int hw = d->h * d->w;
+    size_t ip = (size_t)d->h * d->w, op = (size_t)d->oh * d->ow;
+    const float *in = j->in + (size_t)n * d->c * ip;
+    float *out = j->out + (size_t)n * d->c * op;
+    int32_t *am = j->argmax + (size_t)n * d->c * op;
+    if (is_2x2(d)) {
+        size_t cp = (size_t)d->oh * DETRUN_MAXPOOL_CODE_ROW(d->ow);
+        uint8_t *codes = (uint8_t *)j->argmax + (size_t)n * d->c * cp;
 #if defined(__x86_64__)
-    if (j->simd && d->size == 2 && d->stride == 2 && 2 * d->oh <= d->h && 2 * d->ow <= d->w &&
-        d->ow >= 8) {
-        detrun_cpu_maxpool_back_2x2_avx2(din, dout, am, d->h, d->w, d->oh, d->ow);
+        if (j->simd >= DETRUN_CPU_SIMD_AVX512) {
+            detrun_cpu_maxpool_2x2_avx512(out, codes, in, d->c, d->h, d->w, d->oh, d->ow);
+            return;
+        }
+        if (j->simd) {
+            detrun_cpu_maxpool_2x2_avx2(out, codes, in, d->c, d->h, d->w, d->oh, d->ow);
+            return;
+        }
+#endif
+        for (int c = 0; c < d->c; c++)
+            forward_2x2_plane(out + c * op, codes + c * cp, in + c * ip, d);
         return;
     }
-#endif
+    for (int c = 0; c < d->c; c++)
+        forward_plane(out + c * op, am + c * op, in + c * ip, d);
+}
+
+/* The ReLU before's mask on one output's gradient, as relu_backward has it. */
+static float masked(const float *dout, const float *pooled, size_t o)
+{
+    return pooled == NULL || pooled[o] > 0.0f ? dout[o] : 0.0f;
+}
+
+/* One plane of flat indices: cleared to +0, then each output's term added
+ * at its argmax. */
+static void backward_plane(float *din, const float *dout, const int32_t *am,
+                           const float *pooled, const detrun_pool_dims *d)
+{
+    int hw = d->h * d->w;
     for (int i = 0; i < hw; i++)
         din[i] = 0.0f;
     for (int o = 0; o < d->oh * d->ow; o++) {
         /* A corrupt index is dropped rather than written out of bounds. */
         if (am[o] >= 0 && am[o] < hw)
-            din[am[o]] = din[am[o]] + dout[o];
+            din[am[o]] = din[am[o]] + masked(dout, pooled, (size_t)o);
     }
+}
+
+/* One plane of codes: the same clearing and additions. */
+static void backward_2x2_plane(float *din, const float *dout, const uint8_t *codes,
+                               const float *pooled, const detrun_pool_dims *d)
+{
+    int row = DETRUN_MAXPOOL_CODE_ROW(d->ow);
+    for (int i = 0; i < d->h * d->w; i++)
+        din[i] = 0.0f;
+    for (int oy = 0; oy < d->oh; oy++)
+        for (int ox = 0; ox < d->ow; ox++) {
+            int code = codes[(size_t)oy * row + ox] & 3;
+            size_t i = (size_t)(2 * oy + (code >> 1)) * d->w + 2 * ox + (code & 1);
+            din[i] = din[i] + masked(dout, pooled, (size_t)oy * d->ow + ox);
+        }
 }
 
 static void backward_task(void *arg, int n, int thread)
 {
     (void)thread;
     const pool_job *j = arg;
-    for (int c = 0; c < j->d->c; c++)
-        backward_plane(j, n * j->d->c + c);
+    const detrun_pool_dims *d = j->d;
+    size_t ip = (size_t)d->h * d->w, op = (size_t)d->oh * d->ow;
+    float *din = j->din + (size_t)n * d->c * ip;
+    const float *dout = j->dout + (size_t)n * d->c * op;
+    const float *pooled = j->pooled != NULL ? j->pooled + (size_t)n * d->c * op : NULL;
+    if (is_2x2(d)) {
+        size_t cp = (size_t)d->oh * DETRUN_MAXPOOL_CODE_ROW(d->ow);
+        const uint8_t *codes = (const uint8_t *)j->cargmax + (size_t)n * d->c * cp;
+#if defined(__x86_64__)
+        if (j->simd >= DETRUN_CPU_SIMD_AVX512) {
+            detrun_cpu_maxpool_back_2x2_avx512(din, dout, codes, pooled, d->c, d->h, d->w, d->oh,
+                                               d->ow);
+            return;
+        }
+        if (j->simd) {
+            detrun_cpu_maxpool_back_2x2_avx2(din, dout, codes, pooled, d->c, d->h, d->w, d->oh,
+                                             d->ow);
+            return;
+        }
+#endif
+        for (int c = 0; c < d->c; c++)
+            backward_2x2_plane(din + c * ip, dout + c * op, codes + c * cp,
+                               pooled != NULL ? pooled + c * op : NULL, d);
+        return;
+    }
+    const int32_t *am = j->cargmax + (size_t)n * d->c * op;
+    for (int c = 0; c < d->c; c++)
+        backward_plane(din + c * ip, dout + c * op, am + c * op,
+                       pooled != NULL ? pooled + c * op : NULL, d);
 }
 
 void detrun_cpu_maxpool_forward(detrun_backend *b, float *out, int32_t *argmax, const float *in,
                                 const detrun_pool_dims *d)
 {
-    pool_job j = { out, argmax, in, NULL, NULL, NULL, d, DETRUN_CPU(b)->simd };
+    pool_job j = { out, argmax, in, NULL, NULL, NULL, NULL, d, DETRUN_CPU(b)->simd };
     detrun_pool_run(DETRUN_CPU(b)->pool, d->n, forward_task, &j);
 }
 
 void detrun_cpu_maxpool_backward(detrun_backend *b, float *din, const float *dout,
                                  const int32_t *argmax, const detrun_pool_dims *d)
 {
-    pool_job j = { NULL, NULL, NULL, din, dout, argmax, d, DETRUN_CPU(b)->simd };
+    pool_job j = { NULL, NULL, NULL, din, dout, argmax, NULL, d, DETRUN_CPU(b)->simd };
+    detrun_pool_run(DETRUN_CPU(b)->pool, d->n, backward_task, &j);
+}
+
+void detrun_cpu_maxpool_relu_backward(detrun_backend *b, float *din, const float *dout,
+                                      const float *pooled, const int32_t *argmax,
+                                      const detrun_pool_dims *d)
+{
+    pool_job j = { NULL, NULL, NULL, din, dout, argmax, pooled, d, DETRUN_CPU(b)->simd };
     detrun_pool_run(DETRUN_CPU(b)->pool, d->n, backward_task, &j);
 }

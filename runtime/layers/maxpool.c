@@ -27,6 +27,14 @@ static float *backward(const detrun_pass *p, detrun_layer *l, float *dout, float
     (void)in;
     detrun_backend *be = p->be;
     detrun_pool_dims d = detrun_layer_pool_dims(l, p->n);
+    /* The ReLU before, undone here with the pooled value as its mask
+     * (DETRUN_LAYER_RELU_THROUGH): in one kernel where the backend has one. */
+    if (p->relu_before && be->ops->maxpool_relu_backward != NULL) {
+        be->ops->maxpool_relu_backward(be, din, dout, l->out, l->aux, &d);
+        return din;
+    }
+    if (p->relu_before)
+        be->ops->relu_backward(be, dout, dout, l->out, (size_t)p->n * detrun_layer_out_size(l));
     be->ops->maxpool_backward(be, din, dout, l->aux, &d);
     return din;
 }

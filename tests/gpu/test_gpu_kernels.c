@@ -234,8 +234,9 @@ static void test_pool(int n, int c, int h, int w, int size, int stride)
     }
     char what[120];
     snprintf(what, sizeof what, "maxpool n%d c%d %dx%d size %d stride %d", n, c, h, w, size, stride);
+    /* The argmax is each backend's own form (the CPU's is a byte per output
+     * for 2x2 windows): the choices show in the backward's bits. */
     compare(what, y[0], y[1], ny, 0.0);
-    CHECK(memcmp(am[0], am[1], ny * 4) == 0, "%s %s: argmax differs", fl->kernels, what);
     strcat(what, " backward");
     compare(what, dx[0], dx[1], nx, 0.0);
     for (int k = 0; k < 2; k++) {

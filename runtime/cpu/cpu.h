@@ -9,6 +9,7 @@
 #define DETRUN_CPU_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "backend.h"
@@ -18,6 +19,13 @@
  * dynamically; their partial gradients are added in the order they finish. */
 #define DETRUN_CPU_FAST_CHUNK 10
 
+/* Fast mode: a block of a shared gradient that partial sums are added into,
+ * one at a time, in the order they finish. */
+typedef struct detrun_cpu_block {
+    atomic_int held;          /* 1 while a thread adds into the block */
+    int arrived;              /* partials added so far (read and written under held) */
+} detrun_cpu_block;
+
 typedef struct detrun_cpu {
     detrun_pool *pool;
     int threads;
@@ -26,6 +34,8 @@ typedef struct detrun_cpu {
     pthread_mutex_t reduce;   /* fast mode: adds into a shared gradient */
     float *scratch;           /* grown by the calling thread, never inside a job */
     size_t scratch_floats;
+    detrun_cpu_block *blocks; /* fast mode's blocks, grown by the calling thread */
+    size_t nblocks;
     detrun_alloc_fn alloc;    /* the runtime's allocator: buffers, scratch, this struct */
     void *alloc_ud;
 } detrun_cpu;

@@ -134,6 +134,8 @@ static void cpu_destroy(detrun_backend *b)
     detrun_pool_free(c->pool);
     pthread_mutex_destroy(&c->reduce);
     detrun_aligned_free(alloc, ud, c->scratch);
+    if (c->blocks)
+        alloc(ud, c->blocks, c->nblocks * sizeof *c->blocks, 0);
     alloc(ud, c, sizeof *c, 0);
     alloc(ud, b, sizeof *b, 0);
 }

@@ -93,4 +93,68 @@ AVX2 void detrun_cpu_dense_tile_avx2(const seq_args *a, int r0, int r1, int j0, 
     }
 }
 
+/* w (k, units) to wt (units, k): 8x8 blocks through registers, the edges
+ * one by one (only moves: no arithmetic, so no bits to change). */
+AVX2 void detrun_cpu_dense_transpose_avx2(float *wt, const float *w, int k, int units)
+{
+    int k8 = k & ~7, u8 = units & ~7;
+    /* Column blocks outside, so that each row of wt is written in order. */
+    for (int j0 = 0; j0 < u8; j0 += 8) {
+        for (int k0 = 0; k0 < k8; k0 += 8) {
+            /* r[q]: columns j0..j0+3 of row q, then the same of row q + 4
+             * (loads and inserts, which keep the shuffle port free). */
+            __m256 r[8], t[8];
+            for (int q = 0; q < 4; q++) {
+                const float *lo = w + (size_t)(k0 + q) * units + j0, *hi = lo + 4 * (size_t)units;
+                r[q] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)),
+                                            _mm_loadu_ps(hi), 1);
+                r[q + 4] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo + 4)),
+                                                _mm_loadu_ps(hi + 4), 1);
+            }
+            for (int q = 0; q < 8; q += 2) {
+                t[q] = _mm256_unpacklo_ps(r[q], r[q + 1]);
+                t[q + 1] = _mm256_unpackhi_ps(r[q], r[q + 1]);
+            }
+            for (int q = 0; q < 8; q += 4) {
+                r[q] = _mm256_shuffle_ps(t[q], t[q + 2], 0x44);
+                r[q + 1] = _mm256_shuffle_ps(t[q], t[q + 2], 0xee);
+                r[q + 2] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0x44);
+                r[q + 3] = _mm256_shuffle_ps(t[q + 1], t[q + 3], 0xee);
+            }
+            /* r[q] is now column j0 + q of rows k0..k0+7. */
+            for (int q = 0; q < 8; q++)
+                _mm256_storeu_ps(wt + (size_t)(j0 + q) * k + k0, r[q]);
+        }
+        for (int j = j0; j < j0 + 8; j++)
+            for (int kk = k8; kk < k; kk++)
+                wt[(size_t)j * k + kk] = w[(size_t)kk * units + j];
+    }
+    for (int j = u8; j < units; j++)
+        for (int kk = 0; kk < k; kk++)
+            wt[(size_t)j * k + kk] = w[(size_t)kk * units + j];
+}
+
+/* db[j0..j0+8): a running sum per lane over the samples in order, as the
+ * plain loop in dense.c; the columns past units are masked off. */
+AVX2 void detrun_cpu_dense_bias_grad_avx2(float *db, const float *dout, int n, int units)
+{
+    for (int j0 = 0; j0 < units; j0 += 32) {
+        int nv = units - j0 >= 32 ? 4 : (units - j0 + 7) / 8;
+        int tail = units - j0 - 8 * (nv - 1);
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail < 8 ? tail : 8),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                          _mm256_setzero_ps() };
+        const float *g = dout + j0;
+        for (int s = 0; s < n; s++, g += units) {
+            for (int v = 0; v < nv - 1; v++)
+                acc[v] = _mm256_add_ps(acc[v], _mm256_loadu_ps(g + 8 * v));
+            acc[nv - 1] = _mm256_add_ps(acc[nv - 1], _mm256_maskload_ps(g + 8 * (nv - 1), mask));
+        }
+        for (int v = 0; v < nv - 1; v++)
+            _mm256_storeu_ps(db + j0 + 8 * v, acc[v]);
+        _mm256_maskstore_ps(db + j0 + 8 * (nv - 1), mask, acc[nv - 1]);
+    }
+}
+
 #endif

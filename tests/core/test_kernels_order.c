@@ -514,6 +514,11 @@ int main(void)
     check_dense(23, 200, 128);
     check_dense(23, 128, 10);
     check_dense(5, 13, 37);
+    /* Every remainder of the 8-row AVX-512 tile and of the 8x8 transposition. */
+    check_dense(100, 200, 128);
+    check_dense(17, 31, 47);
+    check_dense(15, 9, 33);
+    check_dense(1, 1, 1);
     check_elementwise();
     check_fast_mode();
     return test_report("test_kernels_order");

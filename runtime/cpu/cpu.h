@@ -91,8 +91,20 @@ detrun_avgpool_backward_fn detrun_cpu_avgpool_backward;
 const detrun_backend_reg *detrun_cpu_backend_reg(void);
 
 /* Elementwise helper: runs fn over [begin, end) slices of count elements,
- * cut into fixed blocks (independent elements: any split gives the same bits). */
+ * cut into blocks of `block` elements (rounded up to a multiple of 64) that
+ * threads claim; a job of one block runs on the calling thread, with no
+ * handover. Elements are independent, so any split gives the same bits: the
+ * block size is chosen by cost, so that a block's work outweighs a handover
+ * (DETRUN_CPU_BLOCK_* below). */
 typedef void (*detrun_cpu_range_fn)(void *arg, size_t begin, size_t end);
-void detrun_cpu_parallel_range(detrun_cpu *c, size_t count, detrun_cpu_range_fn fn, void *arg);
+void detrun_cpu_parallel_range(detrun_cpu *c, size_t count, size_t block, detrun_cpu_range_fn fn,
+                               void *arg);
+
+/* Block sizes: a few loads and a store per element (ReLU, dropout's
+ * backward, SGD, the finiteness check), and a few microseconds of work per
+ * block for the costly ones (dropout's Philox, Adam's square root and
+ * division). */
+#define DETRUN_CPU_BLOCK_CHEAP 32768
+#define DETRUN_CPU_BLOCK_COSTLY 4096
 
 #endif

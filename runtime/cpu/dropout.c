@@ -47,12 +47,12 @@ void detrun_cpu_dropout_forward(detrun_backend *b, float *out, float *mask, cons
                                 size_t count, float rate, const detrun_rng_addr *addr)
 {
     dropout_job j = { out, mask, in, rate, 1.0f / (1.0f - rate), addr, DETRUN_CPU(b)->simd };
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, forward_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_COSTLY, forward_range, &j);
 }
 
 void detrun_cpu_dropout_backward(detrun_backend *b, float *din, const float *dout,
                                  const float *mask, size_t count)
 {
     dropout_bwd_job j = { din, dout, mask };
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, backward_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_CHEAP, backward_range, &j);
 }

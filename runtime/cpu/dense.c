@@ -169,7 +169,7 @@ void detrun_cpu_dense_backward(detrun_backend *b, float *din, float *dw, float *
      * partial blocks; without it, the plain input gradient and the written
      * order. */
     size_t wt_floats = din && c->simd ? (size_t)k * units : 0;
-    size_t fast_floats = detrun_cpu_dense_fast_floats(c, n, units);
+    size_t fast_floats = detrun_cpu_dense_fast_floats(c, n, k, units);
     float *s = wt_floats + fast_floats ? detrun_cpu_scratch(c, wt_floats + fast_floats) : NULL;
     if (!s)
         wt_floats = fast_floats = 0;

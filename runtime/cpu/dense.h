@@ -10,7 +10,8 @@
 #include "cpu.h"
 
 #define COL_TILE 32      /* columns per task: 4 AVX2 vectors, 2 AVX-512 registers */
-#define FAST_ROWS 8      /* fast mode: rows of the weight gradient per block */
+#define FAST_ROWS 8      /* fast mode: rows of the weight gradient per block, at least */
+#define FAST_WORK 16384  /* fast mode: fmas per task, at least (more than a handover) */
 #define FAST_CHUNKS 4    /* fast mode: the batch in this many chunks (at least 3: an order to vary) */
 
 typedef struct seq_args {
@@ -37,8 +38,9 @@ typedef struct dense_bwd_job {
     int n, k, units, simd;
     int fast;                  /* 1: the weight gradient by fast mode's blocks */
     int ndw;                   /* the weight gradient's tasks */
-    float *partials;           /* fast: per thread FAST_ROWS * units */
+    float *partials;           /* fast: per thread rows * units */
     detrun_cpu_block *blocks;  /* fast: per block of rows */
+    int rows;                  /* fast: rows per block, a multiple of FAST_ROWS */
     int chunk;                 /* fast: samples per chunk */
 } dense_bwd_job;
 
@@ -50,7 +52,7 @@ void detrun_cpu_dense_tile(const seq_args *a, int simd, int r0, int r1, int j0, 
 void detrun_cpu_dense_bias_grad(float *db, const float *dout, int n, int units, int simd);
 
 /* Fast mode's scratch floats for this backward (0: the written order). */
-size_t detrun_cpu_dense_fast_floats(const detrun_cpu *c, int n, int units);
+size_t detrun_cpu_dense_fast_floats(const detrun_cpu *c, int n, int k, int units);
 /* Sets j's fast fields (partials: the scratch above); 0 when it cannot. */
 int detrun_cpu_dense_fast_prepare(detrun_cpu *c, dense_bwd_job *j, float *partials);
 /* Weight gradient block task (of j->ndw) on thread. */
@@ -64,6 +66,8 @@ void detrun_cpu_dense_tile_avx2(const seq_args *a, int r0, int r1, int j0, int j
 void detrun_cpu_dense_transpose_avx2(float *wt, const float *w, int k, int units);
 /* db[j]: from +0 over the samples in order, 8 columns to a register. */
 void detrun_cpu_dense_bias_grad_avx2(float *db, const float *dout, int n, int units);
+/* dst[i] = dst[i] + src[i]. */
+void detrun_cpu_dense_add_avx2(float *dst, const float *src, size_t count);
 /* The same with 16 columns to a register (dense_avx512.c). */
 void detrun_cpu_dense_tile_avx512(const seq_args *a, int r0, int r1, int j0, int j1);
 #endif

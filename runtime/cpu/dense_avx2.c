@@ -157,4 +157,14 @@ AVX2 void detrun_cpu_dense_bias_grad_avx2(float *db, const float *dout, int n, i
     }
 }
 
+/* dst[i] = dst[i] + src[i], 8 at a time (the same rounded additions). */
+AVX2 void detrun_cpu_dense_add_avx2(float *dst, const float *src, size_t count)
+{
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i)));
+    for (; i < count; i++)
+        dst[i] = dst[i] + src[i];
+}
+
 #endif

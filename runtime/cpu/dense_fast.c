@@ -1,7 +1,8 @@
 /*
  * dense_fast.c - fast mode's dense weight gradient (docs/determinism.md,
  * "Fast mode"): the batch is cut into FAST_CHUNKS chunks and the gradient's
- * rows into blocks of FAST_ROWS; a task computes one (block, chunk) partial
+ * rows into blocks of a multiple of FAST_ROWS rows (enough for a task to
+ * outweigh its handover); a task computes one (block, chunk) partial
  * by the written chain restricted to its chunk, then adds it into the shared
  * block under the block's own lock: the first partial to finish is stored,
  * the others are added in the order they finish. Tasks are numbered block by
@@ -20,16 +21,28 @@ static void cpu_pause(void)
 #endif
 }
 
-size_t detrun_cpu_dense_fast_floats(const detrun_cpu *c, int n, int units)
+/* Rows per block: FAST_ROWS, or the multiple of it that gives a task
+ * FAST_WORK fmas. */
+static int block_rows(int n, int k, int units)
+{
+    size_t chunk = ((size_t)n + FAST_CHUNKS - 1) / FAST_CHUNKS;
+    size_t rows = FAST_WORK / (chunk * (size_t)units) + 1;
+    rows = (rows + FAST_ROWS - 1) / FAST_ROWS * FAST_ROWS;
+    size_t kr = ((size_t)k + FAST_ROWS - 1) / FAST_ROWS * FAST_ROWS;
+    return (int)(rows < kr ? rows : kr);
+}
+
+size_t detrun_cpu_dense_fast_floats(const detrun_cpu *c, int n, int k, int units)
 {
     if (c->mode != DETRUN_FAST || c->threads < 2 || n < FAST_CHUNKS)
         return 0;
-    return (size_t)c->threads * FAST_ROWS * (size_t)units;
+    return (size_t)c->threads * (size_t)block_rows(n, k, units) * (size_t)units;
 }
 
 int detrun_cpu_dense_fast_prepare(detrun_cpu *c, dense_bwd_job *j, float *partials)
 {
-    size_t nb = ((size_t)j->k + FAST_ROWS - 1) / FAST_ROWS;
+    j->rows = block_rows(j->n, j->k, j->units);
+    size_t nb = ((size_t)j->k + j->rows - 1) / j->rows;
     if (nb * FAST_CHUNKS > 0x7fffffff)
         return 0;
     if (nb > c->nblocks) {
@@ -55,10 +68,10 @@ int detrun_cpu_dense_fast_prepare(detrun_cpu *c, dense_bwd_job *j, float *partia
 void detrun_cpu_dense_fast_task(const dense_bwd_job *j, int task, int thread)
 {
     int blk = task / FAST_CHUNKS, ch = task % FAST_CHUNKS;
-    int r0 = blk * FAST_ROWS, r1 = r0 + FAST_ROWS < j->k ? r0 + FAST_ROWS : j->k;
+    int r0 = blk * j->rows, r1 = r0 + j->rows < j->k ? r0 + j->rows : j->k;
     int n0 = ch * j->chunk < j->n ? ch * j->chunk : j->n;
     int n1 = n0 + j->chunk < j->n ? n0 + j->chunk : j->n;
-    float *part = j->partials + (size_t)thread * FAST_ROWS * (size_t)j->units;
+    float *part = j->partials + (size_t)thread * (size_t)j->rows * (size_t)j->units;
     /* dw rows r0..r1 over samples n0..n1: x(r, i) = in[n0 + i][r0 + r]. */
     seq_args a = { part, j->in + (size_t)n0 * j->k + r0, 1, (size_t)j->k,
                    j->dout + (size_t)n0 * j->units, (size_t)j->units, 1, NULL,
@@ -74,8 +87,15 @@ void detrun_cpu_dense_fast_task(const dense_bwd_job *j, int task, int thread)
     if (b->arrived == 0) {
         memcpy(dw, part, count * sizeof *dw);
     } else {
-        for (size_t i = 0; i < count; i++)
-            dw[i] = dw[i] + part[i];
+#if defined(__x86_64__)
+        if (j->simd) {
+            detrun_cpu_dense_add_avx2(dw, part, count);
+        } else
+#endif
+        {
+            for (size_t i = 0; i < count; i++)
+                dw[i] = dw[i] + part[i];
+        }
     }
     b->arrived++;
     atomic_store_explicit(&b->held, 0, memory_order_release);

@@ -64,8 +64,8 @@ void detrun_cpu_dense_plan(dense_plan *p, const seq_args *a, int simd)
     p->a = *a;
     p->simd = simd;
     /* AVX-512 keeps 8 rows by 32 columns in registers (16 chains in flight),
-     * the others 2 or 1 rows: a task is one such block, or two. */
-    p->row_tile = simd >= DETRUN_CPU_SIMD_AVX512 ? 8 : 4;
+     * AVX2 6 rows by 16 columns (12): a task is such a block by 32 columns. */
+    p->row_tile = simd >= DETRUN_CPU_SIMD_AVX512 ? 8 : simd ? 6 : 4;
     p->row_tiles = a->rows > 0 ? (a->rows + p->row_tile - 1) / p->row_tile : 0;
     p->col_tiles = a->units > 0 ? (a->units + COL_TILE - 1) / COL_TILE : 0;
     p->ntasks = p->row_tiles * p->col_tiles;

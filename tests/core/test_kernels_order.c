@@ -489,6 +489,22 @@ static void check_fast_mode(void)
         printf("test_kernels_order: fast mode at %d threads differed after %d tries\n", threads, tries);
         b->ops->destroy(b);
     }
+    /* Repeats differ from each other, not only from the written order: the
+     * quarters of a block meet in the order they finish. */
+    for (int threads = 2; threads <= 4; threads += 2) {
+        detrun_backend *b = make(threads, DETRUN_FAST, 1);
+        b->ops->dense_backward(b, NULL, rw, rb, g, x, wd, n, k, u);
+        int tries = 0, differs = 0;
+        for (; tries < 2000 && !differs; tries++) {
+            b->ops->dense_backward(b, NULL, fw, fb, g, x, wd, n, k, u);
+            differs = !same_bits(fw, rw, (size_t)k * u);
+        }
+        CHECK(differs, "fast mode, %d threads: dense dw repeated the same bits %d times", threads,
+              tries);
+        printf("test_kernels_order: fast-mode repeats at %d threads differed after %d tries\n",
+               threads, tries);
+        b->ops->destroy(b);
+    }
     /* At one thread fast mode has nothing to reorder: it is the written order. */
     detrun_backend *b = make(1, DETRUN_FAST, 1);
     b->ops->conv2d_backward(b, NULL, dw, db, dout, in, w, &d);

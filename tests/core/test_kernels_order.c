@@ -443,6 +443,51 @@ static double max_rel_diff(const float *a, const float *b, size_t n)
     return diff / big;
 }
 
+/* The gather's scaling, every byte value, on every path: b / 255.0f. */
+static void check_gather(void)
+{
+    uint8_t img[2 * 256 + 3];
+    for (int i = 0; i < (int)sizeof img; i++)
+        img[i] = (uint8_t)(i * 7 + 3);
+    uint8_t lab[3] = { 4, 9, 1 };
+    uint32_t rows[3] = { 2, 0, 1 };
+    size_t px = 171;   /* odd: the vector loop and the plain tail both run */
+    float x[3 * 171];
+    int32_t y[3];
+    for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
+            b->ops->gather(b, x, y, img, lab, px, rows, 3);
+            int bad = 0;
+            for (int r = 0; r < 3; r++) {
+                for (size_t p = 0; p < px; p++) {
+                    float want = (float)img[rows[r] * px + p] / 255.0f;
+                    bad += !same_bits(&x[r * px + p], &want, 1);
+                }
+                bad += y[r] != lab[rows[r]];
+            }
+            CHECK(!bad, "gather: %d values differ from b / 255.0f (%d threads, %s)", bad, threads,
+                  path_name(simd));
+            b->ops->destroy(b);
+        }
+    }
+    /* All 256 byte values through the vector loop. */
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    float xa[256];
+    uint32_t row0 = 0;
+    detrun_backend *b = make(1, DETRUN_DETERMINISTIC, DETRUN_CPU_SIMD_AVX512);
+    b->ops->gather(b, xa, NULL, all, NULL, 256, &row0, 1);
+    int bad = 0;
+    for (int i = 0; i < 256; i++) {
+        float want = (float)i / 255.0f;
+        bad += !same_bits(&xa[i], &want, 1);
+    }
+    CHECK(!bad, "gather: %d of the 256 byte values differ from b / 255.0f", bad);
+    b->ops->destroy(b);
+}
+
 /* Fast mode: chunks added in finishing order must, at 2+ threads, give other
  * bits than the written order at least once in a bounded number of tries,
  * while staying numerically the same gradient. Where the CPU has the vector
@@ -536,6 +581,7 @@ int main(void)
     check_dense(15, 9, 33);
     check_dense(1, 1, 1);
     check_elementwise();
+    check_gather();
     check_fast_mode();
     return test_report("test_kernels_order");
 }

@@ -153,8 +153,8 @@ void detrun_cpu_dense_backward(detrun_backend *b, float *din, float *dw, float *
                                int units)
 {
     detrun_cpu *c = DETRUN_CPU(b);
-    if (n <= 0 || k <= 0 || units <= 0)
-        return;
+    if (n < 0 || k <= 0 || units <= 0)
+        return;   /* n == 0 goes on: dw and db are then +0 */
     dense_bwd_job j;
     memset(&j, 0, sizeof j);
     j.dwp = dw;

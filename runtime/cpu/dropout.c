@@ -2,7 +2,8 @@
  * dropout.c - inverted dropout with counter-based masks (docs/determinism.md,
  * "dropout", R6): element e draws word e of the stream addressed by
  * (seed, DROPOUT, stream, layer, step), so the mask does not depend on which
- * thread makes it. The AVX2 path is in dropout_avx2.c.
+ * thread makes it. The AVX2 and AVX-512 paths are in dropout_avx2.c and
+ * dropout_avx512.c.
  */
 #include "dropout.h"
 #include "philox.h"
@@ -16,6 +17,8 @@ static void forward_range(void *arg, size_t begin, size_t end)
                         ((uint32_t)DETRUN_RNG_DROPOUT << 24) | (a->stream & 0xffffffu) };
     size_t e = begin;
 #if defined(__x86_64__)
+    if (j->simd >= DETRUN_CPU_SIMD_AVX512 && (e & 3) == 0)
+        e = detrun_cpu_dropout_avx512(j, e, end);
     if (j->simd && (e & 3) == 0)
         e = detrun_cpu_dropout_avx2(j, e, end);
 #endif

@@ -371,8 +371,18 @@ static void check_elementwise(void)
     float *doc_po = malloc(pout * 4);
     int32_t *doc_am = malloc(pout * 4);
     doc_maxpool(doc_po, doc_am, pi, &pd);
+    detrun_rng_addr daddr = { 7, 2, 5, 99 };
+    float *plain_drop = malloc(count * 4), *plain_mask = malloc(count * 4);
+    float *vdrop = malloc(count * 4), *vmask = malloc(count * 4);
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
+        /* Dropout from an offset that is not a multiple of 4: the plain head,
+         * the vector body, the plain tail. */
+        b->ops->dropout_forward(b, simd ? vdrop : plain_drop, simd ? vmask : plain_mask, x + 1,
+                                count - 1, 0.2f, &daddr);
+        if (simd)
+            CHECK(same_bits(vdrop, plain_drop, count - 1) && same_bits(vmask, plain_mask, count - 1),
+                  "dropout: the %s path differs from the plain one", path_name(simd));
         float dl[N * C], loss[N], corr[N];
         b->ops->softmax_xent(b, dl, loss, corr, logits, lab, N, C);
         CHECK(same_bits(dl, rdl, N * C) && same_bits(loss, rloss, N) && same_bits(corr, rcorr, N),
@@ -388,6 +398,7 @@ static void check_elementwise(void)
     }
     free(doc_po);
     free(doc_am);
+    free(plain_drop); free(plain_mask); free(vdrop); free(vmask);
     float *ref_relu = NULL, *ref_mask = NULL, *ref_drop = NULL, *ref_pool = NULL, *ref_pdin = NULL;
     int32_t *ref_am = NULL;
     detrun_rng_addr addr = { 42, 3, 6, 1234 };

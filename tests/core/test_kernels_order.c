@@ -7,6 +7,7 @@
  * vector paths on and off: all must give the same bits. Also: a sample's
  * result does not depend on its batch (R7), and fast mode at two or more
  * threads really does change the bits of weight gradients.
+ * (Over 600 lines: one file holds the whole text's transcription.)
  */
 #include <math.h>
 #include <stdint.h>
@@ -340,6 +341,32 @@ static void check_dense(int n, int k, int u)
     free(rdb); free(o); free(din); free(dw); free(db);
 }
 
+/* Softmax against the text and dropout against the plain path, on every
+ * path (the dropout from an offset that is not a multiple of 4: a plain head,
+ * the vector body, a plain tail). */
+static void check_paths(const float *x, size_t count, const float *logits, const int32_t *lab,
+                        const float *rdl, const float *rloss, const float *rcorr)
+{
+    enum { N = 100, C = 10 };
+    detrun_rng_addr addr = { 7, 2, 5, 99 };
+    float *plain_drop = malloc(count * 4), *plain_mask = malloc(count * 4);
+    float *drop = malloc(count * 4), *mask = malloc(count * 4);
+    for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
+        detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
+        b->ops->dropout_forward(b, simd ? drop : plain_drop, simd ? mask : plain_mask, x + 1,
+                                count - 1, 0.2f, &addr);
+        if (simd)
+            CHECK(same_bits(drop, plain_drop, count - 1) && same_bits(mask, plain_mask, count - 1),
+                  "dropout: the %s path differs from the plain one", path_name(simd));
+        float dl[N * C], loss[N], corr[N];
+        b->ops->softmax_xent(b, dl, loss, corr, logits, lab, N, C);
+        CHECK(same_bits(dl, rdl, N * C) && same_bits(loss, rloss, N) && same_bits(corr, rcorr, N),
+              "softmax_xent: bits differ from the text (%s)", path_name(simd));
+        b->ops->destroy(b);
+    }
+    free(plain_drop); free(plain_mask); free(drop); free(mask);
+}
+
 /* The other kernels: the same bits at 1..4 threads and equal to the text. */
 static void check_elementwise(void)
 {
@@ -371,22 +398,8 @@ static void check_elementwise(void)
     float *doc_po = malloc(pout * 4);
     int32_t *doc_am = malloc(pout * 4);
     doc_maxpool(doc_po, doc_am, pi, &pd);
-    detrun_rng_addr daddr = { 7, 2, 5, 99 };
-    float *plain_drop = malloc(count * 4), *plain_mask = malloc(count * 4);
-    float *vdrop = malloc(count * 4), *vmask = malloc(count * 4);
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
-        /* Dropout from an offset that is not a multiple of 4: the plain head,
-         * the vector body, the plain tail. */
-        b->ops->dropout_forward(b, simd ? vdrop : plain_drop, simd ? vmask : plain_mask, x + 1,
-                                count - 1, 0.2f, &daddr);
-        if (simd)
-            CHECK(same_bits(vdrop, plain_drop, count - 1) && same_bits(vmask, plain_mask, count - 1),
-                  "dropout: the %s path differs from the plain one", path_name(simd));
-        float dl[N * C], loss[N], corr[N];
-        b->ops->softmax_xent(b, dl, loss, corr, logits, lab, N, C);
-        CHECK(same_bits(dl, rdl, N * C) && same_bits(loss, rloss, N) && same_bits(corr, rcorr, N),
-              "softmax_xent: bits differ from the text (%s)", path_name(simd));
         float *po = malloc(pout * 4);
         int32_t *am = malloc(pout * 4);
         b->ops->maxpool_forward(b, po, am, pi, &pd);
@@ -398,7 +411,7 @@ static void check_elementwise(void)
     }
     free(doc_po);
     free(doc_am);
-    free(plain_drop); free(plain_mask); free(vdrop); free(vmask);
+    check_paths(x, count, logits, lab, rdl, rloss, rcorr);
     float *ref_relu = NULL, *ref_mask = NULL, *ref_drop = NULL, *ref_pool = NULL, *ref_pdin = NULL;
     int32_t *ref_am = NULL;
     detrun_rng_addr addr = { 42, 3, 6, 1234 };

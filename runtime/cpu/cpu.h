@@ -15,8 +15,9 @@
 #include "backend.h"
 #include "pool.h"
 
-/* Fast mode: the batch is cut into chunks of this many samples, claimed
- * dynamically; their partial gradients are added in the order they finish. */
+/* Fast mode's chunked conv weight gradient: the batch is cut into chunks of
+ * this many samples, claimed dynamically; their partial gradients are added
+ * in the order they finish (the dense one has its own, dense.h). */
 #define DETRUN_CPU_FAST_CHUNK 10
 
 /* Fast mode: a block of a shared gradient that partial sums are added into,

@@ -52,6 +52,7 @@ struct detrun_pool {
     atomic_int done;               /* tasks finished in this generation */
     atomic_int stop;
     atomic_int sleepers;           /* workers blocked on work_cv */
+    atomic_int caller_sleeps;      /* the caller is (about to be) blocked on done_cv */
 
     pthread_mutex_t mu;
     pthread_cond_t work_cv;        /* a new job or stop */
@@ -95,7 +96,10 @@ static void run_tasks(detrun_pool *p, uint32_t gen, int thread)
         for (uint32_t t = task; t < end; t++)
             fn(arg, (int)t, thread);
         int count = (int)(end - task);
-        if (atomic_fetch_add(&p->done, count) + count == ntasks) {
+        /* The caller usually spins for the last task: only a sleeping one
+         * needs the mutex and the signal. */
+        if (atomic_fetch_add(&p->done, count) + count == ntasks &&
+            atomic_load(&p->caller_sleeps)) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done_cv);
             pthread_mutex_unlock(&p->mu);
@@ -149,6 +153,7 @@ detrun_pool *detrun_pool_new(int threads, detrun_alloc_fn alloc, void *ud)
     atomic_init(&p->done, 0);
     atomic_init(&p->stop, 0);
     atomic_init(&p->sleepers, 0);
+    atomic_init(&p->caller_sleeps, 0);
     if (pthread_mutex_init(&p->mu, NULL) != 0) {
         alloc(ud, p, sizeof *p, 0);
         return NULL;
@@ -228,9 +233,14 @@ void detrun_pool_run(detrun_pool *p, int ntasks, detrun_task_fn fn, void *arg)
     for (int i = 0; i < SPIN_CHECKS && atomic_load(&p->done) < ntasks; i++)
         cpu_relax();
     if (atomic_load(&p->done) < ntasks) {
+        /* caller_sleeps is set before done is read again (both sequentially
+         * consistent), so the last finisher either sees it and signals under
+         * the mutex, or finished before the read below. */
         pthread_mutex_lock(&p->mu);
+        atomic_store(&p->caller_sleeps, 1);
         while (atomic_load(&p->done) < ntasks)
             pthread_cond_wait(&p->done_cv, &p->mu);
+        atomic_store(&p->caller_sleeps, 0);
         pthread_mutex_unlock(&p->mu);
     }
 }

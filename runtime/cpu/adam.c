@@ -73,5 +73,5 @@ void detrun_cpu_adam_step(detrun_backend *b, float *p, const float *g, float *m,
     j.lr_t = (a->lr * sqrtf(1.0f - a->beta2_t)) / (1.0f - a->beta1_t);
     j.eps = a->eps;
     j.simd = DETRUN_CPU(b)->simd;
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, adam_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_COSTLY, adam_range, &j);
 }

@@ -31,7 +31,7 @@ void detrun_cpu_check_finite(detrun_backend *b, const float *x, size_t count, in
     finite_job j;
     j.x = x;
     atomic_init(&j.bad, 0);
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, finite_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_CHEAP, finite_range, &j);
     if (atomic_load(&j.bad))
         *bad = 1;
 }

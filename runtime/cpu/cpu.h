@@ -9,14 +9,23 @@
 #define DETRUN_CPU_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "backend.h"
 #include "pool.h"
 
-/* Fast mode: the batch is cut into chunks of this many samples, claimed
- * dynamically; their partial gradients are added in the order they finish. */
+/* Fast mode's chunked conv weight gradient: the batch is cut into chunks of
+ * this many samples, claimed dynamically; their partial gradients are added
+ * in the order they finish (the dense one has its own, dense.h). */
 #define DETRUN_CPU_FAST_CHUNK 10
+
+/* Fast mode: a block of a shared gradient that partial sums are added into,
+ * one at a time, in the order they finish. */
+typedef struct detrun_cpu_block {
+    atomic_int held;          /* 1 while a thread adds into the block */
+    int arrived;              /* partials added so far (read and written under held) */
+} detrun_cpu_block;
 
 typedef struct detrun_cpu {
     detrun_pool *pool;
@@ -26,6 +35,8 @@ typedef struct detrun_cpu {
     pthread_mutex_t reduce;   /* fast mode: adds into a shared gradient */
     float *scratch;           /* grown by the calling thread, never inside a job */
     size_t scratch_floats;
+    detrun_cpu_block *blocks; /* fast mode's blocks, grown by the calling thread */
+    size_t nblocks;
     detrun_alloc_fn alloc;    /* the runtime's allocator: buffers, scratch, this struct */
     void *alloc_ud;
 } detrun_cpu;
@@ -82,8 +93,20 @@ detrun_avgpool_backward_fn detrun_cpu_avgpool_backward;
 const detrun_backend_reg *detrun_cpu_backend_reg(void);
 
 /* Elementwise helper: runs fn over [begin, end) slices of count elements,
- * cut into fixed blocks (independent elements: any split gives the same bits). */
+ * cut into blocks of `block` elements (rounded up to a multiple of 64) that
+ * threads claim; a job of one block runs on the calling thread, with no
+ * handover. Elements are independent, so any split gives the same bits: the
+ * block size is chosen by cost, so that a block's work outweighs a handover
+ * (DETRUN_CPU_BLOCK_* below). */
 typedef void (*detrun_cpu_range_fn)(void *arg, size_t begin, size_t end);
-void detrun_cpu_parallel_range(detrun_cpu *c, size_t count, detrun_cpu_range_fn fn, void *arg);
+void detrun_cpu_parallel_range(detrun_cpu *c, size_t count, size_t block, detrun_cpu_range_fn fn,
+                               void *arg);
+
+/* Block sizes: a few loads and a store per element (ReLU, dropout's
+ * backward, SGD, the finiteness check), and a few microseconds of work per
+ * block for the costly ones (dropout's Philox, Adam's square root and
+ * division). */
+#define DETRUN_CPU_BLOCK_CHEAP 32768
+#define DETRUN_CPU_BLOCK_COSTLY 4096
 
 #endif

@@ -10,9 +10,6 @@
 #include "cpu.h"
 #include "internal.h"
 
-/* Elementwise jobs below this size run on the calling thread: waking the
- * pool costs more than the work. */
-#define RANGE_BLOCK 8192
 
 int detrun_cpu_has_avx2(void)
 {
@@ -97,28 +94,34 @@ float *detrun_cpu_scratch(detrun_cpu *c, size_t floats)
 typedef struct range_job {
     detrun_cpu_range_fn fn;
     void *arg;
-    size_t count;
+    size_t count, block;
 } range_job;
 
 static void range_task(void *arg, int task, int thread)
 {
     (void)thread;
     range_job *j = arg;
-    size_t begin = (size_t)task * RANGE_BLOCK;
-    size_t end = begin + RANGE_BLOCK < j->count ? begin + RANGE_BLOCK : j->count;
+    size_t begin = (size_t)task * j->block;
+    size_t end = begin + j->block < j->count ? begin + j->block : j->count;
     j->fn(j->arg, begin, end);
 }
 
-void detrun_cpu_parallel_range(detrun_cpu *c, size_t count, detrun_cpu_range_fn fn, void *arg)
+void detrun_cpu_parallel_range(detrun_cpu *c, size_t count, size_t block, detrun_cpu_range_fn fn,
+                               void *arg)
 {
     if (count == 0)
         return;
-    size_t blocks = (count + RANGE_BLOCK - 1) / RANGE_BLOCK;
+    if (block == 0)
+        block = count;
+    /* Blocks of 4 cache lines' worth of floats or more, so that two threads
+     * never share a line they write. */
+    block = (block + 63) & ~(size_t)63;
+    size_t blocks = (count + block - 1) / block;
     if (blocks == 1 || c->threads == 1 || blocks > (size_t)0x7fffffff) {
         fn(arg, 0, count);
         return;
     }
-    range_job j = { fn, arg, count };
+    range_job j = { fn, arg, count, block };
     detrun_pool_run(c->pool, (int)blocks, range_task, &j);
 }
 
@@ -134,6 +137,8 @@ static void cpu_destroy(detrun_backend *b)
     detrun_pool_free(c->pool);
     pthread_mutex_destroy(&c->reduce);
     detrun_aligned_free(alloc, ud, c->scratch);
+    if (c->blocks)
+        alloc(ud, c->blocks, c->nblocks * sizeof *c->blocks, 0);
     alloc(ud, c, sizeof *c, 0);
     alloc(ud, b, sizeof *b, 0);
 }

@@ -2,7 +2,8 @@
  * dropout.c - inverted dropout with counter-based masks (docs/determinism.md,
  * "dropout", R6): element e draws word e of the stream addressed by
  * (seed, DROPOUT, stream, layer, step), so the mask does not depend on which
- * thread makes it. The AVX2 path is in dropout_avx2.c.
+ * thread makes it. The AVX2 and AVX-512 paths are in dropout_avx2.c and
+ * dropout_avx512.c.
  */
 #include "dropout.h"
 #include "philox.h"
@@ -16,6 +17,8 @@ static void forward_range(void *arg, size_t begin, size_t end)
                         ((uint32_t)DETRUN_RNG_DROPOUT << 24) | (a->stream & 0xffffffu) };
     size_t e = begin;
 #if defined(__x86_64__)
+    if (j->simd >= DETRUN_CPU_SIMD_AVX512 && (e & 3) == 0)
+        e = detrun_cpu_dropout_avx512(j, e, end);
     if (j->simd && (e & 3) == 0)
         e = detrun_cpu_dropout_avx2(j, e, end);
 #endif
@@ -47,12 +50,12 @@ void detrun_cpu_dropout_forward(detrun_backend *b, float *out, float *mask, cons
                                 size_t count, float rate, const detrun_rng_addr *addr)
 {
     dropout_job j = { out, mask, in, rate, 1.0f / (1.0f - rate), addr, DETRUN_CPU(b)->simd };
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, forward_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_COSTLY, forward_range, &j);
 }
 
 void detrun_cpu_dropout_backward(detrun_backend *b, float *din, const float *dout,
                                  const float *mask, size_t count)
 {
     dropout_bwd_job j = { din, dout, mask };
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, backward_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_CHEAP, backward_range, &j);
 }

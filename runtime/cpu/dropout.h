@@ -21,6 +21,8 @@ typedef struct dropout_job {
 /* Elements [e, e + 32k) for the largest k that stays within end (e a
  * multiple of 4), eight Philox blocks at a time; returns where it stopped. */
 size_t detrun_cpu_dropout_avx2(const dropout_job *j, size_t e, size_t end);
+/* The same sixteen blocks at a time (64 elements). */
+size_t detrun_cpu_dropout_avx512(const dropout_job *j, size_t e, size_t end);
 #endif
 
 #endif

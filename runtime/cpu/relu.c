@@ -60,12 +60,12 @@ static void backward_range(void *arg, size_t begin, size_t end)
 void detrun_cpu_relu_forward(detrun_backend *b, float *out, const float *in, size_t count)
 {
     relu_job j = { out, in, NULL, DETRUN_CPU(b)->simd };
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, forward_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_CHEAP, forward_range, &j);
 }
 
 void detrun_cpu_relu_backward(detrun_backend *b, float *din, const float *dout, const float *out,
                               size_t count)
 {
     relu_job j = { din, dout, out, DETRUN_CPU(b)->simd };
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, backward_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_CHEAP, backward_range, &j);
 }

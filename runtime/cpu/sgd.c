@@ -28,5 +28,5 @@ void detrun_cpu_sgd_step(detrun_backend *b, float *p, const float *g, float *v, 
                          float lr, float momentum)
 {
     sgd_job j = { p, v, g, lr, momentum };
-    detrun_cpu_parallel_range(DETRUN_CPU(b), count, sgd_range, &j);
+    detrun_cpu_parallel_range(DETRUN_CPU(b), count, DETRUN_CPU_BLOCK_CHEAP, sgd_range, &j);
 }

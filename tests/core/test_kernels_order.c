@@ -9,6 +9,7 @@
  * in lanes past a row's end). Also: a sample's result does not depend on its
  * batch (R7), and fast mode at two or more threads really does change the
  * bits of weight gradients.
+ * (Over 600 lines: one file holds the whole text's transcription.)
  */
 #include <math.h>
 #include <stdint.h>
@@ -386,11 +387,38 @@ static void check_dense(int n, int k, int u)
     free(rdb); free(o); free(din); free(dw); free(db);
 }
 
+/* Softmax against the text and dropout against the plain path, on every
+ * path (the dropout from an offset that is not a multiple of 4: a plain head,
+ * the vector body, a plain tail). */
+static void check_paths(const float *x, size_t count, const float *logits, const int32_t *lab,
+                        const float *rdl, const float *rloss, const float *rcorr)
+{
+    enum { N = 100, C = 10 };
+    detrun_rng_addr addr = { 7, 2, 5, 99 };
+    float *plain_drop = malloc(count * 4), *plain_mask = malloc(count * 4);
+    float *drop = malloc(count * 4), *mask = malloc(count * 4);
+    for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
+        detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
+        b->ops->dropout_forward(b, simd ? drop : plain_drop, simd ? mask : plain_mask, x + 1,
+                                count - 1, 0.2f, &addr);
+        if (simd)
+            CHECK(same_bits(drop, plain_drop, count - 1) && same_bits(mask, plain_mask, count - 1),
+                  "dropout: the %s path differs from the plain one", path_name(simd));
+        float dl[N * C], loss[N], corr[N];
+        b->ops->softmax_xent(b, dl, loss, corr, logits, lab, N, C);
+        CHECK(same_bits(dl, rdl, N * C) && same_bits(loss, rloss, N) && same_bits(corr, rcorr, N),
+              "softmax_xent: bits differ from the text (%s)", path_name(simd));
+        b->ops->destroy(b);
+    }
+    free(plain_drop); free(plain_mask); free(drop); free(mask);
+}
+
 /* The other kernels: the same bits at 1..4 threads and equal to the text. */
 static void check_elementwise(void)
 {
     enum { N = 100, C = 10 };
-    size_t count = 100 * 128;
+    /* More than one block of every elementwise kernel, and an odd tail. */
+    size_t count = 100037;
     float *x = frand(count, 2.0f), *logits = frand(N * C, 8.0f);
     int32_t lab[N];
     for (int i = 0; i < N; i++)
@@ -436,6 +464,7 @@ static void check_elementwise(void)
     free(doc_po);
     free(doc_pdin);
     free(doc_am);
+    check_paths(x, count, logits, lab, rdl, rloss, rcorr);
     float *ref_relu = NULL, *ref_mask = NULL, *ref_drop = NULL, *ref_pool = NULL, *ref_pdin = NULL;
     int32_t *ref_am = NULL;
     detrun_rng_addr addr = { 42, 3, 6, 1234 };
@@ -496,6 +525,51 @@ static double max_rel_diff(const float *a, const float *b, size_t n)
     return diff / big;
 }
 
+/* The gather's scaling, every byte value, on every path: b / 255.0f. */
+static void check_gather(void)
+{
+    uint8_t img[2 * 256 + 3];
+    for (int i = 0; i < (int)sizeof img; i++)
+        img[i] = (uint8_t)(i * 7 + 3);
+    uint8_t lab[3] = { 4, 9, 1 };
+    uint32_t rows[3] = { 2, 0, 1 };
+    size_t px = 171;   /* odd: the vector loop and the plain tail both run */
+    float x[3 * 171];
+    int32_t y[3];
+    for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
+        for (int threads = 1; threads <= 2; threads++) {
+            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
+            b->ops->gather(b, x, y, img, lab, px, rows, 3);
+            int bad = 0;
+            for (int r = 0; r < 3; r++) {
+                for (size_t p = 0; p < px; p++) {
+                    float want = (float)img[rows[r] * px + p] / 255.0f;
+                    bad += !same_bits(&x[r * px + p], &want, 1);
+                }
+                bad += y[r] != lab[rows[r]];
+            }
+            CHECK(!bad, "gather: %d values differ from b / 255.0f (%d threads, %s)", bad, threads,
+                  path_name(simd));
+            b->ops->destroy(b);
+        }
+    }
+    /* All 256 byte values through the vector loop. */
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++)
+        all[i] = (uint8_t)i;
+    float xa[256];
+    uint32_t row0 = 0;
+    detrun_backend *b = make(1, DETRUN_DETERMINISTIC, DETRUN_CPU_SIMD_AVX512);
+    b->ops->gather(b, xa, NULL, all, NULL, 256, &row0, 1);
+    int bad = 0;
+    for (int i = 0; i < 256; i++) {
+        float want = (float)i / 255.0f;
+        bad += !same_bits(&xa[i], &want, 1);
+    }
+    CHECK(!bad, "gather: %d of the 256 byte values differ from b / 255.0f", bad);
+    b->ops->destroy(b);
+}
+
 /* Fast mode: chunks added in finishing order must, at 2+ threads, give other
  * bits than the written order at least once in a bounded number of tries,
  * while staying numerically the same gradient. Where the CPU has the vector
@@ -540,6 +614,22 @@ static void check_fast_mode(void)
               threads, tries);
         CHECK(worst < 1e-5, "fast mode, %d threads: gradients differ by %g (relative)", threads, worst);
         printf("test_kernels_order: fast mode at %d threads differed after %d tries\n", threads, tries);
+        b->ops->destroy(b);
+    }
+    /* Repeats differ from each other, not only from the written order: the
+     * quarters of a block meet in the order they finish. */
+    for (int threads = 2; threads <= 4; threads += 2) {
+        detrun_backend *b = make(threads, DETRUN_FAST, 1);
+        b->ops->dense_backward(b, NULL, rw, rb, g, x, wd, n, k, u);
+        int tries = 0, differs = 0;
+        for (; tries < 2000 && !differs; tries++) {
+            b->ops->dense_backward(b, NULL, fw, fb, g, x, wd, n, k, u);
+            differs = !same_bits(fw, rw, (size_t)k * u);
+        }
+        CHECK(differs, "fast mode, %d threads: dense dw repeated the same bits %d times", threads,
+              tries);
+        printf("test_kernels_order: fast-mode repeats at %d threads differed after %d tries\n",
+               threads, tries);
         b->ops->destroy(b);
     }
     /* At one thread fast mode has nothing to reorder: it is the written order. */
@@ -591,7 +681,13 @@ int main(void)
     check_dense(23, 200, 128);
     check_dense(23, 128, 10);
     check_dense(5, 13, 37);
+    /* Every remainder of the 8-row AVX-512 tile and of the 8x8 transposition. */
+    check_dense(100, 200, 128);
+    check_dense(17, 31, 47);
+    check_dense(15, 9, 33);
+    check_dense(1, 1, 1);
     check_elementwise();
+    check_gather();
     check_fast_mode();
     return test_report("test_kernels_order");
 }

@@ -11,7 +11,9 @@ return function(path)
   local res, err = core.load_results(path)
   if not res then return common.names(err, path, "load_results") end
   if type(res:json()) ~= "string" then fail("results without JSON") end
-  if type(res.modes) ~= "table" then return end   -- html.main refuses these, naming the file
+  -- What detrun report refuses before drawing, naming the file.
+  local valid, verr = pcall(html.check, res, path)
+  if not valid then return common.names(verr, path, "html.check") end
   for _, m in ipairs(res.modes) do
     if type(m) == "table" and type(m.mode) == "string" then
       for r = 1, 3 do

@@ -191,7 +191,8 @@ end
 
 -- What a results file read from json must be before it is drawn: the
 -- figures draw every (repeat, fold) of its grid, so a damaged file asking
--- for 10^12 folds is refused (the grid caps of docs/regression.md, "Limits").
+-- for 10^12 folds is refused (the grid cap of docs/c-api.md, "Limits on
+-- declared sizes").
 function html.check(res, json)
   if type(res.modes) ~= "table" then error(json .. ": not detrun results (no modes)", 0) end
   local s = type(res.settings) == "table" and res.settings or {}

@@ -146,10 +146,17 @@ local function epoch_stats(m, metric)
       end
     end
   end
+  -- The epochs present, in order: a results file may say epoch 10^12, and
+  -- counting up to it would never end.
+  local present = {}
+  for i in pairs(by) do
+    if math.type(i) == "integer" and i >= 1 and i <= last then present[#present + 1] = i end
+  end
+  table.sort(present)
   local out = {}
-  for i = 1, last do
+  for _, i in ipairs(present) do
     local s = by[i]
-    if s then out[#out + 1] = { epoch = i, mean = s.sum / s.n, min = s.min, max = s.max } end
+    out[#out + 1] = { epoch = i, mean = s.sum / s.n, min = s.min, max = s.max }
   end
   return out
 end
@@ -166,7 +173,7 @@ local function curve_panel(res, metric, title)
   if lo > hi then lo, hi = 0, 1 end
   local pad = math.max((hi - lo) * 0.05, 1e-4)
   local xt = {}
-  for e = 1, emax do xt[#xt + 1] = e end
+  for e = 1, math.min(emax, 13) do xt[#xt + 1] = e end   -- ticks only up to 12 epochs
   local p = svg.plot { w = 260, h = 210, xmin = emax > 1 and 1 or 0.5, xmax = emax > 1 and emax or 1.5,
                        ymin = lo - pad, ymax = hi + pad, xlabel = "epoch", ylabel = title,
                        xticks = #xt <= 12 and xt or nil }

@@ -25,7 +25,7 @@ local function divergence_figure(res)
   local ymin = 10.0 ^ math.min(math.floor(math.log(lo, 10)) - 1, -8)
   local ymax = 10.0 ^ math.max(math.ceil(math.log(hi, 10)), 0)
   local xt = {}
-  for e = 1, emax do xt[#xt + 1] = e end
+  for e = 1, math.min(emax, 13) do xt[#xt + 1] = e end   -- ticks only up to 12 epochs
   local p = svg.plot { w = 560, h = 300, xmin = emax > 1 and 1 or 0.5, xmax = emax > 1 and emax or 1.5,
                        ymin = ymin, ymax = ymax, log = true, xlabel = "epoch",
                        ylabel = "distance to repeat 1's weights", xticks = #xt <= 12 and xt or nil }
@@ -193,11 +193,32 @@ function html.files(res, name)
   return { { name .. ".html", html.page(res) }, { name .. ".epochs.csv", html.epochs_csv(res) } }
 end
 
+-- What a results file read from json must be before it is drawn: the
+-- figures draw every (repeat, fold) of its grid, so a damaged file asking
+-- for 10^12 folds is refused (the grid cap of docs/c-api.md, "Limits on
+-- declared sizes").
+function html.check(res, json)
+  if type(res.modes) ~= "table" then error(json .. ": not detrun results (no modes)", 0) end
+  local s = type(res.settings) == "table" and res.settings or {}
+  for _, k in ipairs { "folds", "repeats" } do
+    if s[k] ~= nil and (math.type(s[k]) ~= "integer" or s[k] < 1) then
+      error(string.format("%s: not detrun results (settings.%s is not a positive integer)", json,
+                          k), 0)
+    end
+  end
+  local cells = core._limit("DETRUN_MAX_CELLS", 1000000)
+  local folds, repeats = s.folds or 1, s.repeats or 1
+  if folds > cells or repeats > cells // folds then
+    error(string.format("%s: not detrun results (a grid of %d repeats x %d folds is above the "
+                        .. "limit of %d cells)", json, repeats, folds, cells), 0)
+  end
+end
+
 -- `detrun report RESULTS.json [-o FILE.html]`.
 function html.main(json, page)
   local res, err = core.load_results(json)
   if not res then error(err, 0) end
-  if type(res.modes) ~= "table" then error(json .. ": not detrun results (no modes)", 0) end
+  html.check(res, json)
   page = (page and page ~= "") and page or (json:gsub("%.json$", "") .. ".html")
   local ok, werr = core._write_set { { page, html.page(res) } }   -- whole or not at all
   if not ok then error(werr, 0) end

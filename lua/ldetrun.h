@@ -38,6 +38,12 @@ detrun_runtime *detrun_lua_runtime(lua_State *L);
 void detrun_lua_to_json(lua_State *L, int idx, cJSON *parent, const char *key,
                         const char *what, int flags, int depth);
 void detrun_lua_push_json(lua_State *L, const cJSON *v, int flags, int depth);
+/* push_json refuses trees nested deeper than this; readers of files check
+ * detrun_lua_json_depth first, to name the file (a scalar or an empty array
+ * is 0, [1] is 1, the depth push_json reaches). cJSON's own nesting limit
+ * bounds the recursion. */
+#define DETRUN_JSON_MAX_DEPTH 64
+int detrun_lua_json_depth(const cJSON *v);
 /* mkdir -p; on failure returns -1 with the message in err. */
 int detrun_lua_mkdirs(const char *dir, char *err, size_t errlen);
 

@@ -132,16 +132,31 @@ void detrun_lua_to_json(lua_State *L, int idx, cJSON *parent, const char *key,
     }
 }
 
+int detrun_lua_json_depth(const cJSON *v)
+{
+    int deepest = -1;
+    const cJSON *it;
+    if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        cJSON_ArrayForEach(it, v) {
+            int d = detrun_lua_json_depth(it);
+            if (d > deepest)
+                deepest = d;
+        }
+    }
+    return deepest + 1;
+}
+
 void detrun_lua_push_json(lua_State *L, const cJSON *v, int flags, int depth)
 {
     luaL_checkstack(L, 4, "JSON nested too deeply");
-    if (depth > 64)
+    if (depth > DETRUN_JSON_MAX_DEPTH)
         luaL_error(L, "JSON nested too deeply");
     if (cJSON_IsBool(v)) {
         lua_pushboolean(L, cJSON_IsTrue(v));
     } else if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d == (double)(lua_Integer)d && d > -9007199254740992.0 && d < 9007199254740992.0)
+        /* The range first: converting a double outside it is undefined. */
+        if (d > -9007199254740992.0 && d < 9007199254740992.0 && d == (double)(lua_Integer)d)
             lua_pushinteger(L, (lua_Integer)d);
         else
             lua_pushnumber(L, d);

@@ -112,6 +112,9 @@ static int l_record_read(lua_State *L)
     if (b->root == NULL || !cJSON_IsObject(b->root))
         return luaL_error(L, "%s: not a cell record (not a JSON object); remove it to run the "
                           "cell again", path);
+    if (detrun_lua_json_depth(b->root) > DETRUN_JSON_MAX_DEPTH)
+        return luaL_error(L, "%s: not a cell record (nested deeper than %d levels); remove it "
+                          "to run the cell again", path, DETRUN_JSON_MAX_DEPTH);
     detrun_lua_push_json(L, b->root, DETRUN_JSON_NONFINITE_STRINGS, 0);
     return 1;
 }

@@ -419,6 +419,12 @@ static int l_load_results(lua_State *L)
         lua_pushfstring(L, "%s: not a JSON results object", path);
         return 2;
     }
+    if (detrun_lua_json_depth(p->res->root) > DETRUN_JSON_MAX_DEPTH) {
+        luaL_pushfail(L);
+        lua_pushfstring(L, "%s: not detrun results (nested deeper than %d levels)", path,
+                        DETRUN_JSON_MAX_DEPTH);
+        return 2;
+    }
     p->res->json = cJSON_Print(p->res->root);
     if (p->res->json == NULL)
         return luaL_error(L, "results: out of memory");

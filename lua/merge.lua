@@ -16,7 +16,7 @@ local merge = {}
 -- The plan that experiment.aggregate reads, rebuilt from plan.json, every
 -- field checked for its type and range: a damaged plan is refused naming the
 -- file and the field, never merged into empty or wrong results.
-local function plan_from(rec, path)
+function merge.plan_from(rec, path)
   local function bad(what) error(string.format("%s: damaged plan: %s", path, what), 0) end
   if type(rec.grid) ~= "table" then bad("no grid") end
   local g = rec.grid
@@ -84,7 +84,7 @@ function merge.run(out, partial, verbosity)
     error(path .. ": cannot open: no shards ran with this results folder (detrun --shard K/N "
           .. "or detrun slurm, with -o " .. out .. ")", 0)
   end
-  local p = plan_from(rec, path)
+  local p = merge.plan_from(rec, path)
   p.out = out
   local records, problems = {}, {}
   for i, cell in ipairs(p.cells) do

@@ -366,14 +366,18 @@ detrun_status detrun_checkpoint_meta_parse(const char *path, const cJSON *o, uin
     parse_optimizer(&r, o, c);
     *moments = get_int(&r, o, "moments", 1, 2);
     uint64_t count = get_u64str(&r, o, "count");
-    c->bloblen = (size_t)get_u64str(&r, o, "blob");
+    uint64_t blob = get_u64str(&r, o, "blob");
     if (r.status != DETRUN_OK)
         return r.status;
-    if (count > DETRUN_CHECKPOINT_MAX_BYTES / 4) {
-        bad(&r, "metadata \"%s\" is too large", "count");
+    /* Both capped, so that the payload length they add up to cannot wrap
+     * around to the file's and let a huge blob through. */
+    if (count > DETRUN_CHECKPOINT_MAX_BYTES / 4 || blob > DETRUN_CHECKPOINT_MAX_BYTES) {
+        bad(&r, "metadata \"%s\" is too large",
+            blob > DETRUN_CHECKPOINT_MAX_BYTES ? "blob" : "count");
         return r.status;
     }
     c->count = (size_t)count;
+    c->bloblen = (size_t)blob;
     parse_tensors(&r, o, c);
     if (r.status == DETRUN_OK)
         parse_history(&r, o, c);

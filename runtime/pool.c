@@ -59,8 +59,16 @@ struct detrun_pool {
     pthread_cond_t done_cv;        /* the last task of a job finished */
 };
 
-static void cpu_relax(void)
+/* One spin-wait step. Every 64th step gives the core away (sched_yield):
+ * when more threads want the cores than there are (cells in parallel
+ * processes, each with its own pool), the thread being waited for may be
+ * queued behind the spinner; alone on its core, the call returns at once. */
+static void spin_step(int i)
 {
+    if ((i & 63) == 63) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -76,7 +84,7 @@ static void run_tasks(detrun_pool *p, uint32_t gen, int thread)
         if ((uint32_t)(c >> 32) != gen)
             return;
         if ((uint32_t)c == CLOSED) {
-            cpu_relax();
+            spin_step(0);
             continue;
         }
         detrun_task_fn fn = atomic_load(&p->fn);
@@ -116,7 +124,7 @@ static void *worker_main(void *va)
     for (;;) {
         uint32_t gen = seen;
         for (int i = 0; i < SPIN_CHECKS && gen == seen && !atomic_load(&p->stop); i++) {
-            cpu_relax();
+            spin_step(i);
             gen = (uint32_t)(atomic_load(&p->ctr) >> 32);
         }
         if (gen == seen && !atomic_load(&p->stop)) {
@@ -231,7 +239,7 @@ void detrun_pool_run(detrun_pool *p, int ntasks, detrun_task_fn fn, void *arg)
     }
     run_tasks(p, gen, 0);
     for (int i = 0; i < SPIN_CHECKS && atomic_load(&p->done) < ntasks; i++)
-        cpu_relax();
+        spin_step(i);
     if (atomic_load(&p->done) < ntasks) {
         /* caller_sleeps is set before done is read again (both sequentially
          * consistent), so the last finisher either sees it and signals under

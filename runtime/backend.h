@@ -135,6 +135,17 @@ typedef void detrun_maxpool_backward_fn(detrun_backend *b, float *din, const flo
 typedef void detrun_maxpool_relu_backward_fn(detrun_backend *b, float *din, const float *dout,
                                              const float *pooled, const int32_t *argmax,
                                              const detrun_pool_dims *d);
+/* The weight and bias gradients (dw, db overwritten) of a convolution whose
+ * output went into the max-pool pd (through its fused ReLU when pooled is
+ * not NULL), from the pool's output gradient pool_dout: the bits of
+ * maxpool_relu_backward (or maxpool_backward) into d(conv out) and then
+ * conv2d_backward with din NULL, without the full-size d(conv out).
+ * Returns 1 when done, 0 when the backend has no such path for these sizes
+ * (nothing written: the caller runs the two). */
+typedef int detrun_conv2d_pooled_wgrad_fn(detrun_backend *b, float *dw, float *db,
+                                          const float *pool_dout, const float *pooled,
+                                          const int32_t *argmax, const float *in,
+                                          const detrun_conv_dims *d, const detrun_pool_dims *pd);
 /* out: (n, units); in: (n, k); w: (k, units) (Keras layout); b: (units). */
 typedef void detrun_dense_forward_fn(detrun_backend *b, float *out, const float *in,
                                      const float *w, const float *bias, int n, int k, int units,
@@ -215,6 +226,8 @@ typedef struct detrun_backend_ops {
     detrun_avgpool_backward_fn *avgpool_backward;
     /* NULL: relu_backward, then maxpool_backward. */
     detrun_maxpool_relu_backward_fn *maxpool_relu_backward;
+    /* NULL: the pool's backward, then conv2d_backward. */
+    detrun_conv2d_pooled_wgrad_fn *conv2d_pooled_wgrad;
 } detrun_backend_ops;
 
 struct detrun_backend {

@@ -91,6 +91,14 @@ struct detrun_layer_kind {
      * Parameter gradients go to the model's gradient block. NULL: identity. */
     float *(*backward)(const detrun_pass *p, detrun_layer *l, float *dout, float *din,
                        const float *in);
+    /* The first layer with parameters (no input gradient) when next, the
+     * layer after it, has its output gradient next_dout (p->relu_before
+     * said for next): its parameter gradients straight from next_dout,
+     * skipping next's backward and the full-size gradient between them.
+     * Returns 1 when done, 0 when it cannot (nothing written: the pass runs
+     * both backwards). NULL: never. */
+    int (*backward_through)(const detrun_pass *p, detrun_layer *l, const detrun_layer *next,
+                            const float *next_dout, const float *in);
 };
 
 /* The kind called name, or NULL. */

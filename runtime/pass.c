@@ -48,6 +48,15 @@ void detrun_model_backward(detrun_model *m, int n, float *dlogits)
                         m->layers[i - 1].relu;
         if (p.relu_before)
             relu_done = i - 1;
+        /* The first layer with parameters may take its gradients straight
+         * from this layer's output gradient (the same bits). */
+        detrun_layer *f = &m->layers[first];
+        if (i - 1 == first && f->kind->backward_through != NULL) {
+            p.index = first;
+            if (f->kind->backward_through(&p, f, l, dcur, first > 0 ? m->layers[first - 1].act_out
+                                                                      : m->x))
+                break;
+        }
         p.index = i;
         if (l->kind->backward != NULL)
             dcur = l->kind->backward(&p, l, dcur, din, in);

@@ -59,6 +59,12 @@ typedef struct conv_job {
     float *dout_s;            /* o-vector weight gradient: (thread, oh, ow, 8) */
     float *lanes;             /* lanes of the vector weight gradients (see their files) */
     int lane_group;           /* o-vector weight gradient: lanes per task */
+    /* conv2d_pooled_wgrad: dout is NULL and each sample's planes of it are
+     * rebuilt by the max-pool's backward from these (codes: maxpool.h's),
+     * pd being the pool's dims; codes is NULL otherwise. */
+    const float *pool_dout, *pooled;
+    const unsigned char *codes;
+    const detrun_pool_dims *pd;
 } conv_job;
 
 static inline int conv_in_range(int v, int n)
@@ -141,7 +147,10 @@ int detrun_cpu_conv2d_dw_ovec_run(conv_job *j);
 
 /* conv2d_wgrad_avx512.c: the weight and bias gradients with the 16 lanes of
  * one weight in one register; 3x3 kernels, stride 1, no padding. Needs no
- * scratch: returns 0. */
+ * scratch: returns 0. With j->codes, dout's planes of a sample are rebuilt
+ * on the task's stack: the output plane must hold at most
+ * DW512_POOLED_PLANE floats. */
+#define DW512_POOLED_PLANE 4096
 int detrun_cpu_conv2d_dw_avx512_run(conv_job *j);
 #endif
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "conv2d.h"
+#include "maxpool.h"
 
 static int vector_forward_ok(const detrun_cpu *c, const detrun_conv_dims *d)
 {
@@ -338,4 +339,35 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
         if (p->run(&j) == 0)
             return;
     }
+}
+
+/* ---- weight gradients from a max-pool's gradient ---------------------------------- */
+
+/* The AVX-512 16-lane path, its output gradient rebuilt a sample at a time
+ * by the max-pool's AVX-512 backward (conv2d_wgrad_avx512.c): when both
+ * paths are the ones a separate call would take, so the bits are theirs. */
+int detrun_cpu_conv2d_pooled_wgrad(detrun_backend *b, float *dw, float *db,
+                                   const float *pool_dout, const float *pooled,
+                                   const int32_t *argmax, const float *in,
+                                   const detrun_conv_dims *d, const detrun_pool_dims *pd)
+{
+    detrun_cpu *c = DETRUN_CPU(b);
+#if DETRUN_CONV2D_AVX2
+    if (!w512_ok(c, d) || !detrun_cpu_maxpool_codes(pd) || pd->n != d->n || pd->c != d->o ||
+        pd->h != d->oh || pd->w != d->ow || (size_t)d->oh * d->ow > DW512_POOLED_PLANE)
+        return 0;
+    conv_job j;
+    job_init(&j, c, d, in, NULL, NULL);
+    j.dw = dw;
+    j.db = db;
+    j.pool_dout = pool_dout;
+    j.pooled = pooled;
+    j.codes = (const unsigned char *)argmax;
+    j.pd = pd;
+    return detrun_cpu_conv2d_dw_avx512_run(&j) == 0;
+#else
+    (void)c, (void)dw, (void)db, (void)pool_dout, (void)pooled, (void)argmax, (void)in, (void)d,
+        (void)pd;
+    return 0;
+#endif
 }

@@ -20,12 +20,18 @@
  * DW512_R at a time, each input row loaded once for the output rows that
  * read it. Each weight's whole chain is inside one task, so the thread count
  * changes no bit.
+ *
+ * Pooled (j->codes): the output gradient of each sample's NO channels is
+ * first rebuilt by the max-pool's own backward (maxpool_avx512.c: the same
+ * values as the full-size buffer it would otherwise write) into a buffer on
+ * the task's stack that stays in L1, and read from there in the same order.
  */
 #if defined(__x86_64__)
 
 #include <immintrin.h>
 
 #include "conv2d.h"
+#include "maxpool.h"
 
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
@@ -98,7 +104,7 @@ static inline __mmask16 chunk_mask(int left)
  * plain additions of dout. CH: the chunks of a row when 1 or 2 (straight
  * code), else 0 (a loop). */
 AVX512 INLINE void dw_block(const conv_job *j, int o0, const int NO, int c, const int BIAS,
-                            const int CH)
+                            const int CH, float *rebuilt)
 {
     const detrun_conv_dims *d = j->d;
     size_t w = (size_t)d->w, oplane = (size_t)d->oh * d->ow, iplane = (size_t)d->h * d->w;
@@ -112,9 +118,20 @@ AVX512 INLINE void dw_block(const conv_job *j, int o0, const int NO, int c, cons
     }
     int last = (d->ow - 1) / LANES * LANES;   /* the last chunk's first column */
     const __mmask16 full = (__mmask16)0xffff, ml = chunk_mask(d->ow - last);
+    const detrun_pool_dims *pd = j->pd;
     for (int n = 0; n < d->n; n++) {
         const float *ip = j->in + ((size_t)n * d->c + c) * iplane;
-        const float *gp = j->dout + ((size_t)n * d->o + o0) * oplane;
+        const float *gp;
+        if (j->codes != NULL) {
+            size_t pp = ((size_t)n * d->o + o0) * pd->oh * pd->ow;
+            detrun_cpu_maxpool_back_2x2_avx512(
+                rebuilt, j->pool_dout + pp,
+                j->codes + ((size_t)n * d->o + o0) * pd->oh * DETRUN_MAXPOOL_CODE_ROW(pd->ow),
+                j->pooled != NULL ? j->pooled + pp : NULL, NO, pd->h, pd->w, pd->oh, pd->ow);
+            gp = rebuilt;
+        } else {
+            gp = j->dout + ((size_t)n * d->o + o0) * oplane;
+        }
         if (CH == 1) {
             int y = 0;
             for (; y + DW512_R <= d->oh; y += DW512_R, ip += DW512_R * w, gp += DW512_R * d->ow)
@@ -130,10 +147,13 @@ AVX512 INLINE void dw_block(const conv_job *j, int o0, const int NO, int c, cons
                 const float *pi = ip + (size_t)d->c * iplane, *pg = gp + (size_t)d->o * oplane;
                 _mm_prefetch((const char *)pi, _MM_HINT_T0);
                 _mm_prefetch((const char *)(pi + LANES), _MM_HINT_T0);
+                if (j->codes == NULL) {
 #pragma GCC unroll 4
-                for (int q = 0; q < NO; q++) {
-                    _mm_prefetch((const char *)(pg + (size_t)q * oplane), _MM_HINT_T0);
-                    _mm_prefetch((const char *)(pg + (size_t)q * oplane + LANES), _MM_HINT_T0);
+                    for (int q = 0; q < NO; q++) {
+                        _mm_prefetch((const char *)(pg + (size_t)q * oplane), _MM_HINT_T0);
+                        _mm_prefetch((const char *)(pg + (size_t)q * oplane + LANES),
+                                     _MM_HINT_T0);
+                    }
                 }
             }
             if (CH == 0)
@@ -161,9 +181,9 @@ AVX512 INLINE void dw_block(const conv_job *j, int o0, const int NO, int c, cons
 
 /* One block, with the row's chunk count as a constant when it is 1 or 2. */
 #define DW512_BLOCK(NO, C, BIAS)                                                          \
-    (d->ow <= LANES       ? dw_block(j, o0, NO, C, BIAS, 1)                               \
-     : d->ow <= 2 * LANES ? dw_block(j, o0, NO, C, BIAS, 2)                               \
-                          : dw_block(j, o0, NO, C, BIAS, 0))
+    (d->ow <= LANES       ? dw_block(j, o0, NO, C, BIAS, 1, rebuilt)                      \
+     : d->ow <= 2 * LANES ? dw_block(j, o0, NO, C, BIAS, 2, rebuilt)                      \
+                          : dw_block(j, o0, NO, C, BIAS, 0, rebuilt))
 
 /* Task: first the blocks of DW512_NB output channels of input channel 0,
  * which give the bias gradients too (2 x 10 accumulators), then the blocks
@@ -173,6 +193,9 @@ AVX512 static void dw512_task(void *arg, int task, int thread)
     (void)thread;
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
+    /* Pooled: a sample's rebuilt output gradient (the planes of one block). */
+    float rebuilt[j->codes != NULL ? DW512_NO * DW512_POOLED_PLANE : 1]
+        __attribute__((aligned(64)));
     int b0 = (d->o + DW512_NB - 1) / DW512_NB;
     if (task < b0) {
         int o0 = task * DW512_NB;

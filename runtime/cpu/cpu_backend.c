@@ -266,6 +266,7 @@ static const detrun_backend_ops cpu_ops = {
     .avgpool_forward = detrun_cpu_avgpool_forward,
     .avgpool_backward = detrun_cpu_avgpool_backward,
     .maxpool_relu_backward = detrun_cpu_maxpool_relu_backward,
+    .conv2d_pooled_wgrad = detrun_cpu_conv2d_pooled_wgrad,
 };
 
 /* ---- construction ------------------------------------------------------------ */

@@ -20,9 +20,7 @@ typedef struct pool_job {
     int simd;
 } pool_job;
 
-/* 2x2 windows at stride 2 inside the input, ow >= 4: the one-byte codes
- * of maxpool.h (and the vector paths' case); otherwise flat indices. */
-static int is_2x2(const detrun_pool_dims *d)
+int detrun_cpu_maxpool_codes(const detrun_pool_dims *d)
 {
     return d->size == 2 && d->stride == 2 && d->oh >= 1 && d->ow >= 4 && 2 * d->oh <= d->h &&
            2 * d->ow <= d->w;
@@ -95,7 +93,7 @@ static void forward_task(void *arg, int n, int thread)
     const float *in = j->in + (size_t)n * d->c * ip;
     float *out = j->out + (size_t)n * d->c * op;
     int32_t *am = j->argmax + (size_t)n * d->c * op;
-    if (is_2x2(d)) {
+    if (detrun_cpu_maxpool_codes(d)) {
         size_t cp = (size_t)d->oh * DETRUN_MAXPOOL_CODE_ROW(d->ow);
         uint8_t *codes = (uint8_t *)j->argmax + (size_t)n * d->c * cp;
 #if defined(__x86_64__)
@@ -161,7 +159,7 @@ static void backward_task(void *arg, int n, int thread)
     float *din = j->din + (size_t)n * d->c * ip;
     const float *dout = j->dout + (size_t)n * d->c * op;
     const float *pooled = j->pooled != NULL ? j->pooled + (size_t)n * d->c * op : NULL;
-    if (is_2x2(d)) {
+    if (detrun_cpu_maxpool_codes(d)) {
         size_t cp = (size_t)d->oh * DETRUN_MAXPOOL_CODE_ROW(d->ow);
         const uint8_t *codes = (const uint8_t *)j->cargmax + (size_t)n * d->c * cp;
 #if defined(__x86_64__)

@@ -24,6 +24,10 @@
 
 #define DETRUN_MAXPOOL_CODE_ROW(ow) (((ow) + 15) / 16 * 16)
 
+/* 1 when d's argmax buffer holds the codes above (2x2 windows at stride 2
+ * inside the input, ow >= 4; the vector paths' case), 0 when flat indices. */
+int detrun_cpu_maxpool_codes(const detrun_pool_dims *d);
+
 #if defined(__x86_64__)
 void detrun_cpu_maxpool_2x2_avx2(float *out, uint8_t *codes, const float *in, int planes, int h,
                                  int w, int oh, int ow);

@@ -4,6 +4,8 @@
  * padding and an optional fused ReLU.
  */
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #include "layer.h"
 
@@ -100,6 +102,23 @@ static float *backward(const detrun_pass *p, detrun_layer *l, float *dout, float
     return din;
 }
 
+/* Through a max-pool right after: the weight gradients from the pool's
+ * output gradient, where the backend can (conv2d_pooled_wgrad). */
+static int backward_through(const detrun_pass *p, detrun_layer *l, const detrun_layer *next,
+                            const float *next_dout, const float *in)
+{
+    detrun_backend *be = p->be;
+    const detrun_model *m = p->m;
+    if (be->ops->conv2d_pooled_wgrad == NULL || strcmp(next->kind->name, "maxpool") != 0 ||
+        (l->relu && !p->relu_before))
+        return 0;
+    detrun_conv_dims d = conv_dims(l, p->n);
+    detrun_pool_dims pd = detrun_layer_pool_dims(next, p->n);
+    return be->ops->conv2d_pooled_wgrad(be, m->g + DETRUN_LAYER_W(m, l), m->g + DETRUN_LAYER_B(m, l),
+                                        next_dout, l->relu ? next->out : NULL,
+                                        (const int32_t *)next->aux, in, &d, &pd);
+}
+
 const detrun_layer_kind detrun_layer_conv2d = {
     .name = "conv2d",
     .doc = "docs/determinism.md#conv2d-forward-r1-r2",
@@ -108,4 +127,5 @@ const detrun_layer_kind detrun_layer_conv2d = {
     .params = params,
     .forward = forward,
     .backward = backward,
+    .backward_through = backward_through,
 };

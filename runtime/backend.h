@@ -135,6 +135,16 @@ typedef void detrun_maxpool_backward_fn(detrun_backend *b, float *din, const flo
 typedef void detrun_maxpool_relu_backward_fn(detrun_backend *b, float *din, const float *dout,
                                              const float *pooled, const int32_t *argmax,
                                              const detrun_pool_dims *d);
+/* conv2d_forward then maxpool_forward (pd) on its output, a sample at a
+ * time while the sample's output is in the near caches: the same bits in
+ * pooled and argmax. out: the convolution's output, or NULL when no one
+ * reads it (it may then stay in the backend's scratch). Returns 1 when
+ * done, 0 when the backend has no such path for these sizes (nothing
+ * written: the caller runs the two). */
+typedef int detrun_conv2d_pooled_forward_fn(detrun_backend *b, float *out, float *pooled,
+                                            int32_t *argmax, const float *in, const float *w,
+                                            const float *bias, const detrun_conv_dims *d,
+                                            int relu, const detrun_pool_dims *pd);
 /* The weight and bias gradients (dw, db overwritten) of a convolution whose
  * output went into the max-pool pd (through its fused ReLU when pooled is
  * not NULL), from the pool's output gradient pool_dout: the bits of
@@ -226,6 +236,8 @@ typedef struct detrun_backend_ops {
     detrun_avgpool_backward_fn *avgpool_backward;
     /* NULL: relu_backward, then maxpool_backward. */
     detrun_maxpool_relu_backward_fn *maxpool_relu_backward;
+    /* NULL: conv2d_forward, then maxpool_forward. */
+    detrun_conv2d_pooled_forward_fn *conv2d_pooled_forward;
     /* NULL: the pool's backward, then conv2d_backward. */
     detrun_conv2d_pooled_wgrad_fn *conv2d_pooled_wgrad;
 } detrun_backend_ops;

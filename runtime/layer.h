@@ -52,6 +52,8 @@ typedef struct detrun_pass {
     const detrun_rng_addr *addr;     /* forward in training: the step's dropout address */
     int relu_before;                 /* backward of a RELU_THROUGH kind: undo the layer
                                         before's ReLU here (see the flag) */
+    int keep_outputs;                /* forward: every layer's output is read afterwards
+                                        (a trace records them all) */
 } detrun_pass;
 
 /* Flags of a kind. */
@@ -91,6 +93,13 @@ struct detrun_layer_kind {
      * Parameter gradients go to the model's gradient block. NULL: identity. */
     float *(*backward)(const detrun_pass *p, detrun_layer *l, float *dout, float *din,
                        const float *in);
+    /* Its forward and that of next, the layer after it, in one: returns
+     * next's output, with next->out and its aux written as next's forward
+     * would, and l->out too when p->keep_outputs (otherwise nothing reads
+     * it: no backward of l or next does); NULL when it cannot (nothing
+     * written: the pass runs both forwards). NULL: never. */
+    const float *(*forward_through)(const detrun_pass *p, detrun_layer *l, detrun_layer *next,
+                                    const float *in);
     /* The first layer with parameters (no input gradient) when next, the
      * layer after it, has its output gradient next_dout (p->relu_before
      * said for next): its parameter gradients straight from next_dout,

@@ -5,16 +5,28 @@
  * writes for it; this file only sequences the layers, through their kinds'
  * descriptors (layer.h), and their buffers.
  */
+#include "internal.h"
 #include "layer.h"
 #include "model.h"
 
 const float *detrun_model_forward(detrun_model *m, int n, int train, const detrun_rng_addr *addr)
 {
-    detrun_pass p = { m, m->rt->backend, n, 0, train, addr, 0 };
+    detrun_pass p = { m, m->rt->backend, n, 0, train, addr, 0, m->rt->trace != NULL };
     const float *in = m->x;
     for (int i = 0; i < m->nlayers; i++) {
         detrun_layer *l = &m->layers[i];
         p.index = i;
+        /* A layer and the next in one pass where the kind can (the same
+         * bits); its own output then only when kept (NULL otherwise). */
+        if (i + 1 < m->nlayers && l->kind->forward_through != NULL) {
+            const float *o = l->kind->forward_through(&p, l, &m->layers[i + 1], in);
+            if (o != NULL) {
+                l->act_out = p.keep_outputs ? l->out : NULL;
+                m->layers[++i].act_out = o;
+                in = o;
+                continue;
+            }
+        }
         l->act_out = l->kind->forward != NULL ? l->kind->forward(&p, l, in) : in;
         in = l->act_out;
     }
@@ -24,7 +36,7 @@ const float *detrun_model_forward(detrun_model *m, int n, int train, const detru
 void detrun_model_backward(detrun_model *m, int n, float *dlogits)
 {
     detrun_backend *be = m->rt->backend;
-    detrun_pass p = { m, be, n, 0, 1, NULL, 0 };
+    detrun_pass p = { m, be, n, 0, 1, NULL, 0, 0 };
     int first = 0;
     while (first < m->nlayers && m->layers[first].wparam < 0)
         first++;

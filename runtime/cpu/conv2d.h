@@ -65,6 +65,9 @@ typedef struct conv_job {
     const float *pool_dout, *pooled;
     const unsigned char *codes;
     const detrun_pool_dims *pd;
+    /* conv2d_pooled_forward: the pool's output and codes. */
+    float *pooled_out;
+    unsigned char *codes_out;
 } conv_job;
 
 static inline int conv_in_range(int v, int n)
@@ -137,6 +140,7 @@ void detrun_cpu_conv2d_copy_rows_avx512(float *dst, size_t dpitch, const float *
  * weight gradient). */
 conv_dw_pair_fn detrun_cpu_conv2d_dw_pair_avx2;
 void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread);
+void detrun_cpu_conv2d_forward_pooled_task(void *arg, int n, int thread);
 void detrun_cpu_conv2d_din_grid_task(void *arg, int n, int thread);
 
 /* conv2d_wgrad_avx2.c: the weight gradients with eight channels to a

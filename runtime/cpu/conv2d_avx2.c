@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "conv2d.h"
+#include "maxpool.h"
 
 #define AVX2 __attribute__((target("avx2,fma")))
 #define INLINE static inline __attribute__((always_inline))
@@ -279,9 +280,9 @@ AVX2 void detrun_cpu_conv2d_dw_pair_avx2(float *dw, float *db, const float *dout
 /* Forward: task (sample). Reads past the sample's end (dropped pixels only)
  * find the next sample; the last samples are read from a copy followed by
  * zeros. */
-void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
+/* Sample n's output into out (its o planes). */
+static void forward_sample(const conv_job *j, int n, int thread, float *out)
 {
-    const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
     float *X = j->scratch + (size_t)thread * j->scratch_per_thread;
     size_t in_n = (size_t)d->c * d->h * d->w;
@@ -292,7 +293,7 @@ void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
         src = X;
     }
     grid_args a;
-    a.out = j->out + (size_t)n * d->o * d->oh * d->ow;
+    a.out = out;
     a.ops = (size_t)d->oh * d->ow;
     a.gw = d->w;
     a.oh = d->oh;
@@ -312,6 +313,30 @@ void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
     a.og = X + j->in_floats;
     a.ogs = grid_plane(j->np);
     grid_corr(&a, j->cpu->simd >= DETRUN_CPU_SIMD_AVX512);
+}
+
+void detrun_cpu_conv2d_forward_grid_task(void *arg, int n, int thread)
+{
+    const conv_job *j = arg;
+    forward_sample(j, n, thread, j->out + (size_t)n * j->d->o * j->d->oh * j->d->ow);
+}
+
+/* Forward and max-pool of sample n: the output into j->out, or when that
+ * is NULL into the thread's scratch after the padded input, and pooled from
+ * there while it is in the near caches (AVX-512 only). */
+void detrun_cpu_conv2d_forward_pooled_task(void *arg, int n, int thread)
+{
+    const conv_job *j = arg;
+    const detrun_conv_dims *d = j->d;
+    const detrun_pool_dims *pd = j->pd;
+    size_t plane = (size_t)d->oh * d->ow, pplane = (size_t)pd->oh * pd->ow;
+    float *out = j->out != NULL ? j->out + (size_t)n * d->o * plane
+                                : j->scratch + (size_t)thread * j->scratch_per_thread + j->in_floats;
+    forward_sample(j, n, thread, out);
+    detrun_cpu_maxpool_2x2_avx512(j->pooled_out + (size_t)n * d->o * pplane,
+                                  j->codes_out + (size_t)n * d->o * pd->oh *
+                                                     DETRUN_MAXPOOL_CODE_ROW(pd->ow),
+                                  out, d->o, pd->h, pd->w, pd->oh, pd->ow);
 }
 
 /* Input gradient: task (sample), after the sample's layout for the weight

@@ -62,6 +62,21 @@ static void job_init(conv_job *j, detrun_cpu *c, const detrun_conv_dims *d, cons
 
 /* ---- forward --------------------------------------------------------------------- */
 
+#if DETRUN_CONV2D_AVX2
+/* The grid's taps and its scratch per thread: the sample's padded input,
+ * then the AVX2 path's grid buffer. */
+static void plan_forward(conv_job *j, int *off)
+{
+    const detrun_conv_dims *d = j->d;
+    for (int t = 0; t < d->kh * d->kw; t++)
+        off[t] = (t / d->kw) * d->w + t % d->kw;
+    j->np = grid_pixels(d->oh, d->ow, d->w);
+    size_t maxoff = (size_t)(d->kh - 1) * d->w + d->kw - 1;
+    j->in_floats = ((size_t)d->c * d->h * d->w + j->np + GRID_SLACK + maxoff + 15) & ~(size_t)15;
+    j->scratch_per_thread = j->in_floats + grid_buffer_floats(j->cpu, d->o, j->np);
+}
+#endif
+
 void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, const float *w,
                                const float *bias, const detrun_conv_dims *d, int relu)
 {
@@ -74,13 +89,7 @@ void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, c
     j.relu = relu;
 #if DETRUN_CONV2D_AVX2
     if (vector_forward_ok(c, d)) {
-        for (int t = 0; t < d->kh * d->kw; t++)
-            off[t] = (t / d->kw) * d->w + t % d->kw;
-        j.np = grid_pixels(d->oh, d->ow, d->w);
-        size_t maxoff = (size_t)(d->kh - 1) * d->w + d->kw - 1;
-        j.in_floats = ((size_t)d->c * d->h * d->w + j.np + GRID_SLACK + maxoff + 15) &
-                      ~(size_t)15;
-        j.scratch_per_thread = j.in_floats + grid_buffer_floats(c, d->o, j.np);
+        plan_forward(&j, off);
         j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
         if (j.scratch) {
             detrun_pool_run(c->pool, d->n, detrun_cpu_conv2d_forward_grid_task, &j);
@@ -339,6 +348,47 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
         if (p->run(&j) == 0)
             return;
     }
+}
+
+/* ---- forward into a max-pool ------------------------------------------------------ */
+
+/* The AVX-512 grid and the max-pool's AVX-512 2x2 path a sample at a time
+ * (conv2d_avx2.c): when those are the paths the separate calls would take,
+ * so the bits are theirs. Without out, the sample's output stays in the
+ * thread's scratch. */
+int detrun_cpu_conv2d_pooled_forward(detrun_backend *b, float *out, float *pooled, int32_t *argmax,
+                                     const float *in, const float *w, const float *bias,
+                                     const detrun_conv_dims *d, int relu,
+                                     const detrun_pool_dims *pd)
+{
+    detrun_cpu *c = DETRUN_CPU(b);
+#if DETRUN_CONV2D_AVX2
+    if (c->simd < DETRUN_CPU_SIMD_AVX512 || !vector_forward_ok(c, d) ||
+        !detrun_cpu_maxpool_codes(pd) || pd->n != d->n || pd->c != d->o || pd->h != d->oh ||
+        pd->w != d->ow)
+        return 0;
+    int off[MAX_TAPS];
+    conv_job j;
+    job_init(&j, c, d, in, w, off);
+    j.out = out;
+    j.bias = bias;
+    j.relu = relu;
+    j.pd = pd;
+    j.pooled_out = pooled;
+    j.codes_out = (unsigned char *)argmax;
+    plan_forward(&j, off);
+    size_t own = out == NULL ? ((size_t)d->o * d->oh * d->ow + 15) & ~(size_t)15 : 0;
+    j.scratch_per_thread += own;
+    j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
+    if (!j.scratch)
+        return 0;
+    detrun_pool_run(c->pool, d->n, detrun_cpu_conv2d_forward_pooled_task, &j);
+    return 1;
+#else
+    (void)c, (void)out, (void)pooled, (void)argmax, (void)in, (void)w, (void)bias, (void)d,
+        (void)relu, (void)pd;
+    return 0;
+#endif
 }
 
 /* ---- weight gradients from a max-pool's gradient ---------------------------------- */

@@ -267,6 +267,7 @@ static const detrun_backend_ops cpu_ops = {
     .avgpool_backward = detrun_cpu_avgpool_backward,
     .maxpool_relu_backward = detrun_cpu_maxpool_relu_backward,
     .conv2d_pooled_wgrad = detrun_cpu_conv2d_pooled_wgrad,
+    .conv2d_pooled_forward = detrun_cpu_conv2d_pooled_forward,
 };
 
 /* ---- construction ------------------------------------------------------------ */

@@ -102,6 +102,24 @@ static float *backward(const detrun_pass *p, detrun_layer *l, float *dout, float
     return din;
 }
 
+/* Into a max-pool right after, a sample at a time (conv2d_pooled_forward). */
+static const float *forward_through(const detrun_pass *p, detrun_layer *l, detrun_layer *next,
+                                    const float *in)
+{
+    detrun_backend *be = p->be;
+    const detrun_model *m = p->m;
+    if (be->ops->conv2d_pooled_forward == NULL || strcmp(next->kind->name, "maxpool") != 0)
+        return NULL;
+    detrun_conv_dims d = conv_dims(l, p->n);
+    detrun_pool_dims pd = detrun_layer_pool_dims(next, p->n);
+    if (!be->ops->conv2d_pooled_forward(be, p->keep_outputs ? l->out : NULL, next->out,
+                                        (int32_t *)next->aux, in, m->p + DETRUN_LAYER_W(m, l),
+                                        m->p + DETRUN_LAYER_B(m, l), &d,
+                                        l->act == DETRUN_ACT_RELU, &pd))
+        return NULL;
+    return next->out;
+}
+
 /* Through a max-pool right after: the weight gradients from the pool's
  * output gradient, where the backend can (conv2d_pooled_wgrad). */
 static int backward_through(const detrun_pass *p, detrun_layer *l, const detrun_layer *next,
@@ -127,5 +145,6 @@ const detrun_layer_kind detrun_layer_conv2d = {
     .params = params,
     .forward = forward,
     .backward = backward,
+    .forward_through = forward_through,
     .backward_through = backward_through,
 };

@@ -129,7 +129,34 @@ static void k_adam(detrun_backend *b)
     b->ops->adam_step(b, s.p, s.grad, s.m, s.v, s.np, &a);
 }
 
-static const struct { const char *name; void (*fn)(detrun_backend *); } kernels[] = {
+/* The one-pass pairs a training step runs where the backend has them. */
+static void k_conv1_pool1_f(detrun_backend *b)
+{
+    b->ops->conv2d_pooled_forward(b, NULL, s.q1, s.am1, s.x, s.w1, s.b1, &c1, 1, &p1);
+}
+static void k_conv2_pool2_f(detrun_backend *b)
+{
+    b->ops->conv2d_pooled_forward(b, NULL, s.q2, s.am2, s.q1, s.w2, s.b2, &c2, 1, &p2);
+}
+static void k_pool1_relu_b(detrun_backend *b) { b->ops->maxpool_relu_backward(b, s.g1, s.gq1, s.q1, s.am1, &p1); }
+static void k_pool2_relu_b(detrun_backend *b) { b->ops->maxpool_relu_backward(b, s.g2, s.gq2, s.q2, s.am2, &p2); }
+static void k_conv1_pool1_b(detrun_backend *b)
+{
+    b->ops->conv2d_pooled_wgrad(b, s.dw1, s.db1, s.gq1, s.q1, s.am1, s.x, &c1, &p1);
+}
+
+typedef struct kernel {
+    const char *name;
+    void (*fn)(detrun_backend *);
+} kernel;
+
+static const kernel pairs[] = {
+    { "conv1+pool1 forward", k_conv1_pool1_f }, { "conv2+pool2 forward", k_conv2_pool2_f },
+    { "pool2+relu2 backward", k_pool2_relu_b }, { "pool1+relu1 backward", k_pool1_relu_b },
+    { "conv1 dW from pool1", k_conv1_pool1_b },
+};
+
+static const kernel kernels[] = {
     { "conv1 forward+relu", k_conv1_f }, { "maxpool1 forward", k_pool1_f },
     { "conv2 forward+relu", k_conv2_f }, { "maxpool2 forward", k_pool2_f },
     { "dense1 forward+relu", k_dense1_f }, { "dropout forward", k_drop_f },
@@ -141,6 +168,31 @@ static const struct { const char *name; void (*fn)(detrun_backend *); } kernels[
     { "relu1 backward", k_relu1_b }, { "conv1 backward", k_conv1_b },
     { "adam", k_adam },
 };
+
+/* Times each kernel (runs of iters calls, the median per call) and prints
+ * it; returns the sum of the medians. */
+static double time_all(detrun_backend *b, const kernel *ks, size_t nk, const char *only, int runs,
+                       int iters)
+{
+    double total = 0;
+    for (size_t k = 0; k < nk; k++) {
+        if (only && !strstr(ks[k].name, only))
+            continue;
+        double t[MAXRUNS];
+        ks[k].fn(b);   /* warm up */
+        for (int r = 0; r < runs; r++) {
+            double t0 = now();
+            for (int i = 0; i < iters; i++)
+                ks[k].fn(b);
+            t[r] = (now() - t0) / iters;
+        }
+        qsort(t, (size_t)runs, sizeof *t, cmp);
+        double med = t[runs / 2];
+        total += med;
+        printf("  %-22s %9.1f us\n", ks[k].name, med * 1e6);
+    }
+    return total;
+}
 
 int main(int argc, char **argv)
 {
@@ -170,27 +222,18 @@ int main(int argc, char **argv)
     printf("cpu kernels, batch %d, %d threads, %s mode, %s path, median of %d runs of %d calls\n",
            N, threads, mode == DETRUN_FAST ? "fast" : "deterministic",
            detrun_cpu_simd_name(DETRUN_CPU(b)->simd), runs, ITERS);
-    double total = 0;
     const char *only = getenv("BENCH_ONLY");
     if (getenv("BENCH_CPU"))
         clock_id = CLOCK_PROCESS_CPUTIME_ID;
-    for (size_t k = 0; k < nk; k++) {
-        if (only && !strstr(kernels[k].name, only))
-            continue;
-        double t[MAXRUNS];
-        kernels[k].fn(b);   /* warm up */
-        for (int r = 0; r < runs; r++) {
-            double t0 = now();
-            for (int i = 0; i < ITERS; i++)
-                kernels[k].fn(b);
-            t[r] = (now() - t0) / ITERS;
-        }
-        qsort(t, (size_t)runs, sizeof *t, cmp);
-        double med = t[runs / 2];
-        total += med;
-        printf("  %-22s %9.1f us\n", kernels[k].name, med * 1e6);
-    }
+    double total = time_all(b, kernels, nk, only, runs, ITERS);
     printf("  %-22s %9.1f us  (%.0f steps/s if kernels were all)\n", "sum", total * 1e6, 1.0 / total);
+    /* The pairs in one pass, where this path has them: a step runs these
+     * instead of the separate kernels (no gradient of conv1's output, the
+     * ReLU masks inside the pools' backward). */
+    if (b->ops->conv2d_pooled_forward(b, NULL, s.q1, s.am1, s.x, s.w1, s.b1, &c1, 1, &p1)) {
+        printf("one-pass pairs (not in the sum):\n");
+        time_all(b, pairs, sizeof pairs / sizeof *pairs, only, runs, ITERS);
+    }
     b->ops->destroy(b);
     return 0;
 }

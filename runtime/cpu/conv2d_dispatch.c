@@ -50,7 +50,7 @@ static int grid_pixels(int oh, int ow, int gw)
 }
 
 static void job_init(conv_job *j, detrun_cpu *c, const detrun_conv_dims *d, const float *in,
-                     const float *w, const int *off)
+                     const float *w, int *off)
 {
     memset(j, 0, sizeof *j);
     j->cpu = c;

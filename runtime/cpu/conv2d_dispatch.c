@@ -62,6 +62,15 @@ static void job_init(conv_job *j, detrun_cpu *c, const detrun_conv_dims *d, cons
 
 /* ---- forward --------------------------------------------------------------------- */
 
+static void forward_init(conv_job *j, detrun_cpu *c, const detrun_conv_dims *d, float *out,
+                         const float *in, const float *w, const float *bias, int relu, int *off)
+{
+    job_init(j, c, d, in, w, off);
+    j->out = out;
+    j->bias = bias;
+    j->relu = relu;
+}
+
 #if DETRUN_CONV2D_AVX2
 /* The grid's taps and its scratch per thread: the sample's padded input,
  * then the AVX2 path's grid buffer. */
@@ -83,10 +92,7 @@ void detrun_cpu_conv2d_forward(detrun_backend *b, float *out, const float *in, c
     detrun_cpu *c = DETRUN_CPU(b);
     int off[MAX_TAPS];
     conv_job j;
-    job_init(&j, c, d, in, w, off);
-    j.out = out;
-    j.bias = bias;
-    j.relu = relu;
+    forward_init(&j, c, d, out, in, w, bias, relu, off);
 #if DETRUN_CONV2D_AVX2
     if (vector_forward_ok(c, d)) {
         plan_forward(&j, off);
@@ -369,10 +375,7 @@ int detrun_cpu_conv2d_pooled_forward(detrun_backend *b, float *out, float *poole
         return 0;
     int off[MAX_TAPS];
     conv_job j;
-    job_init(&j, c, d, in, w, off);
-    j.out = out;
-    j.bias = bias;
-    j.relu = relu;
+    forward_init(&j, c, d, out, in, w, bias, relu, off);
     j.pd = pd;
     j.pooled_out = pooled;
     j.codes_out = (unsigned char *)argmax;

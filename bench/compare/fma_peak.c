@@ -1,10 +1,12 @@
 /*
  * fma_peak - the FP32 FMA rate one thread sustains: 12 independent chains of
- * 8-wide fmas (enough to cover the latency on current x86 cores), run for a
- * fixed count; prints GFLOP/s (2 flops per lane per fma). Built by
- * bench/cpu_compare.sh with -mavx2 -mfma; a benchmark, not a kernel.
+ * fmas (enough to cover the latency on current x86 cores), run for a fixed
+ * time, on the widest registers the CPU has (16 lanes with AVX-512F, else 8
+ * with AVX2 + FMA: where 512-bit fmas run at full width, the peak is twice
+ * the 8-lane one); prints GFLOP/s (2 flops per lane per fma) and the width.
+ * Built by bench/cpu_compare.sh with -mavx2 -mfma; a benchmark, not a kernel.
  *
- *   fma_peak [seconds (1)]
+ *   fma_peak [seconds (1)] [8|16: force the width]
  */
 #include <immintrin.h>
 #include <stdio.h>
@@ -18,31 +20,47 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* One width: V the vector type, SET/FMA/ADD/LOW its intrinsics. Twelve
+ * named accumulators: an array would live in memory. */
+#define PEAK_LOOP(V, SET, FMA, ADD, LOW, LANES)                                          \
+    const V m = SET(0.999999f), c = SET(1e-7f);                                          \
+    V a0 = SET(0), a1 = SET(1), a2 = SET(2), a3 = SET(3), a4 = SET(4), a5 = SET(5);      \
+    V a6 = SET(6), a7 = SET(7), a8 = SET(8), a9 = SET(9), a10 = SET(10), a11 = SET(11);  \
+    long iters = 0, chunk = 1000000;                                                     \
+    double t0 = now(), t;                                                                \
+    do {                                                                                 \
+        for (long i = 0; i < chunk; i++) {                                               \
+            a0 = FMA(a0, m, c); a1 = FMA(a1, m, c); a2 = FMA(a2, m, c);                  \
+            a3 = FMA(a3, m, c); a4 = FMA(a4, m, c); a5 = FMA(a5, m, c);                  \
+            a6 = FMA(a6, m, c); a7 = FMA(a7, m, c); a8 = FMA(a8, m, c);                  \
+            a9 = FMA(a9, m, c); a10 = FMA(a10, m, c); a11 = FMA(a11, m, c);              \
+        }                                                                                \
+        iters += chunk;                                                                  \
+        t = now() - t0;                                                                  \
+    } while (t < want);                                                                  \
+    V s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));             \
+    s = ADD(s, ADD(ADD(a8, a9), ADD(a10, a11)));                                         \
+    *sink = LOW(s);                                                                      \
+    return (double)iters * 12 * (LANES) * 2 / t / 1e9
+
+static double peak8(double want, float *sink)
+{
+    PEAK_LOOP(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_cvtss_f32, 8);
+}
+
+__attribute__((target("avx512f"))) static double peak16(double want, float *sink)
+{
+    PEAK_LOOP(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_cvtss_f32, 16);
+}
+
 int main(int argc, char **argv)
 {
     double want = argc > 1 ? atof(argv[1]) : 1.0;
-    const __m256 m = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    /* Twelve named accumulators: an array would live in memory. */
-    __m256 a0 = _mm256_set1_ps(0), a1 = _mm256_set1_ps(1), a2 = _mm256_set1_ps(2);
-    __m256 a3 = _mm256_set1_ps(3), a4 = _mm256_set1_ps(4), a5 = _mm256_set1_ps(5);
-    __m256 a6 = _mm256_set1_ps(6), a7 = _mm256_set1_ps(7), a8 = _mm256_set1_ps(8);
-    __m256 a9 = _mm256_set1_ps(9), a10 = _mm256_set1_ps(10), a11 = _mm256_set1_ps(11);
-    long iters = 0, chunk = 1000000;
-    double t0 = now(), t;
-    do {
-        for (long i = 0; i < chunk; i++) {
-#define F(x) x = _mm256_fmadd_ps(x, m, c)
-            F(a0); F(a1); F(a2); F(a3); F(a4); F(a5);
-            F(a6); F(a7); F(a8); F(a9); F(a10); F(a11);
-#undef F
-        }
-        iters += chunk;
-        t = now() - t0;
-    } while (t < want);
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
-    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
-    float sink = _mm256_cvtss_f32(s);
-    printf("%.1f GFLOP/s (sink %g)\n", (double)iters * 12 * 8 * 2 / t / 1e9, sink);
+    int lanes = argc > 2 ? atoi(argv[2]) : (__builtin_cpu_supports("avx512f") ? 16 : 8);
+    if (lanes == 16 && !__builtin_cpu_supports("avx512f"))
+        lanes = 8;
+    float sink;
+    double g = lanes == 16 ? peak16(want, &sink) : peak8(want, &sink);
+    printf("%.1f GFLOP/s (%d lanes, sink %g)\n", g, lanes, sink);
     return 0;
 }

@@ -152,9 +152,9 @@ int detrun_cpu_conv2d_dw_ovec_run(conv_job *j);
 /* conv2d_wgrad_avx512.c: the weight and bias gradients with the 16 lanes of
  * one weight in one register; 3x3 kernels, stride 1, no padding. Needs no
  * scratch: returns 0. With j->codes, dout's planes of a sample are rebuilt
- * on the task's stack: the output plane must hold at most
- * DW512_POOLED_PLANE floats. */
-#define DW512_POOLED_PLANE 4096
+ * in j->scratch: DW512_POOLED_FLOATS(d) per thread (3 planes: the output
+ * channels of a task at most). */
+#define DW512_POOLED_FLOATS(d) ((size_t)3 * (((size_t)(d)->oh * (d)->ow + 15) & ~(size_t)15))
 int detrun_cpu_conv2d_dw_avx512_run(conv_job *j);
 #endif
 

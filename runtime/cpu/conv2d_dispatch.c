@@ -407,7 +407,7 @@ int detrun_cpu_conv2d_pooled_wgrad(detrun_backend *b, float *dw, float *db,
     detrun_cpu *c = DETRUN_CPU(b);
 #if DETRUN_CONV2D_AVX2
     if (!w512_ok(c, d) || !detrun_cpu_maxpool_codes(pd) || pd->n != d->n || pd->c != d->o ||
-        pd->h != d->oh || pd->w != d->ow || (size_t)d->oh * d->ow > DW512_POOLED_PLANE)
+        pd->h != d->oh || pd->w != d->ow)
         return 0;
     conv_job j;
     job_init(&j, c, d, in, NULL, NULL);
@@ -417,6 +417,10 @@ int detrun_cpu_conv2d_pooled_wgrad(detrun_backend *b, float *dw, float *db,
     j.pooled = pooled;
     j.codes = (const unsigned char *)argmax;
     j.pd = pd;
+    j.scratch_per_thread = DW512_POOLED_FLOATS(d);
+    j.scratch = detrun_cpu_scratch(c, j.scratch_per_thread * c->threads);
+    if (!j.scratch)
+        return 0;
     return detrun_cpu_conv2d_dw_avx512_run(&j) == 0;
 #else
     (void)c, (void)dw, (void)db, (void)pool_dout, (void)pooled, (void)argmax, (void)in, (void)d,

@@ -23,8 +23,8 @@
  *
  * Pooled (j->codes): the output gradient of each sample's NO channels is
  * first rebuilt by the max-pool's own backward (maxpool_avx512.c: the same
- * values as the full-size buffer it would otherwise write) into a buffer on
- * the task's stack that stays in L1, and read from there in the same order.
+ * values as the full-size buffer it would otherwise write) into the thread's
+ * scratch, which stays in L1, and read from there in the same order.
  */
 #if defined(__x86_64__)
 
@@ -37,6 +37,7 @@
 #define INLINE static inline __attribute__((always_inline))
 
 #define DW512_NO 3            /* output channels per task at most */
+_Static_assert(DW512_NO <= 3, "DW512_POOLED_FLOATS (conv2d.h) has room for 3 planes");
 #define DW512_TAPS 9
 #define DW512_NB 2            /* output channels per task with the bias */
 #define DW512_R 3             /* rows at a time when a row is one chunk */
@@ -190,12 +191,10 @@ AVX512 INLINE void dw_block(const conv_job *j, int o0, const int NO, int c, cons
  * of DW512_NO of each other input channel. */
 AVX512 static void dw512_task(void *arg, int task, int thread)
 {
-    (void)thread;
     const conv_job *j = arg;
     const detrun_conv_dims *d = j->d;
-    /* Pooled: a sample's rebuilt output gradient (the planes of one block). */
-    float rebuilt[j->codes != NULL ? DW512_NO * DW512_POOLED_PLANE : 1]
-        __attribute__((aligned(64)));
+    /* Pooled: the thread's room for a sample's rebuilt output gradient. */
+    float *rebuilt = j->codes != NULL ? j->scratch + (size_t)thread * j->scratch_per_thread : NULL;
     int b0 = (d->o + DW512_NB - 1) / DW512_NB;
     if (task < b0) {
         int o0 = task * DW512_NB;

@@ -11,9 +11,9 @@
  * first and second convolutions, rows of one, two and three vector chunks,
  * channel counts that leave blocks of 1, 2 and 3 output channels, odd pool
  * inputs (the last row and column dropped), with and without the ReLU.
- * The call must also decline (return 0, write nothing) where the backend has
- * no such path: no AVX-512, a pool that is not 2x2 at stride 2, an output
- * plane larger than its buffer; and take it where it does.
+ * The calls must also decline (return 0, write nothing) where the backend
+ * has no such path: no AVX-512, a pool that is not 2x2 at stride 2 or whose
+ * rows are too short for its one-byte choices; and take it where it does.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -132,7 +132,6 @@ static void check_shape(int n, int c, int h, int w, int o, int size, int stride,
             CHECK(b->ops->conv2d_pooled_wgrad != NULL, "the CPU backend has conv2d_pooled_wgrad");
             int done = b->ops->conv2d_pooled_wgrad(b, dw, db, pdout, relu ? pooled : NULL, am, in,
                                                    &d, &pd);
-            want = want && d.oh * d.ow <= 4096;
             CHECK(done == want,
                   "n%d c%d %dx%d o%d pool %d/%d: returned %d, want %d (%s, %d threads)", n, c, h,
                   w, o, size, stride, done, want, name, threads);
@@ -168,6 +167,6 @@ int main(void)
     check_shape(2, 2, 11, 12, 1, 2, 2, 1);    /* one output channel */
     check_shape(2, 1, 10, 10, 3, 3, 2, 1);    /* a 3x3 pool: declined */
     check_shape(2, 1, 8, 8, 2, 2, 2, 1);      /* pool rows of 3: flat indices, declined */
-    check_shape(1, 1, 70, 70, 2, 2, 2, 1);    /* 68 x 68 outputs: the gradient declined */
+    check_shape(1, 1, 70, 70, 2, 2, 2, 1);    /* 68 x 68 outputs: planes past L1 */
     return test_report("test_conv_pooled");
 }

@@ -243,6 +243,9 @@ static const detrun_backend_ops cuda_ops = {
     .avgpool_forward = NULL,
     .avgpool_backward = NULL,
     .maxpool_relu_backward = NULL,
+    /* The pass runs a convolution and its max-pool as two calls. */
+    .conv2d_pooled_forward = NULL,
+    .conv2d_pooled_wgrad = NULL,
 };
 
 /* ---- construction ------------------------------------------------------------ */

@@ -39,7 +39,10 @@ cp ck-adam.ckpt ck-sgd.ckpt "$out/checkpoint/"
 
 # The synthetic experiment, cut down: a golden file, results, cell records,
 # a resume plan, and a shard's plan and records.
-synth=$here/../../experiments/synthetic.lua
+# Run from a copy here, so that the golden file's script line names no
+# folder of the machine that made it.
+cp "$here/../../experiments/synthetic.lua" synthetic.lua
+synth=synthetic.lua
 small=(-q -t 1 -j 1 --repeats 1 --folds 2 --epochs 2 --limit 60)
 "$detrun" "${small[@]}" -o run --record golden.txt "$synth" > /dev/null
 "$detrun" "${small[@]}" -m deterministic -o shard --shard 1/2 "$synth" > /dev/null

@@ -56,14 +56,38 @@ static run_masks masks_of(int act, int cols)
     return m;
 }
 
+/* The even columns of two sources (0, 2, ..., 30 of their 32): with odd =
+ * even + 1, one two-source permute each splits a window row pair. */
+AVX512 static inline __m512i even_lanes(void)
+{
+    return _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+}
+
+/* The windows' maximum, each lane one window whose elements in row-major
+ * order are a, b, c, d: `v > best` in that order (ordered compares, as the
+ * plain loop); code gets the chosen position, 0 to 3. */
+AVX512 static inline __m512 window_max(__m512 a, __m512 b, __m512 c, __m512 d, __m512i *code)
+{
+    __m512 best = a;
+    __m512i k = _mm512_setzero_si512();
+    __mmask16 gt = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, gt, b);
+    k = _mm512_mask_mov_epi32(k, gt, _mm512_set1_epi32(1));
+    gt = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, gt, c);
+    k = _mm512_mask_mov_epi32(k, gt, _mm512_set1_epi32(2));
+    gt = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ);
+    best = _mm512_mask_mov_ps(best, gt, d);
+    *code = _mm512_mask_mov_epi32(k, gt, _mm512_set1_epi32(3));
+    return best;
+}
+
 /* 16 outputs of row oy from column ox; their 16 code bytes (0 past the
  * outputs). */
 AVX512 static inline void win_2x2(float *out, uint8_t *codes, const float *in, int w, int oy,
                                   int ox, const run_masks *k)
 {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                           28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i even = even_lanes(), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const float *r0 = in + (size_t)(2 * oy) * w + 2 * ox, *r1 = r0 + w;
     __m512 l0 = _mm512_maskz_loadu_ps(k->lo, r0), l1 = _mm512_maskz_loadu_ps(k->lo, r1);
     __m512 h0 = _mm512_setzero_ps(), h1 = h0;
@@ -73,17 +97,8 @@ AVX512 static inline void win_2x2(float *out, uint8_t *codes, const float *in, i
     }
     __m512 a = _mm512_permutex2var_ps(l0, even, h0), b = _mm512_permutex2var_ps(l0, odd, h0);
     __m512 c = _mm512_permutex2var_ps(l1, even, h1), d = _mm512_permutex2var_ps(l1, odd, h1);
-    __m512 best = a;
-    __m512i code = _mm512_setzero_si512();
-    __mmask16 gt = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ);
-    best = _mm512_mask_mov_ps(best, gt, b);
-    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(1));
-    gt = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ);
-    best = _mm512_mask_mov_ps(best, gt, c);
-    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(2));
-    gt = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ);
-    best = _mm512_mask_mov_ps(best, gt, d);
-    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(3));
+    __m512i code;
+    __m512 best = window_max(a, b, c, d, &code);
     _mm512_mask_storeu_ps(out, k->out, best);
     _mm_storeu_si128((__m128i *)codes, _mm512_cvtepi32_epi8(code));
 }
@@ -95,25 +110,14 @@ AVX512 static inline void win_2x2(float *out, uint8_t *codes, const float *in, i
 AVX512 static inline void win_2x2_pair(float *out, uint8_t *codes, int code_row, const float *in,
                                        int w, int oy, __mmask16 kin, __m512i pack, __mmask16 k)
 {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
-                                           28, 30);
-    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i even = even_lanes(), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const float *r0 = in + (size_t)(2 * oy) * w;
     __m512 l0 = _mm512_maskz_loadu_ps(kin, r0), l1 = _mm512_maskz_loadu_ps(kin, r0 + w);
     __m512 l2 = _mm512_maskz_loadu_ps(kin, r0 + 2 * w), l3 = _mm512_maskz_loadu_ps(kin, r0 + 3 * w);
     __m512 a = _mm512_permutex2var_ps(l0, even, l2), b = _mm512_permutex2var_ps(l0, odd, l2);
     __m512 c = _mm512_permutex2var_ps(l1, even, l3), d = _mm512_permutex2var_ps(l1, odd, l3);
-    __m512 best = a;
-    __m512i code = _mm512_setzero_si512();
-    __mmask16 gt = _mm512_cmp_ps_mask(b, best, _CMP_GT_OQ);
-    best = _mm512_mask_mov_ps(best, gt, b);
-    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(1));
-    gt = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ);
-    best = _mm512_mask_mov_ps(best, gt, c);
-    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(2));
-    gt = _mm512_cmp_ps_mask(d, best, _CMP_GT_OQ);
-    best = _mm512_mask_mov_ps(best, gt, d);
-    code = _mm512_mask_mov_epi32(code, gt, _mm512_set1_epi32(3));
+    __m512i code;
+    __m512 best = window_max(a, b, c, d, &code);
     _mm512_mask_storeu_ps(out, k, _mm512_permutexvar_ps(pack, best));
     __m128i c8 = _mm512_cvtepi32_epi8(code);
     _mm_storel_epi64((__m128i *)codes, c8);

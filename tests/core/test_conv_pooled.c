@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "cpu/cpu.h"
+#include "cpu_backend.h"
 
 #include "../common.h"
 
@@ -42,18 +41,6 @@ static float draw(void)
     if (r < 8)
         return r % 2 ? 0.0f : -0.0f;
     return ((float)(int)(next_u32() % 2001) - 1000.0f) * (r < 40 ? 1e-3f : 0.37f);
-}
-
-static detrun_backend *make(int threads, int simd)
-{
-    detrun_backend *b = NULL;
-    char err[256];
-    if (detrun_cpu_backend_new(&b, threads, DETRUN_DETERMINISTIC, err, sizeof err) != DETRUN_OK) {
-        fprintf(stderr, "cpu backend: %s\n", err);
-        exit(1);
-    }
-    detrun_cpu_set_simd(b, simd);
-    return b;
 }
 
 /* One convolution (n, c, h x w -> o, 3x3, stride 1, valid) into a pool of
@@ -80,7 +67,7 @@ static void check_shape(int n, int c, int h, int w, int o, int size, int stride,
     int best = detrun_cpu_simd_best();
     for (int simd = DETRUN_CPU_SIMD_SCALAR; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         for (int threads = 1; threads <= 4; threads++) {
-            detrun_backend *b = make(threads, simd);
+            detrun_backend *b = cpu_backend(threads, DETRUN_DETERMINISTIC, simd);
             int path = DETRUN_CPU(b)->simd;
             const char *name = detrun_cpu_simd_name(path);
             /* The forward that makes the pool's choices and output. */

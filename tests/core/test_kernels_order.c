@@ -18,8 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
-#include "cpu/cpu.h"
+#include "cpu_backend.h"
 #include "mathf.h"
 
 #include "../common.h"
@@ -55,18 +54,6 @@ static const char *path_name(int simd)
 {
     int best = detrun_cpu_simd_best();
     return detrun_cpu_simd_name(simd < best ? simd : best);
-}
-
-static detrun_backend *make(int threads, detrun_mode mode, int simd)
-{
-    detrun_backend *b = NULL;
-    char err[256];
-    if (detrun_cpu_backend_new(&b, threads, mode, err, sizeof err) != DETRUN_OK) {
-        fprintf(stderr, "cpu backend: %s\n", err);
-        exit(1);
-    }
-    detrun_cpu_set_simd(b, simd);
-    return b;
 }
 
 static int same_bits(const void *a, const void *b, size_t floats)
@@ -271,7 +258,7 @@ static void check_conv(const char *label, detrun_conv_dims d)
     float *db = malloc((size_t)d.o * 4);
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         for (int threads = 1; threads <= 4; threads++) {
-            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
+            detrun_backend *b = cpu_backend(threads, DETRUN_DETERMINISTIC, simd);
             b->ops->conv2d_forward(b, out, in, w, bias, &d, 0);
             CHECK(same_bits(out, ref_out, no), "conv %s forward: bits differ from the text "
                   "(%d threads, %s)", label, threads, path_name(simd));
@@ -290,7 +277,7 @@ static void check_conv(const char *label, detrun_conv_dims d)
     }
     /* R7: a sample's output is the same at batch 1. */
     if (d.n > 1) {
-        detrun_backend *b = make(2, DETRUN_DETERMINISTIC, 1);
+        detrun_backend *b = cpu_backend(2, DETRUN_DETERMINISTIC, 1);
         detrun_conv_dims one = d;
         one.n = 1;
         size_t last = (size_t)(d.n - 1);
@@ -335,7 +322,7 @@ static void check_conv_dw_nonfinite(const char *label, detrun_conv_dims d)
     float *din = malloc(ni * 4), *dw = malloc(nw * 4), *db = malloc((size_t)d.o * 4);
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         for (int threads = 1; threads <= 4; threads++) {
-            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
+            detrun_backend *b = cpu_backend(threads, DETRUN_DETERMINISTIC, simd);
             b->ops->conv2d_backward(b, din, dw, db, dout, in, w, &d);
             CHECK(same_bits(dw, ref_dw, nw), "conv %s dw with inf and NaN: bits differ "
                   "(%d threads, %s)", label, threads, path_name(simd));
@@ -361,7 +348,7 @@ static void check_dense(int n, int k, int u)
     float *o = malloc(no * 4), *din = malloc(ni * 4), *dw = malloc(nw * 4), *db = malloc((size_t)u * 4);
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         for (int threads = 1; threads <= 4; threads++) {
-            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
+            detrun_backend *b = cpu_backend(threads, DETRUN_DETERMINISTIC, simd);
             const char *path = path_name(simd);
             b->ops->dense_forward(b, o, in, w, bias, n, k, u, 0);
             CHECK(same_bits(o, ro, no), "dense %dx%d->%d forward (%d threads, %s)", n, k, u, threads, path);
@@ -377,7 +364,7 @@ static void check_dense(int n, int k, int u)
         }
     }
     if (n > 1) {
-        detrun_backend *b = make(3, DETRUN_DETERMINISTIC, 1);
+        detrun_backend *b = cpu_backend(3, DETRUN_DETERMINISTIC, 1);
         b->ops->dense_forward(b, o, in + (size_t)(n - 1) * k, w, bias, 1, k, u, 0);
         CHECK(same_bits(o, ro + (size_t)(n - 1) * u, (size_t)u),
               "dense: the last sample's output depends on the batch");
@@ -398,7 +385,7 @@ static void check_paths(const float *x, size_t count, const float *logits, const
     float *plain_drop = malloc(count * 4), *plain_mask = malloc(count * 4);
     float *drop = malloc(count * 4), *mask = malloc(count * 4);
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
-        detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
+        detrun_backend *b = cpu_backend(2, DETRUN_DETERMINISTIC, simd);
         b->ops->dropout_forward(b, simd ? drop : plain_drop, simd ? mask : plain_mask, x + 1,
                                 count - 1, 0.2f, &addr);
         if (simd)
@@ -449,7 +436,7 @@ static void check_elementwise(void)
         pl[doc_am[o]] = pl[doc_am[o]] + pg[o];
     }
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
-        detrun_backend *b = make(2, DETRUN_DETERMINISTIC, simd);
+        detrun_backend *b = cpu_backend(2, DETRUN_DETERMINISTIC, simd);
         float *po = malloc(pout * 4), *pdin = malloc(pin * 4);
         int32_t *am = malloc(pout * 4);   /* the backend's own form of the choices */
         b->ops->maxpool_forward(b, po, am, pi, &pd);
@@ -469,7 +456,7 @@ static void check_elementwise(void)
     int32_t *ref_am = NULL;
     detrun_rng_addr addr = { 42, 3, 6, 1234 };
     for (int threads = 1; threads <= 4; threads++) {
-        detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, 1);
+        detrun_backend *b = cpu_backend(threads, DETRUN_DETERMINISTIC, 1);
         float *y = malloc(count * 4), *mask = malloc(count * 4), *dr = malloc(count * 4);
         b->ops->relu_forward(b, y, x, count);
         b->ops->dropout_forward(b, dr, mask, x, count, 0.2f, &addr);
@@ -538,7 +525,7 @@ static void check_gather(void)
     int32_t y[3];
     for (int simd = 0; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         for (int threads = 1; threads <= 2; threads++) {
-            detrun_backend *b = make(threads, DETRUN_DETERMINISTIC, simd);
+            detrun_backend *b = cpu_backend(threads, DETRUN_DETERMINISTIC, simd);
             b->ops->gather(b, x, y, img, lab, px, rows, 3);
             int bad = 0;
             for (int r = 0; r < 3; r++) {
@@ -559,7 +546,7 @@ static void check_gather(void)
         all[i] = (uint8_t)i;
     float xa[256];
     uint32_t row0 = 0;
-    detrun_backend *b = make(1, DETRUN_DETERMINISTIC, DETRUN_CPU_SIMD_AVX512);
+    detrun_backend *b = cpu_backend(1, DETRUN_DETERMINISTIC, DETRUN_CPU_SIMD_AVX512);
     b->ops->gather(b, xa, NULL, all, NULL, 256, &row0, 1);
     int bad = 0;
     for (int i = 0; i < 256; i++) {
@@ -592,7 +579,7 @@ static void check_fast_mode(void)
     float *fw = malloc((size_t)k * u * 4), *fb = malloc((size_t)u * 4);
     doc_dense_backward(rdin, rw, rb, g, x, wd, n, k, u);
     for (int threads = 2; threads <= 4; threads += 2) {
-        detrun_backend *b = make(threads, DETRUN_FAST, 1);
+        detrun_backend *b = cpu_backend(threads, DETRUN_FAST, 1);
         int vec = detrun_cpu_has_avx2();
         int conv_differs = 0, dense_differs = 0, tries = 0;
         double worst = 0;
@@ -619,7 +606,7 @@ static void check_fast_mode(void)
     /* Repeats differ from each other, not only from the written order: the
      * quarters of a block meet in the order they finish. */
     for (int threads = 2; threads <= 4; threads += 2) {
-        detrun_backend *b = make(threads, DETRUN_FAST, 1);
+        detrun_backend *b = cpu_backend(threads, DETRUN_FAST, 1);
         b->ops->dense_backward(b, NULL, rw, rb, g, x, wd, n, k, u);
         int tries = 0, differs = 0;
         for (; tries < 2000 && !differs; tries++) {
@@ -633,7 +620,7 @@ static void check_fast_mode(void)
         b->ops->destroy(b);
     }
     /* At one thread fast mode has nothing to reorder: it is the written order. */
-    detrun_backend *b = make(1, DETRUN_FAST, 1);
+    detrun_backend *b = cpu_backend(1, DETRUN_FAST, 1);
     b->ops->conv2d_backward(b, NULL, dw, db, dout, in, w, &d);
     CHECK(same_bits(dw, rdw, nw), "fast mode at 1 thread should follow the written order");
     b->ops->destroy(b);

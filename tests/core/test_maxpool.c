@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "cpu/cpu.h"
+#include "cpu_backend.h"
 
 #include "../common.h"
 
@@ -98,18 +97,6 @@ static void ref_backward(float *din, const float *dout, const int32_t *am, const
     }
 }
 
-static detrun_backend *make(int threads, int simd)
-{
-    detrun_backend *b = NULL;
-    char err[256];
-    if (detrun_cpu_backend_new(&b, threads, DETRUN_DETERMINISTIC, err, sizeof err) != DETRUN_OK) {
-        fprintf(stderr, "cpu backend: %s\n", err);
-        exit(1);
-    }
-    detrun_cpu_set_simd(b, simd);
-    return b;
-}
-
 /* One shape on every path and thread count. */
 static void check_shape(detrun_pool_dims d)
 {
@@ -138,7 +125,7 @@ static void check_shape(detrun_pool_dims d)
     memcpy(am + no, guard, sizeof guard);
     for (int simd = DETRUN_CPU_SIMD_SCALAR; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
         for (int threads = 1; threads <= 4; threads++) {
-            detrun_backend *b = make(threads, simd);
+            detrun_backend *b = cpu_backend(threads, DETRUN_DETERMINISTIC, simd);
             const char *path = detrun_cpu_simd_name(DETRUN_CPU(b)->simd);
             memset(am, 0xa5, no * 4);
             memset(out, 0xff, no * 4);
@@ -203,7 +190,7 @@ static void check_cases(void)
     }
     dout[4] = -0.0f;   /* +0 + -0 is +0 */
     for (int simd = DETRUN_CPU_SIMD_SCALAR; simd <= DETRUN_CPU_SIMD_AVX512; simd++) {
-        detrun_backend *b = make(1, simd);
+        detrun_backend *b = cpu_backend(1, DETRUN_DETERMINISTIC, simd);
         const char *path = detrun_cpu_simd_name(DETRUN_CPU(b)->simd);
         b->ops->maxpool_forward(b, out, am, in, &d);
         b->ops->maxpool_backward(b, din, dout, am, &d);

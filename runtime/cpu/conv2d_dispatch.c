@@ -358,6 +358,16 @@ void detrun_cpu_conv2d_backward(detrun_backend *b, float *din, float *dw, float 
 
 /* ---- forward into a max-pool ------------------------------------------------------ */
 
+#if DETRUN_CONV2D_AVX2
+/* pd pools d's whole output in 2x2 windows at stride 2 with one-byte
+ * choices (maxpool.h): the pool's AVX-512 path. */
+static int pools_output(const detrun_conv_dims *d, const detrun_pool_dims *pd)
+{
+    return detrun_cpu_maxpool_codes(pd) && pd->n == d->n && pd->c == d->o && pd->h == d->oh &&
+           pd->w == d->ow;
+}
+#endif
+
 /* The AVX-512 grid and the max-pool's AVX-512 2x2 path a sample at a time
  * (conv2d_avx2.c): when those are the paths the separate calls would take,
  * so the bits are theirs. Without out, the sample's output stays in the
@@ -369,9 +379,7 @@ int detrun_cpu_conv2d_pooled_forward(detrun_backend *b, float *out, float *poole
 {
     detrun_cpu *c = DETRUN_CPU(b);
 #if DETRUN_CONV2D_AVX2
-    if (c->simd < DETRUN_CPU_SIMD_AVX512 || !vector_forward_ok(c, d) ||
-        !detrun_cpu_maxpool_codes(pd) || pd->n != d->n || pd->c != d->o || pd->h != d->oh ||
-        pd->w != d->ow)
+    if (c->simd < DETRUN_CPU_SIMD_AVX512 || !vector_forward_ok(c, d) || !pools_output(d, pd))
         return 0;
     int off[MAX_TAPS];
     conv_job j;
@@ -406,8 +414,7 @@ int detrun_cpu_conv2d_pooled_wgrad(detrun_backend *b, float *dw, float *db,
 {
     detrun_cpu *c = DETRUN_CPU(b);
 #if DETRUN_CONV2D_AVX2
-    if (!w512_ok(c, d) || !detrun_cpu_maxpool_codes(pd) || pd->n != d->n || pd->c != d->o ||
-        pd->h != d->oh || pd->w != d->ow)
+    if (!w512_ok(c, d) || !pools_output(d, pd))
         return 0;
     conv_job j;
     job_init(&j, c, d, in, NULL, NULL);

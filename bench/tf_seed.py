@@ -34,7 +34,6 @@ Runs under bench/.venv-tf (made by bench/cpu_compare.sh: python3 -m venv and
 pip install of the pinned tensorflow-cpu).
 """
 import argparse
-import gzip
 import hashlib
 import os
 import statistics
@@ -46,21 +45,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # keep TensorFlow's start-u
 
 import numpy as np
 
-
-def read_idx(path):
-    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def find(folder, stem):
-    for name in (stem + ".gz", stem):
-        p = os.path.join(folder, name)
-        if os.path.exists(p):
-            return p
-    sys.exit("tf_seed.py: no %s[.gz] in %s" % (stem, folder))
+import idx_data   # bench/idx_data.py, beside this file
 
 
 def network(keras):
@@ -95,8 +80,9 @@ def measure(args):
     if args.mode == "deterministic":
         tf.config.experimental.enable_op_determinism()
 
-    x = read_idx(find(args.data, "train-images-idx3-ubyte")).astype(np.float32) / 255.0
-    y = read_idx(find(args.data, "train-labels-idx1-ubyte")).astype(np.int32)
+    images, labels = idx_data.train_set(args.data, "tf_seed.py")
+    x = images.astype(np.float32) / 255.0
+    y = labels.astype(np.int32)
     n = 100 * args.steps
     if n > x.shape[0]:
         sys.exit("tf_seed.py: %d steps need %d rows, the data has %d" % (args.steps, n, x.shape[0]))

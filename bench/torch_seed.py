@@ -19,10 +19,8 @@ Prints one line per fold and a summary line per mode:
 where H is a SHA-256 (first 32 hex digits) of the final weights of the last fold.
 """
 import argparse
-import gzip
 import hashlib
 import os
-import struct
 import sys
 import time
 
@@ -30,26 +28,11 @@ import time
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 import numpy as np
+
+import idx_data   # bench/idx_data.py, beside this file
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    ndim = magic & 0xFF
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def find(folder, stem):
-    for name in (stem + ".gz", stem):
-        p = os.path.join(folder, name)
-        if os.path.exists(p):
-            return p
-    sys.exit("torch_seed.py: no %s[.gz] in %s" % (stem, folder))
 
 
 class Net(nn.Module):
@@ -149,8 +132,9 @@ def main():
     if not torch.cuda.is_available():
         sys.exit("torch_seed.py: no CUDA device")
     dev = torch.device("cuda")
-    x = read_idx(find(args.data, "train-images-idx3-ubyte")).astype(np.float32) / 255.0
-    y = read_idx(find(args.data, "train-labels-idx1-ubyte")).astype(np.int64)
+    images, labels = idx_data.train_set(args.data, "torch_seed.py")
+    x = images.astype(np.float32) / 255.0
+    y = labels.astype(np.int64)
     x_all = torch.as_tensor(x, device=dev).unsqueeze(1)
     y_all = torch.as_tensor(y, device=dev)
     print("torch %s, cuDNN %s, %s" % (torch.__version__, torch.backends.cudnn.version(),
